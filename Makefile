@@ -1,0 +1,26 @@
+# The two commands a newcomer needs: `make run` and `make test`. Every recipe calls ci/,
+# so Jenkins, GitHub Actions and a laptop run the same steps.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: run test lint unit integration clean
+
+$(BIN)/incident-tracker: pyproject.toml constraints.txt
+	ci/bootstrap
+	@touch $@
+
+run: $(BIN)/incident-tracker ## serve on http://127.0.0.1:$(PORT) with the embedded SQLite file
+	$(BIN)/incident-tracker db upgrade
+	@echo "Incident Tracker: http://127.0.0.1:$(PORT)  (API under /api/v1, Ctrl-C stops)"
+	WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} $(BIN)/incident-tracker serve --bind 127.0.0.1:$(PORT)
+
+test: ## everything CI checks, on a fresh machine too
+	ci/test
+
+lint: $(BIN)/incident-tracker
+	ci/lint
+
+clean:
+	rm -rf $(VENV) .tools instance reports .pytest_cache .mypy_cache .ruff_cache

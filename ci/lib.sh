@@ -1,0 +1,27 @@
+# Shared helpers for the ci/ steps; source it, do not run it.
+# shellcheck shell=bash
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export REPO_ROOT
+VENV="${REPO_ROOT}/.venv"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Install Debian packages when running as root and a command is missing; otherwise say so.
+need_apt() {
+  local command_name="$1" package="$2"
+  command -v "$command_name" >/dev/null 2>&1 && return 0
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "installing ${package} (for ${command_name})"
+    if [[ ! -f /tmp/.incident-tracker-apt-updated ]]; then
+      apt-get update -qq && touch /tmp/.incident-tracker-apt-updated
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$package" >/dev/null
+  else
+    log "missing ${command_name}; install the Debian package ${package}"
+    return 1
+  fi
+}

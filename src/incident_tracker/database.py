@@ -1,0 +1,132 @@
+"""The SQLAlchemy base, the Flask-SQLAlchemy handle and how the database URL is chosen."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
+
+from incident_tracker.config import ConfigError, Settings
+
+# Stable constraint names so Alembic migrations can address them on every dialect.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+# What service functions accept: a plain Session, or Flask-SQLAlchemy's request-scoped one.
+DbSession = Session | scoped_session[Any]
+
+# BIGINT on PostgreSQL; SQLite only auto-increments an INTEGER primary key.
+BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware timestamps that come back as UTC on every dialect (SQLite drops tzinfo)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _url_from_secret(settings: Settings) -> URL:
+    """Build the URL from the RDS-managed secret, read with the pod's IAM role (IRSA)."""
+    import boto3  # imported here: only EKS deployments need it at start-up
+
+    client = boto3.client(
+        "secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+    )
+    try:
+        raw = client.get_secret_value(SecretId=settings.db_secret_arn)["SecretString"]
+        secret = json.loads(raw)
+        username, password = secret["username"], secret["password"]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ConfigError(
+            "DB_SECRET_ARN", "the secret must be JSON with username and password"
+        ) from exc
+    return URL.create(
+        "postgresql+psycopg2",
+        username=username,
+        password=password,
+        host=secret.get("host") or settings.db_host,
+        port=int(secret.get("port") or settings.db_port),
+        database=secret.get("dbname") or settings.db_name,
+        query={"sslmode": "require"},
+    )
+
+
+def database_url(settings: Settings) -> URL:
+    """DATABASE_URL, else the DB_SECRET_ARN secret, else the embedded SQLite file."""
+    if settings.database_url is not None:
+        try:
+            return make_url(settings.database_url)
+        except sa.exc.ArgumentError as exc:
+            raise ConfigError("DATABASE_URL", "not a valid database URL") from exc
+    if settings.db_secret_arn is not None:
+        return _url_from_secret(settings)
+    path = settings.sqlite_path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return URL.create("sqlite", database=str(path))
+
+
+def engine_options(url: URL, settings: Settings) -> dict[str, Any]:
+    if url.get_backend_name() == "sqlite":
+        return {"connect_args": {"timeout": 15}}
+    return {
+        "pool_pre_ping": True,  # a connection left from before a database restart is replaced
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_pool_size,
+        "pool_timeout": settings.db_connect_timeout_seconds,
+        "connect_args": {
+            "connect_timeout": settings.db_connect_timeout_seconds,
+            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+            "application_name": "incident-tracker",
+        },
+    }
+
+
+# pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented recipe is to
+# switch it off and emit BEGIN ourselves.
+@sa.event.listens_for(sa.engine.Engine, "connect")
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.close()
+
+
+@sa.event.listens_for(sa.engine.Engine, "begin")
+def _sqlite_begin(connection: sa.Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")

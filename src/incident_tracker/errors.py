@@ -1,0 +1,133 @@
+"""RFC 9457 problem JSON for every error the service returns."""
+
+from __future__ import annotations
+
+import http
+from typing import Any
+
+import structlog
+from flask import Flask, Response, json
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+PROBLEM_MIMETYPE = "application/problem+json"
+log = structlog.get_logger(__name__)
+
+
+class Problem(Exception):  # noqa: N818 (named after the RFC's term)
+    """A failure the client should see, with its HTTP status."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        type_: str = "about:blank",
+        errors: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.type = type_
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": http.HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    response.headers.update(headers or {})
+    return response
+
+
+def _flatten_messages(messages: Any) -> dict[str, list[str]]:
+    """webargs nests messages by location: {"json": {"title": [...]}} becomes {"title": [...]}."""
+    if not isinstance(messages, dict):
+        return {"_request": [str(messages)]}
+    if set(messages) <= {"json", "query", "querystring", "headers", "form", "view_args"}:
+        flat: dict[str, list[str]] = {}
+        for location, per_location in messages.items():
+            if isinstance(per_location, dict):
+                flat.update(_flatten_messages(per_location))
+            else:
+                flat[location] = [str(m) for m in per_location]
+        return flat
+    return {
+        str(key): ([str(v) for v in value] if isinstance(value, list) else [json.dumps(value)])
+        for key, value in messages.items()
+    }
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    messages = data.get("errors") or data.get("messages")
+    errors = _flatten_messages(messages) if messages else None
+    if status == 400 and errors:
+        detail = "The request could not be read: " + "; ".join(
+            f"{field}: {', '.join(msgs)}" for field, msgs in errors.items()
+        )
+    elif status == 422 and errors:
+        detail = "The request failed validation; see errors."
+    else:
+        detail = error.description or http.HTTPStatus(status).phrase
+    if status >= 500:
+        detail = http.HTTPStatus(status).phrase
+    headers = dict(data.get("headers") or {})
+    if error.response is not None:  # e.g. 405 carries Allow
+        headers.update({k: v for k, v in error.get_headers() if k.lower() == "allow"})
+    return problem_response(status, detail, errors=errors, headers=headers)
+
+
+def handle_problem(problem: Problem) -> Response:
+    return problem_response(
+        problem.status,
+        problem.detail,
+        type_=problem.type,
+        errors=problem.errors,
+        headers=problem.headers,
+        **problem.extra,
+    )
+
+
+def handle_database_unavailable(error: DBAPIError) -> Response:
+    log.warning("database unavailable", error=type(error.orig).__name__)
+    return problem_response(
+        503,
+        "The database is unavailable; retry shortly.",
+        type_="urn:incident-tracker:problem:database-unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+def handle_unexpected(error: Exception) -> Response:
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return handle_database_unavailable(error)
+    log.exception("unhandled error")
+    return problem_response(500, "Internal Server Error")
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Problem, handle_problem)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected)

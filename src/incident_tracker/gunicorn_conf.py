@@ -1,0 +1,40 @@
+"""gunicorn settings for every deployment; override with the environment variables named here."""
+
+import multiprocessing
+import os
+import tempfile
+
+bind = os.environ.get("BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# Several workers accept on their own socket, so keep-alive load spreads over all of them.
+reuse_port = True
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# Kubernetes sends SIGTERM after the preStop pause; finish in-flight requests before exiting.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+keepalive = 75  # longer than the ALB's 60 s idle timeout, so the ALB closes first
+# The image's root file system is read-only; heartbeat files go to the mounted /tmp.
+worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", tempfile.gettempdir())
+accesslog = "-"
+access_log_format = (
+    '{"time": "%(t)s", "logger": "gunicorn.access", "remote": "%(h)s", "method": "%(m)s",'
+    ' "path": "%(U)s", "query": "%(q)s", "status": %(s)s, "bytes": "%(B)s",'
+    ' "duration_us": %(D)s, "request_id": "%({x-request-id}o)s", "user_agent": "%(a)s"}'
+)
+errorlog = "-"
+forwarded_allow_ips = "*"  # behind the ALB only; ProxyFix trusts exactly one hop
+
+
+def on_starting(server: object) -> None:
+    # Prometheus multiprocess mode: every worker writes its counters into this folder.
+    directory = os.environ.setdefault(
+        "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prometheus-")
+    )
+    for name in os.listdir(directory):
+        os.unlink(os.path.join(directory, name))
+
+
+def child_exit(server: object, worker: object) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]

@@ -1,0 +1,164 @@
+"""Request and response schemas; flask-smorest turns these into validation and OpenAPI."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+
+from incident_tracker.incidents.lifecycle import Severity, Status
+
+
+class Timestamp(fields.AwareDateTime):
+    """RFC 3339 in UTC with a Z suffix; input must carry an offset."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="iso", **kwargs)
+
+    def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        parsed: datetime = super()._deserialize(value, attr, data, **kwargs)
+        return parsed.astimezone(UTC)
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+SERVICE = validate.Regexp(r"^[a-z0-9][a-z0-9-]*$", error="lower-case letters, digits and '-'")
+TAG = fields.String(validate=validate.Length(min=1, max=50))
+
+
+class IncidentFieldsSchema(StrictSchema):
+    """The fields a client may set, shared by create and patch."""
+
+    title = fields.String(validate=validate.Length(min=1, max=200))
+    summary = fields.String(allow_none=True, validate=validate.Length(max=10_000))
+    severity = fields.Enum(Severity, by_value=True)
+    service = fields.String(validate=[validate.Length(min=1, max=100), SERVICE])
+    commander = fields.String(allow_none=True, validate=validate.Length(max=200))
+    tags = fields.List(TAG, validate=validate.Length(max=20))
+    started_at = Timestamp(metadata={"description": "When impact began; not after declared_at."})
+
+
+class IncidentCreateSchema(IncidentFieldsSchema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    severity = fields.Enum(Severity, by_value=True, required=True)
+    service = fields.String(required=True, validate=[validate.Length(min=1, max=100), SERVICE])
+    dedup_key = fields.String(allow_none=True, validate=validate.Length(min=1, max=200))
+
+
+class IncidentPatchSchema(IncidentFieldsSchema):
+    @pre_load
+    def reject_status(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict) and "status" in data:
+            raise ValidationError(
+                ["not patchable; use POST /api/v1/incidents/{id}/transitions"], "status"
+            )
+        return data
+
+    @validates_schema
+    def not_empty(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ValidationError("give at least one field to change", "_schema")
+
+
+class IncidentSchema(Schema):
+    id = fields.Integer(required=True)
+    reference = fields.String(required=True)
+    title = fields.String(required=True)
+    summary = fields.String(allow_none=True)
+    severity = fields.Enum(Severity, by_value=True, required=True)
+    status = fields.Enum(Status, by_value=True, required=True)
+    service = fields.String(required=True)
+    commander = fields.String(allow_none=True)
+    reporter = fields.String(required=True)
+    tags = fields.List(fields.String(), required=True)
+    dedup_key = fields.String(allow_none=True)
+    started_at = Timestamp(required=True)
+    declared_at = Timestamp(required=True)
+    acknowledged_at = Timestamp(allow_none=True)
+    mitigated_at = Timestamp(allow_none=True)
+    resolved_at = Timestamp(allow_none=True)
+    closed_at = Timestamp(allow_none=True)
+    canceled_at = Timestamp(allow_none=True)
+    resolution_summary = fields.String(allow_none=True)
+    cancel_reason = fields.String(allow_none=True)
+    reopen_count = fields.Integer(required=True)
+    version = fields.Integer(required=True)
+    created_at = Timestamp(required=True)
+    updated_at = Timestamp(required=True)
+
+
+class IncidentPageSchema(Schema):
+    items = fields.List(fields.Nested(IncidentSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class IncidentListArgsSchema(StrictSchema):
+    status = fields.List(fields.Enum(Status, by_value=True))
+    severity = fields.List(fields.Enum(Severity, by_value=True))
+    service = fields.String(validate=validate.Length(min=1, max=100))
+    tag = fields.String(validate=validate.Length(min=1, max=50))
+    q = fields.String(validate=validate.Length(min=1, max=200))
+    started_after = Timestamp()
+    started_before = Timestamp()
+    limit = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(validate=validate.Length(min=1, max=200))
+
+
+class TransitionSchema(StrictSchema):
+    to = fields.Enum(Status, by_value=True, required=True)
+    reason = fields.String(allow_none=True, validate=validate.Length(max=2_000))
+    resolution_summary = fields.String(allow_none=True, validate=validate.Length(max=10_000))
+
+
+class NoteSchema(StrictSchema):
+    body = fields.String(required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class EventSchema(Schema):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    body = fields.String(allow_none=True)
+    data = fields.Dict(allow_none=True)
+    actor = fields.String(required=True)
+    occurred_at = Timestamp(required=True)
+
+
+class EventListSchema(Schema):
+    items = fields.List(fields.Nested(EventSchema), required=True)
+
+
+class MetricsArgsSchema(StrictSchema):
+    since = Timestamp(metadata={"description": "Start of the window (default: until - 30 days)."})
+    until = Timestamp(metadata={"description": "End of the window (default: now)."})
+    group_by = fields.String(
+        load_default="severity", validate=validate.OneOf(["severity", "service"])
+    )
+
+
+class DurationStatsSchema(Schema):
+    mean = fields.Float(allow_none=True, required=True)
+    p50 = fields.Float(allow_none=True, required=True)
+    p90 = fields.Float(allow_none=True, required=True)
+
+
+class MetricsGroupSchema(Schema):
+    key = fields.String(required=True)
+    count = fields.Integer(required=True)
+    mtta_seconds = fields.Nested(DurationStatsSchema, required=True)
+    mttr_seconds = fields.Nested(DurationStatsSchema, required=True)
+
+
+class MetricsSchema(Schema):
+    since = Timestamp(required=True)
+    until = Timestamp(required=True)
+    group_by = fields.String(required=True)
+    groups = fields.List(fields.Nested(MetricsGroupSchema), required=True)

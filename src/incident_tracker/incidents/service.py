@@ -1,0 +1,426 @@
+"""The rules for incidents: plain functions that take a session and return models.
+
+Each write runs in the caller's transaction; the caller commits once at the end, so a
+failure half-way leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
+
+from incident_tracker.auth.identity import Identity
+from incident_tracker.database import DbSession, utcnow
+from incident_tracker.errors import Problem
+from incident_tracker.incidents import lifecycle
+from incident_tracker.incidents.lifecycle import CLOSED_STATUSES, Status
+from incident_tracker.incidents.models import (
+    SEARCH_DOCUMENT,
+    EventKind,
+    IdempotencyRecord,
+    Incident,
+    IncidentEvent,
+)
+from incident_tracker.incidents.stats import DurationStats, summarize
+from incident_tracker.pagination import decode_cursor, encode_cursor
+
+PATCHABLE_FIELDS = ("title", "summary", "severity", "service", "commander", "tags", "started_at")
+
+
+def _not_found(incident_id: int) -> Problem:
+    return Problem(404, f"incident {incident_id} does not exist")
+
+
+def get_incident(session: DbSession, incident_id: int, *, for_update: bool = False) -> Incident:
+    query = sa.select(Incident).where(Incident.id == incident_id)
+    if for_update:
+        # Serialise writers of one incident so guards and If-Match see the latest row.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    incident = session.scalars(query).one_or_none()
+    if incident is None:
+        raise _not_found(incident_id)
+    return incident
+
+
+def _check_version(incident: Incident, expected_version: int | None) -> None:
+    if expected_version is not None and incident.version != expected_version:
+        raise Problem(
+            412,
+            f"incident {incident.id} is at version {incident.version}, not {expected_version}",
+            current_version=incident.version,
+        )
+
+
+def _check_started_at(started_at: datetime, declared_at: datetime) -> None:
+    if started_at > declared_at:
+        raise Problem(
+            422,
+            "started_at may not be later than declared_at",
+            errors={"started_at": ["may not be later than declared_at"]},
+        )
+
+
+def _dedup_clash(session: DbSession, dedup_key: str) -> Problem | None:
+    existing = session.scalar(
+        sa.select(Incident.id).where(
+            Incident.dedup_key == dedup_key, Incident.status.not_in(CLOSED_STATUSES)
+        )
+    )
+    if existing is None:
+        return None
+    return Problem(
+        409,
+        f"an open incident already has dedup_key {dedup_key!r}",
+        type_="urn:incident-tracker:problem:dedup-conflict",
+        existing_incident_id=existing,
+    )
+
+
+def request_fingerprint(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    key: str
+    fingerprint: str
+    ttl: timedelta
+
+
+@dataclass(frozen=True)
+class Created:
+    incident_id: int
+    body: dict[str, Any]
+    replayed: bool
+
+
+def _claim_idempotency_key(
+    session: DbSession, actor: str, idempotency: Idempotency
+) -> IdempotencyRecord | None:
+    """Claim the key for this request, or return the record of the request that holds it.
+
+    The insert blocks on the primary key while a concurrent twin is in flight, so of N
+    concurrent duplicates exactly one proceeds and the rest see its committed record.
+    """
+    now = utcnow()
+    existing = session.get(IdempotencyRecord, (actor, idempotency.key))
+    if existing is not None and existing.created_at < now - idempotency.ttl:
+        session.delete(existing)
+        session.flush()
+        existing = None
+    if existing is None:
+        try:
+            with session.begin_nested():
+                session.add(
+                    IdempotencyRecord(
+                        actor=actor, key=idempotency.key, request_hash=idempotency.fingerprint
+                    )
+                )
+            return None
+        except IntegrityError:
+            existing = session.get(
+                IdempotencyRecord, (actor, idempotency.key), populate_existing=True
+            )
+            if existing is None:  # the holder rolled back and its row vanished: claim again
+                return _claim_idempotency_key(session, actor, idempotency)
+    if existing.request_hash != idempotency.fingerprint:
+        raise Problem(
+            422,
+            "this Idempotency-Key was already used with a different request body",
+            type_="urn:incident-tracker:problem:idempotency-key-reused",
+        )
+    return existing
+
+
+def create_incident(
+    session: DbSession,
+    fields: Mapping[str, Any],
+    actor: Identity,
+    render: Callable[[Incident], dict[str, Any]],
+    idempotency: Idempotency | None = None,
+) -> Created:
+    if idempotency is not None:
+        record = _claim_idempotency_key(session, actor.name, idempotency)
+        if record is not None and record.incident_id is not None and record.response_body:
+            return Created(record.incident_id, record.response_body, replayed=True)
+    now = utcnow()
+    started_at = fields.get("started_at") or now
+    _check_started_at(started_at, now)
+    dedup_key = fields.get("dedup_key")
+    if dedup_key is not None and (clash := _dedup_clash(session, dedup_key)) is not None:
+        raise clash
+    incident = Incident(
+        title=fields["title"],
+        summary=fields.get("summary"),
+        severity=fields["severity"],
+        status=Status.TRIAGE,
+        service=fields["service"],
+        commander=fields.get("commander"),
+        reporter=actor.name,
+        tags=list(fields.get("tags") or []),
+        dedup_key=dedup_key,
+        started_at=started_at,
+        declared_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(incident)
+    except IntegrityError:
+        # A concurrent create took the dedup_key between our check and our insert.
+        if dedup_key is not None and (clash := _dedup_clash(session, dedup_key)) is not None:
+            raise clash from None
+        raise
+    body = render(incident)
+    if idempotency is not None:
+        record = session.get(IdempotencyRecord, (actor.name, idempotency.key))
+        assert record is not None  # claimed above in this transaction
+        record.incident_id = incident.id
+        record.response_body = body
+    return Created(incident.id, body, replayed=False)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
+def _event(
+    incident: Incident,
+    kind: EventKind,
+    actor: Identity,
+    now: datetime,
+    *,
+    body: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> IncidentEvent:
+    return IncidentEvent(
+        incident_id=incident.id, kind=kind, body=body, data=data, actor=actor.name, occurred_at=now
+    )
+
+
+def update_incident(
+    session: DbSession,
+    incident_id: int,
+    changes: Mapping[str, Any],
+    actor: Identity,
+    expected_version: int,
+) -> Incident:
+    incident = get_incident(session, incident_id, for_update=True)
+    _check_version(incident, expected_version)
+    if "started_at" in changes:
+        _check_started_at(changes["started_at"], incident.declared_at)
+    now = utcnow()
+    for field in PATCHABLE_FIELDS:
+        if field not in changes:
+            continue
+        before, after = getattr(incident, field), changes[field]
+        if field == "tags":
+            after = list(after)
+        if before == after:
+            continue
+        setattr(incident, field, after)
+        data = {"from": _json_value(before), "to": _json_value(after)}
+        if field == "severity":
+            session.add(_event(incident, EventKind.SEVERITY_CHANGE, actor, now, data=data))
+        else:
+            session.add(
+                _event(incident, EventKind.FIELD_CHANGE, actor, now, data={"field": field, **data})
+            )
+    if session.is_modified(incident):
+        incident.updated_at = now
+    return incident
+
+
+def transition_incident(
+    session: DbSession,
+    incident_id: int,
+    target: Status,
+    actor: Identity,
+    *,
+    reason: str | None,
+    resolution_summary: str | None,
+    expected_version: int | None,
+) -> Incident:
+    incident = get_incident(session, incident_id, for_update=True)
+    _check_version(incident, expected_version)
+    try:
+        move = lifecycle.check_move(
+            incident.status,
+            target,
+            reason=reason,
+            resolution_summary=resolution_summary,
+            is_admin=actor.is_admin,
+        )
+    except lifecycle.IllegalTransition as exc:
+        allowed = sorted(lifecycle.ALLOWED_MOVES[incident.status])
+        raise Problem(
+            409,
+            str(exc),
+            type_="urn:incident-tracker:problem:illegal-transition",
+            allowed=allowed,
+        ) from None
+    except lifecycle.GuardFailed as exc:
+        raise Problem(422, str(exc), errors={exc.field: [str(exc)]}) from None
+    except lifecycle.AdminRequired as exc:
+        raise Problem(403, str(exc)) from None
+    now = utcnow()
+    lifecycle.apply_move(incident, move, now, reason=reason, resolution_summary=resolution_summary)
+    incident.updated_at = now
+    data: dict[str, Any] = {"from": move.source.value, "to": move.target.value}
+    if move.is_reopen:
+        data["reopen_count"] = incident.reopen_count
+    session.add(
+        _event(
+            incident,
+            EventKind.STATUS_CHANGE,
+            actor,
+            now,
+            body=(resolution_summary if move.target is Status.RESOLVED else reason) or None,
+            data=data,
+        )
+    )
+    return incident
+
+
+def add_note(session: DbSession, incident_id: int, body: str, actor: Identity) -> IncidentEvent:
+    incident = get_incident(session, incident_id)
+    event = _event(incident, EventKind.NOTE, actor, utcnow(), body=body)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def list_events(session: DbSession, incident_id: int) -> list[IncidentEvent]:
+    get_incident(session, incident_id)
+    return list(
+        session.scalars(
+            sa.select(IncidentEvent)
+            .where(IncidentEvent.incident_id == incident_id)
+            .order_by(IncidentEvent.occurred_at, IncidentEvent.id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Incident]
+    next_cursor: str | None
+
+
+def _tag_filter(session: DbSession, tag: str) -> sa.ColumnElement[bool]:
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.type_coerce(Incident.tags, JSONB).contains([tag])
+    elements = sa.func.json_each(Incident.tags).table_valued("value")
+    return sa.exists(sa.select(1).select_from(elements).where(elements.c.value == tag))
+
+
+def _text_filter(session: DbSession, q: str) -> sa.ColumnElement[bool]:
+    if session.get_bind().dialect.name == "postgresql":
+        # Same expression as the GIN index ix_incidents_search, so the planner can use it.
+        document: sa.ColumnElement[Any] = sa.literal_column(SEARCH_DOCUMENT)
+        return document.op("@@")(sa.func.websearch_to_tsquery("english", q))
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return sa.or_(
+        Incident.title.ilike(pattern, escape="\\"), Incident.summary.ilike(pattern, escape="\\")
+    )
+
+
+def list_incidents(session: DbSession, filters: Mapping[str, Any]) -> Page:
+    """Newest first, keyset-paginated on id so a deep page costs what the first one does."""
+    limit: int = filters["limit"]
+    query = sa.select(Incident).order_by(Incident.id.desc()).limit(limit + 1)
+    if filters.get("cursor"):
+        query = query.where(Incident.id < decode_cursor(filters["cursor"]))
+    if filters.get("status"):
+        query = query.where(Incident.status.in_(filters["status"]))
+    if filters.get("severity"):
+        query = query.where(Incident.severity.in_(filters["severity"]))
+    if filters.get("service"):
+        query = query.where(Incident.service == filters["service"])
+    if filters.get("tag"):
+        query = query.where(_tag_filter(session, filters["tag"]))
+    if filters.get("q"):
+        query = query.where(_text_filter(session, filters["q"]))
+    if filters.get("started_after"):
+        query = query.where(Incident.started_at >= filters["started_after"])
+    if filters.get("started_before"):
+        query = query.where(Incident.started_at < filters["started_before"])
+    rows = list(session.scalars(query))
+    has_more = len(rows) > limit
+    items = rows[:limit]
+    return Page(items, encode_cursor(items[-1].id) if has_more else None)
+
+
+@dataclass(frozen=True)
+class MetricsGroup:
+    key: str
+    count: int
+    mtta_seconds: DurationStats
+    mttr_seconds: DurationStats
+
+
+@dataclass(frozen=True)
+class IncidentMetrics:
+    since: datetime
+    until: datetime
+    group_by: str
+    groups: list[MetricsGroup]
+
+
+DEFAULT_METRICS_WINDOW = timedelta(days=30)
+
+
+def incident_metrics(
+    session: DbSession, since: datetime | None, until: datetime | None, group_by: str
+) -> IncidentMetrics:
+    """MTTA = acknowledged - declared, MTTR = resolved - started, canceled left out."""
+    until = until or utcnow()
+    since = since or until - DEFAULT_METRICS_WINDOW
+    if since >= until:
+        raise Problem(422, "since must be before until", errors={"since": ["must be before until"]})
+    key_column = Incident.severity if group_by == "severity" else Incident.service
+    rows = session.execute(
+        sa.select(
+            key_column,
+            Incident.declared_at,
+            Incident.acknowledged_at,
+            Incident.started_at,
+            Incident.resolved_at,
+        ).where(
+            Incident.declared_at >= since,
+            Incident.declared_at < until,
+            Incident.status != Status.CANCELED,
+        )
+    )
+    counts: dict[str, int] = defaultdict(int)
+    mtta: dict[str, list[float]] = defaultdict(list)
+    mttr: dict[str, list[float]] = defaultdict(list)
+    for key, declared_at, acknowledged_at, started_at, resolved_at in rows:
+        key = str(getattr(key, "value", key))
+        counts[key] += 1
+        if acknowledged_at is not None:
+            mtta[key].append((acknowledged_at - declared_at).total_seconds())
+        if resolved_at is not None:
+            mttr[key].append((resolved_at - started_at).total_seconds())
+    groups = [
+        MetricsGroup(key, counts[key], summarize(mtta[key]), summarize(mttr[key]))
+        for key in sorted(counts)
+    ]
+    return IncidentMetrics(since, until, group_by, groups)
+
+
+def count_by_status(session: DbSession) -> Iterable[tuple[str, int]]:
+    rows = session.execute(sa.select(Incident.status, sa.func.count()).group_by(Incident.status))
+    return [(status.value, count) for status, count in rows]

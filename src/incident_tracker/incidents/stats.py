@@ -1,0 +1,35 @@
+"""MTTA/MTTR aggregation over plain numbers (seconds)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DurationStats:
+    mean: float | None
+    p50: float | None
+    p90: float | None
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont)."""
+    if not sorted_values:
+        raise ValueError("no values")
+    position = (len(sorted_values) - 1) * fraction
+    lower, upper = math.floor(position), math.ceil(position)
+    weight = position - lower
+    return sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * weight
+
+
+def summarize(durations: Sequence[float]) -> DurationStats:
+    if not durations:
+        return DurationStats(None, None, None)
+    ordered = sorted(durations)
+    return DurationStats(
+        mean=round(sum(ordered) / len(ordered), 3),
+        p50=round(percentile(ordered, 0.5), 3),
+        p90=round(percentile(ordered, 0.9), 3),
+    )

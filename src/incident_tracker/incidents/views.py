@@ -1,0 +1,199 @@
+"""HTTP routes for incidents: parse, call the service, respond."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+from typing import Any
+
+from flask import Response, jsonify, request, url_for
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from incident_tracker.auth.identity import current_identity
+from incident_tracker.config import current_settings
+from incident_tracker.database import db
+from incident_tracker.errors import Problem
+from incident_tracker.incidents import service
+from incident_tracker.incidents.models import Incident
+from incident_tracker.incidents.schemas import (
+    EventListSchema,
+    EventSchema,
+    IncidentCreateSchema,
+    IncidentListArgsSchema,
+    IncidentPageSchema,
+    IncidentPatchSchema,
+    IncidentSchema,
+    MetricsArgsSchema,
+    MetricsSchema,
+    NoteSchema,
+    TransitionSchema,
+)
+
+blp = Blueprint(
+    "incidents", __name__, url_prefix="/api/v1", description="Declare, run and close incidents."
+)
+
+_incident_schema = IncidentSchema()
+_ETAG = {
+    "ETag": {"description": 'The incident\'s version, quoted: "3".', "schema": {"type": "string"}}
+}
+_IF_MATCH_REQUIRED = {
+    "in": "header",
+    "name": "If-Match",
+    "required": True,
+    "description": "The ETag the change is based on.",
+    "schema": {"type": "string"},
+}
+_IF_MATCH_OPTIONAL = {**_IF_MATCH_REQUIRED, "required": False}
+_IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "Replays the first response for 24 h instead of creating again.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+_ETAG_VALUE = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
+CSV_COLUMNS = tuple(IncidentSchema().fields)
+
+
+def _etag(incident: Incident) -> dict[str, str]:
+    return {"ETag": f'"{incident.version}"'}
+
+
+def _if_match(required: bool) -> int | None:
+    """The version the client's If-Match names; None when absent and optional."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        if required:
+            raise Problem(428, "PATCH needs an If-Match header with the incident's ETag")
+        return None
+    match = _ETAG_VALUE.match(raw)
+    if match is None:
+        raise Problem(412, 'If-Match must be the incident\'s ETag, e.g. "3"')
+    return int(match.group(1))
+
+
+def _csv_response(items: list[Incident]) -> Response:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in _incident_schema.dump(items, many=True):
+        row["tags"] = ";".join(row["tags"])
+        writer.writerow(row)
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="incidents.csv"'},
+    )
+
+
+@blp.route("/incidents", methods=["GET"])
+@blp.arguments(IncidentListArgsSchema, location="query", unknown=RAISE)
+@blp.response(200, IncidentPageSchema)
+@blp.alt_response(200, success=True, content_type="text/csv", description="With Accept: text/csv")
+def list_incidents(filters: dict[str, Any]) -> Any:
+    """List incidents, newest first, with filters and a keyset cursor."""
+    page = service.list_incidents(db.session, filters)
+    if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
+        return _csv_response(page.items)
+    return page
+
+
+@blp.route("/incidents", methods=["POST"])
+@blp.arguments(IncidentCreateSchema)
+@blp.response(201, IncidentSchema, headers=_ETAG)
+@blp.doc(parameters=[_IDEMPOTENCY_KEY])
+def create_incident(fields: dict[str, Any]) -> Response:
+    """Declare an incident; it starts in triage."""
+    idempotency = None
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        if not 1 <= len(key) <= 255:
+            raise Problem(400, "Idempotency-Key must be 1 to 255 characters")
+        idempotency = service.Idempotency(
+            key=key,
+            fingerprint=service.request_fingerprint(request.get_json()),
+            ttl=timedelta(hours=current_settings().idempotency_ttl_hours),
+        )
+    created = service.create_incident(
+        db.session, fields, current_identity(), _incident_schema.dump, idempotency
+    )
+    db.session.commit()
+    response = jsonify(created.body)
+    response.status_code = 201
+    response.headers["Location"] = url_for(".get_incident", incident_id=created.incident_id)
+    response.headers["ETag"] = f'"{created.body["version"]}"'
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@blp.route("/incidents/<int:incident_id>", methods=["GET"])
+@blp.response(200, IncidentSchema, headers=_ETAG)
+def get_incident(incident_id: int) -> Any:
+    """One incident, with its ETag."""
+    incident = service.get_incident(db.session, incident_id)
+    return incident, 200, _etag(incident)
+
+
+@blp.route("/incidents/<int:incident_id>", methods=["PATCH"])
+@blp.arguments(IncidentPatchSchema)
+@blp.response(200, IncidentSchema, headers=_ETAG)
+@blp.doc(parameters=[_IF_MATCH_REQUIRED])
+def patch_incident(changes: dict[str, Any], incident_id: int) -> Any:
+    """Change fields (not status); needs If-Match."""
+    expected = _if_match(required=True)
+    incident = service.update_incident(
+        db.session, incident_id, changes, current_identity(), expected_version=expected or 0
+    )
+    db.session.commit()
+    return incident, 200, _etag(incident)
+
+
+@blp.route("/incidents/<int:incident_id>/transitions", methods=["POST"])
+@blp.arguments(TransitionSchema)
+@blp.response(200, IncidentSchema, headers=_ETAG)
+@blp.doc(parameters=[_IF_MATCH_OPTIONAL])
+def transition_incident(move: dict[str, Any], incident_id: int) -> Any:
+    """Move an incident through its lifecycle."""
+    incident = service.transition_incident(
+        db.session,
+        incident_id,
+        move["to"],
+        current_identity(),
+        reason=move.get("reason"),
+        resolution_summary=move.get("resolution_summary"),
+        expected_version=_if_match(required=False),
+    )
+    db.session.commit()
+    return incident, 200, _etag(incident)
+
+
+@blp.route("/incidents/<int:incident_id>/events", methods=["GET"])
+@blp.response(200, EventListSchema)
+def list_events(incident_id: int) -> Any:
+    """The timeline, oldest first."""
+    return {"items": service.list_events(db.session, incident_id)}
+
+
+@blp.route("/incidents/<int:incident_id>/events", methods=["POST"])
+@blp.arguments(NoteSchema)
+@blp.response(201, EventSchema)
+def add_note(note: dict[str, Any], incident_id: int) -> Any:
+    """Add a note to the timeline."""
+    event = service.add_note(db.session, incident_id, note["body"], current_identity())
+    db.session.commit()
+    return event
+
+
+@blp.route("/metrics/incidents", methods=["GET"])
+@blp.arguments(MetricsArgsSchema, location="query", unknown=RAISE)
+@blp.response(200, MetricsSchema)
+def incident_metrics(args: dict[str, Any]) -> Any:
+    """MTTA and MTTR (mean, p50, p90) per severity or service over a window."""
+    return service.incident_metrics(
+        db.session, args.get("since"), args.get("until"), args["group_by"]
+    )

@@ -1,0 +1,90 @@
+"""Prometheus metrics: request counts and latency by route, incidents by status."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import structlog
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+
+from incident_tracker.database import db
+from incident_tracker.incidents.service import count_by_status
+
+log = structlog.get_logger(__name__)
+
+REQUESTS = Counter(
+    "incident_tracker_http_requests_total",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "incident_tracker_http_request_duration_seconds",
+    "Time to answer an HTTP request, by method and route template.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+class IncidentsByStatus(Collector):
+    """Read at scrape time from the database, so every worker reports the same truth."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "incident_tracker_incidents", "Incidents by current status.", labels=["status"]
+        )
+        with self.app.app_context():
+            try:
+                for status, count in count_by_status(db.session):
+                    family.add_metric([status], count)
+            except SQLAlchemyError:
+                log.warning("incidents gauge skipped: database unavailable")
+            finally:
+                db.session.remove()
+        yield family
+
+
+def _registry(app: Flask) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # gunicorn workers each count their own requests; the files in this dir are summed.
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        for metric in (REQUESTS, LATENCY):
+            registry.register(metric)
+    registry.register(IncidentsByStatus(app))
+    return registry
+
+
+def install_metrics(app: Flask) -> None:
+    @app.before_request
+    def start_timer() -> None:
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        started = g.get("metrics_started")
+        if started is not None:
+            LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        return response
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(_registry(app)), content_type=CONTENT_TYPE_LATEST)

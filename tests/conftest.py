@@ -1,0 +1,39 @@
+"""Fixtures shared by every level: one real PostgreSQL for the whole run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.support.postgres import LocalPostgres, container_postgres, docker_answers, local_postgres
+
+
+@dataclass
+class TestDatabase:
+    url: str
+    source: str
+    server: LocalPostgres | None  # set when the suite owns the server and can stop it
+
+
+@pytest.fixture(scope="session")
+def test_database(request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
+    """TEST_DATABASE_URL, else a testcontainer when Docker answers, else a throwaway server."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    with contextlib.ExitStack() as stack:
+        if url := os.environ.get("TEST_DATABASE_URL"):
+            database = TestDatabase(url, "TEST_DATABASE_URL", None)
+        elif docker_answers():
+            url = stack.enter_context(container_postgres())
+            database = TestDatabase(url, "testcontainers PostgreSQL", None)
+        else:
+            server = stack.enter_context(local_postgres())
+            database = TestDatabase(
+                server.url, f"throwaway local PostgreSQL ({server.bin_dir})", server
+            )
+        if reporter is not None:
+            reporter.write_line(f"integration tests use: {database.source}")
+        yield database

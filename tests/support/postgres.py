@@ -1,0 +1,163 @@
+"""A real PostgreSQL for tests: TEST_DATABASE_URL, a testcontainer, or a throwaway local server.
+
+Run as a module to start a throwaway server by hand:
+    python -m tests.support.postgres   (prints its URL, stops on Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PG_BIN_CANDIDATES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+DEFAULT_CONTAINER_IMAGE = "postgres:16-alpine"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LocalPostgres:
+    """A PostgreSQL cluster in a temp dir, owned by an unprivileged user when we are root."""
+
+    bin_dir: Path
+    data_dir: Path
+    port: int
+    user: str | None  # the OS user to run as; None means the current user
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run_as(self) -> dict[str, object]:
+        if self.user is None:
+            return {}
+        entry = pwd.getpwnam(self.user)
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+    def init(self) -> None:
+        subprocess.run(
+            [
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            **self._run_as(),  # type: ignore[call-overload]
+        )
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # type: ignore[call-overload]
+            [
+                str(self.bin_dir / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(self.data_dir),
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            **self._run_as(),
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready = subprocess.run(
+                [str(self.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
+                check=False,
+            )
+            if ready.returncode == 0:
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"postgres exited with {self.process.returncode}")
+            time.sleep(0.1)
+        raise RuntimeError("postgres did not become ready in 30 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # fast shutdown
+            self.process.wait(timeout=30)
+        self.process = None
+
+
+@contextlib.contextmanager
+def local_postgres() -> Iterator[LocalPostgres]:
+    if not PG_BIN_CANDIDATES:
+        raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql")
+    user = "postgres" if os.geteuid() == 0 else None
+    base = Path(tempfile.mkdtemp(prefix="it-pg-"))
+    data = base / "data"
+    data.mkdir()
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        for path in (base, data):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    server = LocalPostgres(PG_BIN_CANDIDATES[0], data, free_port(), user)
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+    except Exception:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def container_postgres() -> Iterator[str]:
+    from testcontainers.postgres import PostgresContainer
+
+    image = os.environ.get("TEST_POSTGRES_IMAGE", DEFAULT_CONTAINER_IMAGE)
+    with PostgresContainer(image, driver="psycopg2") as container:
+        yield container.get_connection_url()
+
+
+if __name__ == "__main__":
+    with local_postgres() as pg:
+        print(pg.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
