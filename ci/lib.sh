@@ -25,3 +25,10 @@ need_apt() {
     return 1
   fi
 }
+
+# Run pip, dropping this machine's noise about unreachable local index folders.
+pip_quiet() {
+  local status=0
+  "$@" 2>&1 | grep -v '^WARNING: Location' || status=${PIPESTATUS[0]}
+  return "$status"
+}
