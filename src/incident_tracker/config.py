@@ -20,8 +20,9 @@ class ConfigError(ValueError):
 
 
 _DB_URL_SCHEMES = ("postgresql", "postgresql+psycopg2", "sqlite")
-_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@!-]+$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Settings:
     db_host: str | None = None
     db_port: int = 5432
     db_name: str = "incident_tracker"
+    db_sslmode: str = "require"
     aws_region: str | None = None
     aws_endpoint_url: str | None = None
     sqlite_path: Path = Path("instance/incident-tracker.sqlite3")
@@ -86,12 +88,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in _LOG_LEVELS:
         raise ConfigError("LOG_LEVEL", f"expected one of {', '.join(_LOG_LEVELS)}")
+    db_sslmode = env.get("DB_SSLMODE", "require")
+    if db_sslmode not in _SSL_MODES:
+        raise ConfigError("DB_SSLMODE", f"expected one of {', '.join(_SSL_MODES)}")
     return Settings(
         database_url=database_url,
         db_secret_arn=db_secret_arn,
         db_host=_optional(env, "DB_HOST"),
         db_port=_int(env, "DB_PORT", 5432, 1, 65535),
         db_name=_optional(env, "DB_NAME") or "incident_tracker",
+        db_sslmode=db_sslmode,
         aws_region=_optional(env, "AWS_REGION") or _optional(env, "AWS_DEFAULT_REGION"),
         aws_endpoint_url=_optional(env, "AWS_ENDPOINT_URL"),
         sqlite_path=Path(_optional(env, "SQLITE_PATH") or "instance/incident-tracker.sqlite3"),

@@ -79,7 +79,7 @@ def _url_from_secret(settings: Settings) -> URL:
         host=secret.get("host") or settings.db_host,
         port=int(secret.get("port") or settings.db_port),
         database=secret.get("dbname") or settings.db_name,
-        query={"sslmode": "require"},
+        query={"sslmode": settings.db_sslmode},
     )
 
 

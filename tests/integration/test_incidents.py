@@ -1,0 +1,201 @@
+"""Create, read, patch and the problem JSON of every failure, on real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.integration.conftest import create, move
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM
+    body: dict[str, Any] = response.json
+    assert body["status"] == status
+    assert body["title"] and body["detail"] and body["type"]
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and "SELECT" not in text
+    return body
+
+
+def test_create_returns_the_incident_with_location_and_etag(client: FlaskClient) -> None:
+    response = client.post(
+        "/api/v1/incidents",
+        json={
+            "title": "Checkout latency above SLO",
+            "summary": "p99 over 2 s since 04:10",
+            "severity": "SEV2",
+            "service": "checkout",
+            "commander": "alice@example.com",
+            "tags": ["latency", "eu-west-1"],
+            "started_at": "2026-01-02T04:10:00Z",
+        },
+    )
+    assert response.status_code == 201
+    body = response.json
+    assert response.headers["Location"] == f"/api/v1/incidents/{body['id']}"
+    assert response.headers["ETag"] == '"1"'
+    assert body["reference"] == f"INC-{body['id']}"
+    assert body["status"] == "triage"
+    assert body["version"] == 1
+    assert body["reporter"] == "local"
+    assert body["started_at"] == "2026-01-02T04:10:00Z"
+    assert body["declared_at"] == body["created_at"]
+    assert body["tags"] == ["latency", "eu-west-1"]
+    for field in ("acknowledged_at", "mitigated_at", "resolved_at", "closed_at", "canceled_at"):
+        assert body[field] is None
+    assert body["reopen_count"] == 0
+
+
+def test_started_at_defaults_to_declared_at(client: FlaskClient) -> None:
+    body = create(client)
+    assert body["started_at"] == body["declared_at"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"title": None}, "title"),
+        ({"title": ""}, "title"),
+        ({"title": "x" * 201}, "title"),
+        ({"severity": "SEV5"}, "severity"),
+        ({"service": "Checkout"}, "service"),
+        ({"service": "-checkout"}, "service"),
+        ({"service": "c" * 101}, "service"),
+        ({"summary": "s" * 10_001}, "summary"),
+        ({"tags": ["t"] * 21}, "tags"),
+        ({"tags": ["t" * 51]}, "tags"),
+        ({"tags": "latency"}, "tags"),
+        ({"commander": "c" * 201}, "commander"),
+        ({"started_at": "2026-01-02T04:10:00"}, "started_at"),
+        ({"started_at": "yesterday"}, "started_at"),
+        ({"status": "resolved"}, "status"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_create_validation_names_the_field(
+    client: FlaskClient, change: dict[str, Any], field: str
+) -> None:
+    body = {"title": "Checkout down", "severity": "SEV1", "service": "checkout", **change}
+    problem = assert_problem(client.post("/api/v1/incidents", json=body), 422)
+    assert field in problem["errors"]
+    assert client.get("/api/v1/incidents").json["items"] == []
+
+
+@pytest.mark.parametrize("missing", ["title", "severity", "service"])
+def test_required_fields(client: FlaskClient, missing: str) -> None:
+    body = {"title": "Checkout down", "severity": "SEV1", "service": "checkout"}
+    del body[missing]
+    assert missing in assert_problem(client.post("/api/v1/incidents", json=body), 422)["errors"]
+
+
+def test_started_at_in_the_future_is_rejected(client: FlaskClient) -> None:
+    later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    problem = assert_problem(
+        client.post(
+            "/api/v1/incidents",
+            json={"title": "t", "severity": "SEV3", "service": "api", "started_at": later},
+        ),
+        422,
+    )
+    assert "started_at" in problem["errors"]
+
+
+def test_body_errors(client: FlaskClient, app: Any) -> None:
+    assert_problem(
+        client.post("/api/v1/incidents", data="{not json", content_type="application/json"), 400
+    )
+    assert_problem(client.post("/api/v1/incidents", data="title=x", content_type="text/plain"), 415)
+    big = {"title": "t", "severity": "SEV3", "service": "api", "summary": "x" * (70 * 1024)}
+    assert_problem(client.post("/api/v1/incidents", json=big), 413)
+    assert_problem(client.post("/api/v1/incidents", json=["a", "list"]), 422)
+    assert client.get("/api/v1/incidents").json["items"] == []
+
+
+def test_unknown_incident_and_route(client: FlaskClient) -> None:
+    assert_problem(client.get("/api/v1/incidents/999"), 404)
+    assert_problem(client.get("/api/v1/incidents/999/events"), 404)
+    assert_problem(client.post("/api/v1/incidents/999/events", json={"body": "x"}), 404)
+    assert_problem(move(client, 999, "investigating"), 404)
+    assert_problem(client.get("/api/v1/nothing-here"), 404)
+    assert_problem(client.delete("/api/v1/incidents"), 405)
+
+
+def patch(client: FlaskClient, incident_id: int, body: Any, etag: str | None) -> Any:
+    headers = {"If-Match": etag} if etag is not None else {}
+    return client.patch(f"/api/v1/incidents/{incident_id}", json=body, headers=headers)
+
+
+def test_patch_needs_if_match_and_rejects_stale_versions(client: FlaskClient) -> None:
+    incident = create(client)
+    assert_problem(patch(client, incident["id"], {"title": "New"}, None), 428)
+    assert_problem(patch(client, incident["id"], {"title": "New"}, '"7"'), 412)
+    assert_problem(patch(client, incident["id"], {"title": "New"}, "garbage"), 412)
+    unchanged = client.get(f"/api/v1/incidents/{incident['id']}").json
+    assert unchanged == incident
+
+
+def test_patch_changes_fields_and_records_events(client: FlaskClient) -> None:
+    incident = create(client)
+    response = patch(
+        client,
+        incident["id"],
+        {"severity": "SEV1", "commander": "bob@example.com", "tags": ["db"]},
+        '"1"',
+    )
+    assert response.status_code == 200
+    assert response.headers["ETag"] == '"2"'
+    assert response.json["severity"] == "SEV1" and response.json["version"] == 2
+    assert response.json["updated_at"] >= incident["updated_at"]
+    events = client.get(f"/api/v1/incidents/{incident['id']}/events").json["items"]
+    assert [(e["kind"], e["data"]) for e in events] == [
+        ("severity_change", {"from": "SEV2", "to": "SEV1"}),
+        ("field_change", {"field": "commander", "from": None, "to": "bob@example.com"}),
+        ("field_change", {"field": "tags", "from": [], "to": ["db"]}),
+    ]
+    assert all(e["actor"] == "local" for e in events)
+    again = patch(client, incident["id"], {"title": "Renamed"}, 'W/"2"')
+    assert again.status_code == 200 and again.json["version"] == 3
+
+
+def test_patch_rejects_status_unknown_fields_and_late_started_at(client: FlaskClient) -> None:
+    incident = create(client)
+    assert (
+        "status"
+        in assert_problem(patch(client, incident["id"], {"status": "resolved"}, '"1"'), 422)[
+            "errors"
+        ]
+    )
+    assert "id" in assert_problem(patch(client, incident["id"], {"id": 5}, '"1"'), 422)["errors"]
+    assert_problem(patch(client, incident["id"], {}, '"1"'), 422)
+    late = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (
+        "started_at"
+        in assert_problem(patch(client, incident["id"], {"started_at": late}, '"1"'), 422)["errors"]
+    )
+    assert client.get(f"/api/v1/incidents/{incident['id']}").json["version"] == 1
+
+
+def test_notes_and_timeline_order(client: FlaskClient) -> None:
+    incident = create(client)
+    note = client.post(f"/api/v1/incidents/{incident['id']}/events", json={"body": "paged DBA"})
+    assert note.status_code == 201
+    assert note.json["kind"] == "note" and note.json["body"] == "paged DBA"
+    move(client, incident["id"], "investigating")
+    client.post(f"/api/v1/incidents/{incident['id']}/events", json={"body": "found it"})
+    kinds = [
+        e["kind"] for e in client.get(f"/api/v1/incidents/{incident['id']}/events").json["items"]
+    ]
+    assert kinds == ["note", "status_change", "note"]
+    assert (
+        "body"
+        in assert_problem(
+            client.post(f"/api/v1/incidents/{incident['id']}/events", json={"body": ""}), 422
+        )["errors"]
+    )

@@ -1,0 +1,106 @@
+"""Idempotency keys, dedup keys and If-Match under real concurrency."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.integration.conftest import create, move
+from tests.integration.test_incidents import assert_problem
+
+BODY = {"title": "Payments failing", "severity": "SEV1", "service": "payments"}
+
+
+def concurrently(app: Flask, count: int, call: Callable[[FlaskClient], Any]) -> list[Any]:
+    """Run `call` from `count` threads released at the same instant."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def worker(slot: int) -> None:
+        client = app.test_client()
+        barrier.wait()
+        results[slot] = call(client)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_idempotency_key_replays_the_first_response(client: FlaskClient) -> None:
+    first = client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    client.post(f"/api/v1/incidents/{first.json['id']}/transitions", json={"to": "investigating"})
+    again = client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "k-1"})
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json == first.json  # the first response, not the current state
+    assert again.headers["Location"] == first.headers["Location"]
+    assert len(client.get("/api/v1/incidents").json["items"]) == 1
+
+
+def test_idempotency_key_with_another_body_is_422(client: FlaskClient) -> None:
+    client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "k-2"})
+    other = {**BODY, "title": "Something else"}
+    assert_problem(
+        client.post("/api/v1/incidents", json=other, headers={"Idempotency-Key": "k-2"}), 422
+    )
+    assert len(client.get("/api/v1/incidents").json["items"]) == 1
+
+
+def test_twenty_concurrent_identical_creates_make_one_incident(app: Flask) -> None:
+    responses = concurrently(
+        app,
+        20,
+        lambda c: c.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "storm"}),
+    )
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {201: 20}
+    assert len({r.json["id"] for r in responses}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 19
+    assert len(app.test_client().get("/api/v1/incidents").json["items"]) == 1
+
+
+def test_dedup_key_allows_one_open_incident(client: FlaskClient) -> None:
+    first = create(client, dedup_key="alert:disk-full")
+    clash = client.post("/api/v1/incidents", json={**BODY, "dedup_key": "alert:disk-full"})
+    assert assert_problem(clash, 409)["existing_incident_id"] == first["id"]
+    move(client, first["id"], "resolved", resolution_summary="cleaned up")
+    second = create(client, dedup_key="alert:disk-full")
+    assert second["id"] != first["id"]
+
+
+def test_concurrent_dedup_creates_make_one_incident(app: Flask) -> None:
+    responses = concurrently(
+        app, 10, lambda c: c.post("/api/v1/incidents", json={**BODY, "dedup_key": "same"})
+    )
+    assert Counter(r.status_code for r in responses) == {201: 1, 409: 9}
+    winner = next(r.json["id"] for r in responses if r.status_code == 201)
+    assert {r.json["existing_incident_id"] for r in responses if r.status_code == 409} == {winner}
+
+
+def test_twenty_concurrent_patches_with_one_etag_one_wins(app: Flask) -> None:
+    incident = create(app.test_client())
+    responses = concurrently(
+        app,
+        20,
+        lambda c: c.patch(
+            f"/api/v1/incidents/{incident['id']}",
+            json={"title": f"edited by {threading.get_ident()}"},
+            headers={"If-Match": '"1"'},
+        ),
+    )
+    assert Counter(r.status_code for r in responses) == {200: 1, 412: 19}
+    final = app.test_client().get(f"/api/v1/incidents/{incident['id']}").json
+    assert final["version"] == 2
+    winner = next(r for r in responses if r.status_code == 200)
+    assert final["title"] == winner.json["title"]
+    events = app.test_client().get(f"/api/v1/incidents/{incident['id']}/events").json["items"]
+    assert len(events) == 1

@@ -1,0 +1,72 @@
+"""Configuration parsing, cursors and percentile maths."""
+
+from __future__ import annotations
+
+import pytest
+
+from incident_tracker.config import ConfigError, load_settings
+from incident_tracker.errors import Problem
+from incident_tracker.incidents.stats import percentile, summarize
+from incident_tracker.pagination import decode_cursor, encode_cursor
+
+ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-AbCdEf"
+
+
+def test_defaults_use_embedded_sqlite() -> None:
+    settings = load_settings({})
+    assert settings.uses_embedded_sqlite
+    assert settings.max_body_bytes == 64 * 1024
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"DB_SECRET_ARN": "secret-name"}, "DB_SECRET_ARN"),
+        ({"DB_SECRET_ARN": ARN}, "DB_HOST"),
+        ({"DB_PORT": "eighty"}, "DB_PORT"),
+        ({"DB_PORT": "70000"}, "DB_PORT"),
+        ({"MAX_BODY_BYTES": "12"}, "MAX_BODY_BYTES"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"DB_POOL_SIZE": "0"}, "DB_POOL_SIZE"),
+    ],
+)
+def test_bad_setting_is_named(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError) as failure:
+        load_settings(env)
+    assert failure.value.name == named
+    assert named in str(failure.value)
+
+
+def test_secret_arn_with_host_is_accepted() -> None:
+    settings = load_settings({"DB_SECRET_ARN": ARN, "DB_HOST": "db.internal", "DB_PORT": "6432"})
+    assert (settings.db_secret_arn, settings.db_host, settings.db_port) == (
+        ARN,
+        "db.internal",
+        6432,
+    )
+    assert not settings.uses_embedded_sqlite
+
+
+@pytest.mark.parametrize("last_id", [1, 42, 9_007_199_254_740_993])
+def test_cursor_round_trip(last_id: int) -> None:
+    cursor = encode_cursor(last_id)
+    assert str(last_id) not in cursor  # opaque to clients
+    assert decode_cursor(cursor) == last_id
+
+
+@pytest.mark.parametrize("cursor", ["", "abc", "!!!", encode_cursor(5)[:-2] + "zz", "djE6LTM"])
+def test_foreign_cursor_is_a_400(cursor: str) -> None:
+    with pytest.raises(Problem) as failure:
+        decode_cursor(cursor)
+    assert failure.value.status == 400
+
+
+def test_percentiles_interpolate_like_percentile_cont() -> None:
+    values = [10.0, 20.0, 30.0, 40.0]
+    assert percentile(values, 0.5) == 25.0
+    assert percentile(values, 0.9) == pytest.approx(37.0)
+    assert summarize(values).mean == 25.0
+    assert summarize([]).p50 is None
+    assert summarize([7.0]).p90 == 7.0
