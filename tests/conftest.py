@@ -13,25 +13,25 @@ from tests.support.postgres import LocalPostgres, container_postgres, docker_ans
 
 
 @dataclass
-class TestDatabase:
+class DatabaseUnderTest:
     url: str
     source: str
     server: LocalPostgres | None  # set when the suite owns the server and can stop it
 
 
 @pytest.fixture(scope="session")
-def test_database(request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
+def test_database(request: pytest.FixtureRequest) -> Iterator[DatabaseUnderTest]:
     """TEST_DATABASE_URL, else a testcontainer when Docker answers, else a throwaway server."""
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     with contextlib.ExitStack() as stack:
         if url := os.environ.get("TEST_DATABASE_URL"):
-            database = TestDatabase(url, "TEST_DATABASE_URL", None)
+            database = DatabaseUnderTest(url, "TEST_DATABASE_URL", None)
         elif docker_answers():
             url = stack.enter_context(container_postgres())
-            database = TestDatabase(url, "testcontainers PostgreSQL", None)
+            database = DatabaseUnderTest(url, "testcontainers PostgreSQL", None)
         else:
             server = stack.enter_context(local_postgres())
-            database = TestDatabase(
+            database = DatabaseUnderTest(
                 server.url, f"throwaway local PostgreSQL ({server.bin_dir})", server
             )
         if reporter is not None:

@@ -13,13 +13,13 @@ from flask.testing import FlaskClient
 
 from incident_tracker import create_app, migrate
 from incident_tracker.database import db
-from tests.conftest import TestDatabase
+from tests.conftest import DatabaseUnderTest
 
 TABLES = ("idempotency_records", "incident_events", "incidents")
 
 
 @pytest.fixture(scope="session")
-def app(test_database: TestDatabase) -> Iterator[Flask]:
+def app(test_database: DatabaseUnderTest) -> Iterator[Flask]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DATABASE_URL", test_database.url)
         mp.setenv("DB_POOL_SIZE", "25")
