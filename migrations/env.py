@@ -9,6 +9,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
+import incident_tracker.audit.models
+import incident_tracker.auth.models
 import incident_tracker.incidents.models  # noqa: F401 (registers the tables on the metadata)
 from incident_tracker.config import load_settings
 from incident_tracker.database import Base, database_url

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from incident_tracker import migrate
 from incident_tracker.api import Api
+from incident_tracker.audit.views import blp as audit_blp
+from incident_tracker.auth.views import BearerAuthPlugin, install_auth
 from incident_tracker.config import Settings, load_settings
 from incident_tracker.database import database_url, db, engine_options
 from incident_tracker.errors import Problem, register_error_handlers
@@ -44,6 +46,19 @@ def _require_json_writes(app: Flask) -> None:
             raise Problem(415, "send the body as application/json")
 
 
+def install_security_headers(app: Flask) -> None:
+    @app.after_request
+    def add_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.is_secure:  # https at the load balancer, seen through X-Forwarded-Proto
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
+        return response
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment; `config` overrides Flask settings (tests)."""
     settings: Settings = load_settings()
@@ -66,9 +81,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     install_request_id(app)
     install_metrics(app)
+    install_auth(app)
     _require_json_writes(app)
-    api = Api(app)
+    install_security_headers(app)
+    api = Api(app, spec_kwargs={"extra_plugins": [BearerAuthPlugin()]})
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token"}
+    )
     register_error_handlers(app)
     api.register_blueprint(incidents_blp)
+    api.register_blueprint(audit_blp)
     app.register_blueprint(ops_blp)
     return app

@@ -1,19 +1,41 @@
-"""The `incident-tracker` command: database migrations and serving."""
+"""The `incident-tracker` command: migrations, serving and API tokens."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from incident_tracker import migrate
+from incident_tracker.auth import service as auth_service
 from incident_tracker.config import ConfigError, load_settings
+from incident_tracker.database import DbSession
+from incident_tracker.ops.logging import configure_logging
 
 
 def _ini() -> Path:
     return load_settings().alembic_ini
+
+
+def _operator() -> str:
+    """Who ran the command, for the audit trail."""
+    return "cli:" + (os.environ.get("USER") or os.environ.get("LOGNAME") or str(os.getuid()))
+
+
+@contextmanager
+def _session() -> Iterator[DbSession]:
+    from incident_tracker.app import create_app  # the app imports this module's neighbours
+    from incident_tracker.database import db
+
+    app = create_app()
+    # stdout carries the command's answer (e.g. a new token); logs go to stderr.
+    configure_logging(load_settings().log_level, sys.stderr)
+    with app.app_context():
+        yield db.session
 
 
 @click.group()
@@ -40,12 +62,82 @@ def db_downgrade(revision: str) -> None:
     migrate.downgrade(_ini(), revision)
 
 
+@main.group()
+def tokens() -> None:
+    """API tokens: create, list, revoke."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    help="incidents:read, incidents:write or admin (repeatable)",
+)
+@click.option("--expires-in", default=None, help="e.g. 30d, 12h, 90m, 2w (default: never)")
+def tokens_create(name: str, scopes: tuple[str, ...], expires_in: str | None) -> None:
+    """Create a token and print it, alone, on stdout. It is shown only this once."""
+    try:
+        expiry = auth_service.parse_duration(expires_in) if expires_in else None
+        with _session() as session:
+            token = auth_service.create_token(session, name, scopes, _operator(), expiry)
+            session.commit()
+    except auth_service.TokenError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(token)
+
+
+@tokens.command("list")
+def tokens_list() -> None:
+    """Names, scopes, created, expires, last used; never the secret."""
+    with _session() as session:
+        rows = [auth_service.describe(row) for row in auth_service.list_tokens(session)]
+    columns = ("name", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
+    click.echo("\t".join(column.upper() for column in columns))
+    for row in rows:
+        row["scopes"] = ",".join(row["scopes"])  # type: ignore[arg-type]
+        click.echo("\t".join(str(row[column] or "-") for column in columns))
+
+
+@tokens.command("revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Revoke a token by name; it gets 401 from now on."""
+    try:
+        with _session() as session:
+            auth_service.revoke_token(session, name, _operator())
+            session.commit()
+    except auth_service.TokenError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"revoked {name}", err=True)
+
+
+def _first_run_admin_token(bind: str) -> None:
+    """On the embedded SQLite default only: with no token yet, make one and show it once."""
+    with _session() as session:
+        if auth_service.any_token_exists(session):
+            return
+        token = auth_service.create_token(session, "admin", ["admin"], _operator())
+        session.commit()
+    host = bind.replace("0.0.0.0", "127.0.0.1")  # noqa: S104 (text for the newcomer's curl)
+    click.echo(
+        "\nFirst start: created the API token 'admin' for local use (shown only now):\n"
+        f"  export TOKEN={token}\n"
+        f'  curl -H "Authorization: Bearer $TOKEN" http://{host}/api/v1/incidents\n',
+        err=True,
+    )
+
+
 @main.command()
 @click.option("--bind", default=None, help="host:port (default: $BIND or 0.0.0.0:8000)")
 @click.option("--workers", type=int, default=None, help="worker processes (default: by CPU count)")
 def serve(bind: str | None, workers: int | None) -> None:
     """Serve the API under gunicorn with the project's gunicorn configuration."""
-    load_settings()  # fail here, naming the setting, before gunicorn forks workers
+    settings = load_settings()  # fail here, naming the setting, before gunicorn forks workers
+    if settings.uses_embedded_sqlite:
+        _first_run_admin_token(bind or os.environ.get("BIND", "127.0.0.1:8000"))
     config = Path(__file__).with_name("gunicorn_conf.py")
     args = [sys.executable, "-m", "gunicorn", "--config", str(config)]
     if bind:
@@ -53,7 +145,7 @@ def serve(bind: str | None, workers: int | None) -> None:
     if workers:
         args += ["--workers", str(workers)]
     args.append("incident_tracker:create_app()")
-    os.execvp(args[0], args)  # noqa: S606 (replace this process: signals reach gunicorn directly)
+    os.execv(args[0], args)  # noqa: S606 (replace this process: signals reach gunicorn directly)
 
 
 def run() -> None:

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+import sqlalchemy as sa
+import sqlalchemy.orm
+
+from incident_tracker.database import DbSession
 from incident_tracker.errors import Problem
+
+Row = TypeVar("Row")
 
 _PREFIX = "v1:"
 
@@ -29,3 +37,26 @@ def decode_cursor(cursor: str) -> int:
             400, "cursor is not one this service issued", errors={"cursor": ["invalid cursor"]}
         ) from None
     return last_id
+
+
+@dataclass(frozen=True)
+class Page(Generic[Row]):
+    items: list[Row]
+    next_cursor: str | None
+
+
+def keyset_page(
+    session: DbSession,
+    query: sa.Select[Any],
+    id_column: sa.orm.InstrumentedAttribute[int],
+    limit: int,
+    cursor: str | None,
+) -> Page[Row]:
+    """Newest first by id; fetch one extra row to know whether another page exists."""
+    query = query.order_by(id_column.desc()).limit(limit + 1)
+    if cursor:
+        query = query.where(id_column < decode_cursor(cursor))
+    rows: list[Row] = list(session.scalars(query))
+    items = rows[:limit]
+    last_id = getattr(items[-1], id_column.key) if items else None
+    return Page(items, encode_cursor(last_id) if len(rows) > limit and last_id else None)

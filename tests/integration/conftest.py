@@ -12,10 +12,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from incident_tracker import create_app, migrate
+from incident_tracker.auth import service as auth_service
 from incident_tracker.database import db
 from tests.conftest import DatabaseUnderTest
 
-TABLES = ("idempotency_records", "incident_events", "incidents")
+TABLES = ("audit_log", "api_tokens", "idempotency_records", "incident_events", "incidents")
+TOKEN_NAME = "tester"
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +42,28 @@ def _empty_tables(app: Flask) -> Iterator[None]:
             connection.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
 
 
+def token_for(app: Flask, name: str, *scopes: str) -> str:
+    with app.app_context():
+        token = auth_service.create_token(db.session, name, scopes, actor="test-setup")
+        db.session.commit()
+    return token
+
+
+def api_client(app: Flask, token: str) -> FlaskClient:
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def admin_token(app: Flask) -> str:
+    return token_for(app, TOKEN_NAME, "admin")
+
+
+@pytest.fixture
+def client(app: Flask, admin_token: str) -> FlaskClient:
+    """A client authenticated with an admin token named "tester"."""
+    return api_client(app, admin_token)
 
 
 def create(client: FlaskClient, **fields: Any) -> dict[str, Any]:

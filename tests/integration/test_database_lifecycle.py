@@ -140,7 +140,7 @@ def test_credentials_from_secrets_manager(
         with app.app_context():
             assert db.engine.url.username == url.username
             assert db.engine.url.host == url.host
-        response = app.test_client().get("/readyz")
+        response = app.test_client().get("/readyz")  # public: no token needed
         assert response.status_code == 200, response.json
         with app.app_context():
             db.engine.dispose()

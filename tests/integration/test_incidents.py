@@ -44,7 +44,7 @@ def test_create_returns_the_incident_with_location_and_etag(client: FlaskClient)
     assert body["reference"] == f"INC-{body['id']}"
     assert body["status"] == "triage"
     assert body["version"] == 1
-    assert body["reporter"] == "local"
+    assert body["reporter"] == "tester"
     assert body["started_at"] == "2026-01-02T04:10:00Z"
     assert body["declared_at"] == body["created_at"]
     assert body["tags"] == ["latency", "eu-west-1"]
@@ -159,7 +159,7 @@ def test_patch_changes_fields_and_records_events(client: FlaskClient) -> None:
         ("field_change", {"field": "commander", "from": None, "to": "bob@example.com"}),
         ("field_change", {"field": "tags", "from": [], "to": ["db"]}),
     ]
-    assert all(e["actor"] == "local" for e in events)
+    assert all(e["actor"] == "tester" for e in events)
     again = patch(client, incident["id"], {"title": "Renamed"}, 'W/"2"')
     assert again.status_code == 200 and again.json["version"] == 3
 

@@ -10,19 +10,21 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.integration.conftest import create, move
+from tests.integration.conftest import api_client, create, move
 from tests.integration.test_incidents import assert_problem
 
 BODY = {"title": "Payments failing", "severity": "SEV1", "service": "payments"}
 
 
-def concurrently(app: Flask, count: int, call: Callable[[FlaskClient], Any]) -> list[Any]:
-    """Run `call` from `count` threads released at the same instant."""
+def concurrently(
+    app: Flask, token: str, count: int, call: Callable[[FlaskClient], Any]
+) -> list[Any]:
+    """Run `call` from `count` threads, each with its own client, released at one instant."""
     barrier = threading.Barrier(count)
     results: list[Any] = [None] * count
 
     def worker(slot: int) -> None:
-        client = app.test_client()
+        client = api_client(app, token)
         barrier.wait()
         results[slot] = call(client)
 
@@ -55,9 +57,12 @@ def test_idempotency_key_with_another_body_is_422(client: FlaskClient) -> None:
     assert len(client.get("/api/v1/incidents").json["items"]) == 1
 
 
-def test_twenty_concurrent_identical_creates_make_one_incident(app: Flask) -> None:
+def test_twenty_concurrent_identical_creates_make_one_incident(
+    app: Flask, admin_token: str, client: FlaskClient
+) -> None:
     responses = concurrently(
         app,
+        admin_token,
         20,
         lambda c: c.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "storm"}),
     )
@@ -65,7 +70,7 @@ def test_twenty_concurrent_identical_creates_make_one_incident(app: Flask) -> No
     assert statuses == {201: 20}
     assert len({r.json["id"] for r in responses}) == 1
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 19
-    assert len(app.test_client().get("/api/v1/incidents").json["items"]) == 1
+    assert len(client.get("/api/v1/incidents").json["items"]) == 1
 
 
 def test_dedup_key_allows_one_open_incident(client: FlaskClient) -> None:
@@ -77,19 +82,25 @@ def test_dedup_key_allows_one_open_incident(client: FlaskClient) -> None:
     assert second["id"] != first["id"]
 
 
-def test_concurrent_dedup_creates_make_one_incident(app: Flask) -> None:
+def test_concurrent_dedup_creates_make_one_incident(app: Flask, admin_token: str) -> None:
     responses = concurrently(
-        app, 10, lambda c: c.post("/api/v1/incidents", json={**BODY, "dedup_key": "same"})
+        app,
+        admin_token,
+        10,
+        lambda c: c.post("/api/v1/incidents", json={**BODY, "dedup_key": "same"}),
     )
     assert Counter(r.status_code for r in responses) == {201: 1, 409: 9}
     winner = next(r.json["id"] for r in responses if r.status_code == 201)
     assert {r.json["existing_incident_id"] for r in responses if r.status_code == 409} == {winner}
 
 
-def test_twenty_concurrent_patches_with_one_etag_one_wins(app: Flask) -> None:
-    incident = create(app.test_client())
+def test_twenty_concurrent_patches_with_one_etag_one_wins(
+    app: Flask, admin_token: str, client: FlaskClient
+) -> None:
+    incident = create(client)
     responses = concurrently(
         app,
+        admin_token,
         20,
         lambda c: c.patch(
             f"/api/v1/incidents/{incident['id']}",
@@ -98,9 +109,9 @@ def test_twenty_concurrent_patches_with_one_etag_one_wins(app: Flask) -> None:
         ),
     )
     assert Counter(r.status_code for r in responses) == {200: 1, 412: 19}
-    final = app.test_client().get(f"/api/v1/incidents/{incident['id']}").json
+    final = client.get(f"/api/v1/incidents/{incident['id']}").json
     assert final["version"] == 2
     winner = next(r for r in responses if r.status_code == 200)
     assert final["title"] == winner.json["title"]
-    events = app.test_client().get(f"/api/v1/incidents/{incident['id']}/events").json["items"]
+    events = client.get(f"/api/v1/incidents/{incident['id']}/events").json["items"]
     assert len(events) == 1

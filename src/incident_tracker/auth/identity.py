@@ -1,8 +1,4 @@
-"""Who is calling: the one place the caller's identity is resolved for every request.
-
-Tokens and scopes arrive with the access-control work; until then every caller is the
-local operator with every scope.
-"""
+"""Who is calling: the one place the caller's identity is kept for a request."""
 
 from __future__ import annotations
 
@@ -10,7 +6,10 @@ from dataclasses import dataclass
 
 from flask import g
 
-SCOPES = ("incidents:read", "incidents:write", "admin")
+READ = "incidents:read"
+WRITE = "incidents:write"
+ADMIN = "admin"
+SCOPES = (READ, WRITE, ADMIN)
 
 
 @dataclass(frozen=True)
@@ -20,12 +19,14 @@ class Identity:
 
     @property
     def is_admin(self) -> bool:
-        return "admin" in self.scopes
+        return ADMIN in self.scopes
 
-
-LOCAL_OPERATOR = Identity(name="local", scopes=frozenset(SCOPES))
+    def has(self, scope: str) -> bool:
+        """`admin` implies every other scope."""
+        return scope in self.scopes or self.is_admin
 
 
 def current_identity() -> Identity:
-    identity: Identity = g.get("identity", LOCAL_OPERATOR)
+    """The authenticated caller; set by the auth hook before any /api/v1 view runs."""
+    identity: Identity = g.identity
     return identity

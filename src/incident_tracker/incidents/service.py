@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
+from incident_tracker.audit import service as audit
 from incident_tracker.auth.identity import Identity
 from incident_tracker.database import DbSession, utcnow
 from incident_tracker.errors import Problem
@@ -31,7 +32,7 @@ from incident_tracker.incidents.models import (
     IncidentEvent,
 )
 from incident_tracker.incidents.stats import DurationStats, summarize
-from incident_tracker.pagination import decode_cursor, encode_cursor
+from incident_tracker.pagination import Page, keyset_page
 
 PATCHABLE_FIELDS = ("title", "summary", "severity", "service", "commander", "tags", "started_at")
 
@@ -182,6 +183,9 @@ def create_incident(
             raise clash from None
         raise
     body = render(incident)
+    audit.record(
+        session, actor.name, "incident.create", "incident", incident.id, None, snapshot(incident)
+    )
     if idempotency is not None:
         record = session.get(IdempotencyRecord, (actor.name, idempotency.key))
         assert record is not None  # claimed above in this transaction
@@ -193,7 +197,17 @@ def create_incident(
 def _json_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, list):
+        return list(value)
     return value
+
+
+def snapshot(incident: Incident) -> dict[str, Any]:
+    """The incident's stored fields as JSON values, for the audit trail."""
+    return {
+        column.key: _json_value(getattr(incident, column.key))
+        for column in Incident.__table__.columns
+    }
 
 
 def _event(
@@ -219,6 +233,7 @@ def update_incident(
 ) -> Incident:
     incident = get_incident(session, incident_id, for_update=True)
     _check_version(incident, expected_version)
+    previous = snapshot(incident)
     if "started_at" in changes:
         _check_started_at(changes["started_at"], incident.declared_at)
     now = utcnow()
@@ -240,6 +255,16 @@ def update_incident(
             )
     if session.is_modified(incident):
         incident.updated_at = now
+        session.flush()
+        audit.record(
+            session,
+            actor.name,
+            "incident.update",
+            "incident",
+            incident.id,
+            previous,
+            snapshot(incident),
+        )
     return incident
 
 
@@ -276,6 +301,7 @@ def transition_incident(
     except lifecycle.AdminRequired as exc:
         raise Problem(403, str(exc)) from None
     now = utcnow()
+    before = snapshot(incident)
     lifecycle.apply_move(incident, move, now, reason=reason, resolution_summary=resolution_summary)
     incident.updated_at = now
     data: dict[str, Any] = {"from": move.source.value, "to": move.target.value}
@@ -291,6 +317,16 @@ def transition_incident(
             data=data,
         )
     )
+    session.flush()
+    audit.record(
+        session,
+        actor.name,
+        "incident.transition",
+        "incident",
+        incident.id,
+        before,
+        snapshot(incident),
+    )
     return incident
 
 
@@ -299,6 +335,15 @@ def add_note(session: DbSession, incident_id: int, body: str, actor: Identity) -
     event = _event(incident, EventKind.NOTE, actor, utcnow(), body=body)
     session.add(event)
     session.flush()
+    audit.record(
+        session,
+        actor.name,
+        "incident.note",
+        "incident",
+        incident.id,
+        None,
+        {"event_id": event.id, "body": body},
+    )
     return event
 
 
@@ -311,12 +356,6 @@ def list_events(session: DbSession, incident_id: int) -> list[IncidentEvent]:
             .order_by(IncidentEvent.occurred_at, IncidentEvent.id)
         )
     )
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Incident]
-    next_cursor: str | None
 
 
 def _tag_filter(session: DbSession, tag: str) -> sa.ColumnElement[bool]:
@@ -337,12 +376,9 @@ def _text_filter(session: DbSession, q: str) -> sa.ColumnElement[bool]:
     )
 
 
-def list_incidents(session: DbSession, filters: Mapping[str, Any]) -> Page:
+def list_incidents(session: DbSession, filters: Mapping[str, Any]) -> Page[Incident]:
     """Newest first, keyset-paginated on id so a deep page costs what the first one does."""
-    limit: int = filters["limit"]
-    query = sa.select(Incident).order_by(Incident.id.desc()).limit(limit + 1)
-    if filters.get("cursor"):
-        query = query.where(Incident.id < decode_cursor(filters["cursor"]))
+    query = sa.select(Incident)
     if filters.get("status"):
         query = query.where(Incident.status.in_(filters["status"]))
     if filters.get("severity"):
@@ -357,10 +393,7 @@ def list_incidents(session: DbSession, filters: Mapping[str, Any]) -> Page:
         query = query.where(Incident.started_at >= filters["started_after"])
     if filters.get("started_before"):
         query = query.where(Incident.started_at < filters["started_before"])
-    rows = list(session.scalars(query))
-    has_more = len(rows) > limit
-    items = rows[:limit]
-    return Page(items, encode_cursor(items[-1].id) if has_more else None)
+    return keyset_page(session, query, Incident.id, filters["limit"], filters.get("cursor"))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from flask import Response, jsonify, request, url_for
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from incident_tracker.auth.identity import current_identity
+from incident_tracker.auth.identity import READ, WRITE, current_identity
+from incident_tracker.auth.views import requires
 from incident_tracker.config import current_settings
 from incident_tracker.database import db
 from incident_tracker.errors import Problem
@@ -94,6 +95,7 @@ def _csv_response(items: list[Incident]) -> Response:
 @blp.arguments(IncidentListArgsSchema, location="query", unknown=RAISE)
 @blp.response(200, IncidentPageSchema)
 @blp.alt_response(200, success=True, content_type="text/csv", description="With Accept: text/csv")
+@requires(READ)
 def list_incidents(filters: dict[str, Any]) -> Any:
     """List incidents, newest first, with filters and a keyset cursor."""
     page = service.list_incidents(db.session, filters)
@@ -105,7 +107,9 @@ def list_incidents(filters: dict[str, Any]) -> Any:
 @blp.route("/incidents", methods=["POST"])
 @blp.arguments(IncidentCreateSchema)
 @blp.response(201, IncidentSchema, headers=_ETAG)
+@blp.alt_response(409, response="CONFLICT", description="dedup_key clash")
 @blp.doc(parameters=[_IDEMPOTENCY_KEY])
+@requires(WRITE)
 def create_incident(fields: dict[str, Any]) -> Response:
     """Declare an incident; it starts in triage."""
     idempotency = None
@@ -133,6 +137,7 @@ def create_incident(fields: dict[str, Any]) -> Response:
 
 @blp.route("/incidents/<int:incident_id>", methods=["GET"])
 @blp.response(200, IncidentSchema, headers=_ETAG)
+@requires(READ)
 def get_incident(incident_id: int) -> Any:
     """One incident, with its ETag."""
     incident = service.get_incident(db.session, incident_id)
@@ -142,7 +147,10 @@ def get_incident(incident_id: int) -> Any:
 @blp.route("/incidents/<int:incident_id>", methods=["PATCH"])
 @blp.arguments(IncidentPatchSchema)
 @blp.response(200, IncidentSchema, headers=_ETAG)
+@blp.alt_response(412, response="PRECONDITION_FAILED", description="stale If-Match")
+@blp.alt_response(428, response="PRECONDITION_REQUIRED", description="no If-Match")
 @blp.doc(parameters=[_IF_MATCH_REQUIRED])
+@requires(WRITE)
 def patch_incident(changes: dict[str, Any], incident_id: int) -> Any:
     """Change fields (not status); needs If-Match."""
     expected = _if_match(required=True)
@@ -156,7 +164,10 @@ def patch_incident(changes: dict[str, Any], incident_id: int) -> Any:
 @blp.route("/incidents/<int:incident_id>/transitions", methods=["POST"])
 @blp.arguments(TransitionSchema)
 @blp.response(200, IncidentSchema, headers=_ETAG)
+@blp.alt_response(409, response="CONFLICT", description="move not allowed")
+@blp.alt_response(412, response="PRECONDITION_FAILED", description="stale If-Match")
 @blp.doc(parameters=[_IF_MATCH_OPTIONAL])
+@requires(WRITE)
 def transition_incident(move: dict[str, Any], incident_id: int) -> Any:
     """Move an incident through its lifecycle."""
     incident = service.transition_incident(
@@ -174,6 +185,7 @@ def transition_incident(move: dict[str, Any], incident_id: int) -> Any:
 
 @blp.route("/incidents/<int:incident_id>/events", methods=["GET"])
 @blp.response(200, EventListSchema)
+@requires(READ)
 def list_events(incident_id: int) -> Any:
     """The timeline, oldest first."""
     return {"items": service.list_events(db.session, incident_id)}
@@ -182,6 +194,7 @@ def list_events(incident_id: int) -> Any:
 @blp.route("/incidents/<int:incident_id>/events", methods=["POST"])
 @blp.arguments(NoteSchema)
 @blp.response(201, EventSchema)
+@requires(WRITE)
 def add_note(note: dict[str, Any], incident_id: int) -> Any:
     """Add a note to the timeline."""
     event = service.add_note(db.session, incident_id, note["body"], current_identity())
@@ -192,6 +205,7 @@ def add_note(note: dict[str, Any], incident_id: int) -> Any:
 @blp.route("/metrics/incidents", methods=["GET"])
 @blp.arguments(MetricsArgsSchema, location="query", unknown=RAISE)
 @blp.response(200, MetricsSchema)
+@requires(READ)
 def incident_metrics(args: dict[str, Any]) -> Any:
     """MTTA and MTTR (mean, p50, p90) per severity or service over a window."""
     return service.incident_metrics(

@@ -6,6 +6,7 @@ import logging
 import re
 import sys
 import uuid
+from typing import TextIO
 
 import structlog
 from flask import Flask, Response, g, request
@@ -13,7 +14,7 @@ from flask import Flask, Response, g, request
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, stream: TextIO = sys.stdout) -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -26,7 +27,7 @@ def configure_logging(level: str) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

@@ -1,0 +1,46 @@
+"""Recording and reading the audit trail; records join the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from flask import g, has_request_context
+
+from incident_tracker.audit.models import AuditEntry
+from incident_tracker.database import DbSession, utcnow
+from incident_tracker.pagination import Page, keyset_page
+
+
+def record(
+    session: DbSession,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str | int,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+) -> None:
+    session.add(
+        AuditEntry(
+            occurred_at=utcnow(),
+            actor=actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            before=dict(before) if before is not None else None,
+            after=dict(after) if after is not None else None,
+            request_id=g.get("request_id") if has_request_context() else None,
+        )
+    )
+
+
+def list_entries(session: DbSession, filters: Mapping[str, Any]) -> Page[AuditEntry]:
+    """Newest first, keyset-paginated on id."""
+    query = sa.select(AuditEntry)
+    if filters.get("entity_type"):
+        query = query.where(AuditEntry.entity_type == filters["entity_type"])
+    if filters.get("entity_id"):
+        query = query.where(AuditEntry.entity_id == filters["entity_id"])
+    return keyset_page(session, query, AuditEntry.id, filters["limit"], filters.get("cursor"))

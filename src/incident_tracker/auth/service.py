@@ -1,0 +1,126 @@
+"""Creating, checking, listing and revoking API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from incident_tracker.audit import service as audit
+from incident_tracker.auth.identity import SCOPES, Identity
+from incident_tracker.auth.models import ApiToken
+from incident_tracker.database import DbSession, utcnow
+
+TOKEN_PREFIX = "itk_"  # noqa: S105 (a marker that makes leaked tokens greppable, not a secret)
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+_DURATION = re.compile(r"^(\d{1,6})([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# Recording every use would turn each read into a write; a minute's precision is enough.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+class TokenError(ValueError):
+    """A token request the operator must correct."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """'30d', '12h', '90m', '2w' → timedelta."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise TokenError(f"expected a duration like 30d, 12h, 90m or 2w, got {text!r}")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(
+    session: DbSession,
+    name: str,
+    scopes: Iterable[str],
+    actor: str,
+    expires_in: timedelta | None = None,
+) -> str:
+    """Store a new token's hash and return the token itself, which is never stored."""
+    scopes = sorted(set(scopes))
+    if not NAME.match(name):
+        raise TokenError("name: 1-100 letters, digits, '.', '_', '@' or '-'")
+    if not scopes or not set(scopes) <= set(SCOPES):
+        raise TokenError(f"scopes: one or more of {', '.join(SCOPES)}")
+    if session.scalar(sa.select(ApiToken.id).where(ApiToken.name == name)) is not None:
+        raise TokenError(f"a token named {name!r} exists; revoke it first")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    row = ApiToken(
+        name=name,
+        token_hash=hash_token(token),
+        scopes=scopes,
+        created_at=now,
+        expires_at=now + expires_in if expires_in else None,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "token.create", "token", name, None, describe(row))
+    return token
+
+
+def describe(row: ApiToken) -> dict[str, object]:
+    """What may be shown about a token: never the secret or its hash."""
+    return {
+        "name": row.name,
+        "scopes": list(row.scopes),
+        "created_at": _iso(row.created_at),
+        "expires_at": _iso(row.expires_at),
+        "last_used_at": _iso(row.last_used_at),
+        "revoked_at": _iso(row.revoked_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def list_tokens(session: DbSession) -> list[ApiToken]:
+    return list(session.scalars(sa.select(ApiToken).order_by(ApiToken.name)))
+
+
+def revoke_token(session: DbSession, name: str, actor: str) -> None:
+    row = session.scalar(
+        sa.select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+    )
+    if row is None:
+        raise TokenError(f"no active token named {name!r}")
+    before = describe(row)
+    row.revoked_at = utcnow()
+    # Free the name for a successor while keeping the revoked row for the audit trail.
+    row.name = f"{name}~revoked~{row.id}"
+    session.flush()
+    audit.record(session, actor, "token.revoke", "token", name, before, describe(row))
+
+
+def authenticate(session: DbSession, presented: str) -> Identity | None:
+    """The identity of a valid, unexpired, unrevoked token; None otherwise."""
+    if not presented.startswith(TOKEN_PREFIX) or len(presented) > 200:
+        return None
+    presented_hash = hash_token(presented)
+    row = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == presented_hash))
+    # The lookup is by hash, so timing reveals nothing about the token; compare anyway.
+    if row is None or not hmac.compare_digest(row.token_hash, presented_hash):
+        return None
+    now = utcnow()
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        return None
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION:
+        row.last_used_at = now
+        session.commit()
+    return Identity(row.name, frozenset(row.scopes))
+
+
+def any_token_exists(session: DbSession) -> bool:
+    return session.scalar(sa.select(sa.func.count()).select_from(ApiToken)) != 0
