@@ -57,6 +57,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def rfc3339(value: datetime) -> str:
+    """UTC, whole seconds, Z suffix, four-digit year: 2026-11-22T04:44:29Z."""
+    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
 def _url_from_secret(settings: Settings) -> URL:
     """Build the URL from the RDS-managed secret, read with the pod's IAM role (IRSA)."""
     import boto3  # imported here: only EKS deployments need it at start-up

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -15,9 +16,12 @@ from tests.support.postgres import free_port
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _status(url: str) -> int | None:
+def _status(url: str, token: str | None = None) -> int | None:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=2
+        ) as response:
             status: int = response.status
             return status
     except urllib.error.HTTPError as error:
@@ -38,17 +42,29 @@ def test_make_run_serves_a_ready_api(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    lines: list[str] = []
+    assert process.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(map(bytes.decode, process.stdout)))
+    reader.start()
     try:
         deadline = time.monotonic() + 60
         while (status := _status(f"http://127.0.0.1:{port}/readyz")) != 200:
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            assert process.poll() is None, "".join(lines)
             assert time.monotonic() < deadline, f"/readyz answered {status} for 60 s"
             time.sleep(0.25)
-        assert _status(f"http://127.0.0.1:{port}/api/v1/incidents") == 200
+        # First start on an empty database: an admin token is printed once, ready to paste.
+        token = next(line.split("=", 1)[1].strip() for line in lines if "export TOKEN=" in line)
+        assert _status(f"http://127.0.0.1:{port}/api/v1/incidents") == 401
+        assert _status(f"http://127.0.0.1:{port}/api/v1/incidents", token) == 200
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        output = process.communicate(timeout=30)[0].decode()
+        process.wait(timeout=30)
+        reader.join(timeout=10)
+    output = "".join(lines)
     assert f"http://127.0.0.1:{port}" in output
+    assert (
+        f'curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:{port}/api/v1/incidents' in output
+    )
     assert (tmp_path / "run.sqlite3").exists()
 
 

@@ -173,7 +173,7 @@ def test_patch_rejects_status_unknown_fields_and_late_started_at(client: FlaskCl
         ]
     )
     assert "id" in assert_problem(patch(client, incident["id"], {"id": 5}, '"1"'), 422)["errors"]
-    assert_problem(patch(client, incident["id"], {}, '"1"'), 422)
+    assert patch(client, incident["id"], {}, '"1"').json["version"] == 1  # nothing to change
     late = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert (
         "started_at"

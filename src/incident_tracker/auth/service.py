@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from incident_tracker.audit import service as audit
 from incident_tracker.auth.identity import SCOPES, Identity
 from incident_tracker.auth.models import ApiToken
-from incident_tracker.database import DbSession, utcnow
+from incident_tracker.database import DbSession, rfc3339, utcnow
 
 TOKEN_PREFIX = "itk_"  # noqa: S105 (a marker that makes leaked tokens greppable, not a secret)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
@@ -83,7 +83,7 @@ def describe(row: ApiToken) -> dict[str, object]:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+    return rfc3339(value) if value else None
 
 
 def list_tokens(session: DbSession) -> list[ApiToken]:

@@ -8,21 +8,16 @@ from typing import Any, TypeVar
 import structlog
 from apispec import BasePlugin
 from flask import Flask, current_app, g, request
-from prometheus_client import Counter
 
 from incident_tracker.auth import service
 from incident_tracker.auth.identity import ADMIN
 from incident_tracker.database import db
 from incident_tracker.errors import Problem
+from incident_tracker.ops.metrics import AUTH_FAILURES
 
 View = TypeVar("View", bound=Callable[..., Any])
 PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
 log = structlog.get_logger(__name__)
-AUTH_FAILURES = Counter(
-    "incident_tracker_auth_failures_total",
-    "Requests refused for a missing or invalid token (401) or a missing scope (403).",
-    ["reason"],
-)
 
 
 def requires(scope: str) -> Callable[[View], View]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
+from incident_tracker.database import rfc3339
 from incident_tracker.incidents.lifecycle import Severity, Status
 
 
@@ -19,7 +20,7 @@ class Timestamp(fields.AwareDateTime):
     def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
             return None
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return rfc3339(value)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
         parsed: datetime = super()._deserialize(value, attr, data, **kwargs)
@@ -62,11 +63,6 @@ class IncidentPatchSchema(IncidentFieldsSchema):
                 ["not patchable; use POST /api/v1/incidents/{id}/transitions"], "status"
             )
         return data
-
-    @validates_schema
-    def not_empty(self, data: dict[str, Any], **_: Any) -> None:
-        if not data:
-            raise ValidationError("give at least one field to change", "_schema")
 
 
 class IncidentSchema(Schema):

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from incident_tracker.audit import service as audit
 from incident_tracker.auth.identity import Identity
-from incident_tracker.database import DbSession, utcnow
+from incident_tracker.database import DbSession, rfc3339, utcnow
 from incident_tracker.errors import Problem
 from incident_tracker.incidents import lifecycle
 from incident_tracker.incidents.lifecycle import CLOSED_STATUSES, Status
@@ -196,7 +196,7 @@ def create_incident(
 
 def _json_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return rfc3339(value)
     if isinstance(value, list):
         return list(value)
     return value

@@ -36,6 +36,11 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+AUTH_FAILURES = Counter(
+    "incident_tracker_auth_failures_total",
+    "Requests refused for a missing or invalid token (401) or a missing scope (403).",
+    ["reason"],
+)
 
 
 class IncidentsByStatus(Collector):
@@ -65,7 +70,7 @@ def _registry(app: Flask) -> CollectorRegistry:
         # gunicorn workers each count their own requests; the files in this dir are summed.
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
-        for metric in (REQUESTS, LATENCY):
+        for metric in (REQUESTS, LATENCY, AUTH_FAILURES):
             registry.register(metric)
     registry.register(IncidentsByStatus(app))
     return registry

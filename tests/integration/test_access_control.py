@@ -1,0 +1,236 @@
+"""Tokens, scopes, the audit trail and hardening headers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from incident_tracker.auth.models import ApiToken
+from incident_tracker.database import db, utcnow
+from tests.conftest import DatabaseUnderTest
+from tests.integration.conftest import api_client, create, move, token_for
+from tests.integration.test_incidents import assert_problem
+
+REPO = Path(__file__).resolve().parents[2]
+# The token that has every scope except the one an operation needs.
+LACKING = {
+    "incidents:read": ("incidents:write",),
+    "incidents:write": ("incidents:read",),
+    "admin": ("incidents:read", "incidents:write"),
+}
+
+
+def _operations(client: FlaskClient) -> list[tuple[str, str]]:
+    document = client.get("/api/v1/openapi.json").json
+    return [
+        (method.upper(), path.replace("{incident_id}", "1"))
+        for path, item in document["paths"].items()
+        for method in item
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+def _required_scope(app: Flask, method: str, path: str) -> str:
+    endpoint, _ = app.url_map.bind("localhost").match(path, method=method)
+    scope: str = app.view_functions[endpoint].required_scope
+    return scope
+
+
+def test_every_documented_operation_is_protected(app: Flask) -> None:
+    anonymous = app.test_client()
+    operations = _operations(anonymous)
+    assert len(operations) >= 9
+    for number, (method, path) in enumerate(operations):
+        unauthenticated = anonymous.open(path, method=method, json={})
+        assert_problem(unauthenticated, 401)
+        assert unauthenticated.headers["WWW-Authenticate"].startswith("Bearer")
+        assert_problem(
+            anonymous.open(path, method=method, json={}, headers={"Authorization": "Bearer x"}),
+            401,
+        )
+        scope = _required_scope(app, method, path)
+        lacking = token_for(app, f"lacks-{number}", *LACKING[scope])
+        assert_problem(api_client(app, lacking).open(path, method=method, json={}), 403)
+
+
+def test_openapi_document_is_public_and_declares_bearer_auth(app: Flask) -> None:
+    document = app.test_client().get("/api/v1/openapi.json").json
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    create_op = document["paths"]["/api/v1/incidents"]["post"]
+    assert create_op["security"] == [{"bearerAuth": []}]
+    assert {"401", "403", "409", "413", "415", "422"} <= set(create_op["responses"])
+
+
+def test_write_scope_does_not_read_and_read_scope_does_not_write(app: Flask) -> None:
+    reader = api_client(app, token_for(app, "reader", "incidents:read"))
+    writer = api_client(app, token_for(app, "writer", "incidents:write"))
+    created = create(writer)
+    assert created["reporter"] == "writer"
+    assert_problem(writer.get("/api/v1/incidents"), 403)
+    assert reader.get(f"/api/v1/incidents/{created['id']}").status_code == 200
+    assert_problem(reader.post("/api/v1/incidents", json={}), 403)
+
+
+def test_reopening_a_closed_incident_needs_admin(app: Flask, client: FlaskClient) -> None:
+    writer = api_client(app, token_for(app, "writer", "incidents:read", "incidents:write"))
+    incident_id = create(writer)["id"]
+    move(writer, incident_id, "resolved", resolution_summary="done")
+    assert move(writer, incident_id, "investigating").status_code == 200  # resolved: any writer
+    move(writer, incident_id, "resolved", resolution_summary="done again")
+    move(writer, incident_id, "closed")
+    assert_problem(move(writer, incident_id, "investigating"), 403)
+    reopened = move(client, incident_id, "investigating")
+    assert reopened.status_code == 200 and reopened.json["reopen_count"] == 2
+    events = client.get(f"/api/v1/incidents/{incident_id}/events").json["items"]
+    assert events[-1]["actor"] == "tester"
+
+
+def _row(app: Flask, name: str) -> ApiToken:
+    with app.app_context():
+        row = db.session.scalar(sa.select(ApiToken).where(ApiToken.name == name))
+        assert row is not None
+        db.session.expunge(row)
+        return row
+
+
+def test_token_lifecycle_and_storage(app: Flask) -> None:
+    token = token_for(app, "lifecycle", "incidents:read")
+    assert token.startswith("itk_") and len(token) > 40
+    row = _row(app, "lifecycle")
+    assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    with app.app_context():
+        dumped = db.session.execute(sa.text("SELECT * FROM api_tokens")).all()
+    assert token not in repr(dumped)
+    assert row.last_used_at is None
+    client = api_client(app, token)
+    assert client.get("/api/v1/incidents").status_code == 200
+    assert _row(app, "lifecycle").last_used_at is not None
+    with app.app_context():
+        db.session.execute(
+            sa.update(ApiToken)
+            .where(ApiToken.name == "lifecycle")
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+    assert_problem(client.get("/api/v1/incidents"), 401)
+
+
+def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / ".venv/bin/incident-tracker"), *args],
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_tokens_cli(app: Flask, test_database: DatabaseUnderTest) -> None:
+    created = _cli(
+        test_database.url,
+        "tokens",
+        "create",
+        "ci-bot",
+        "--scope",
+        "incidents:read",
+        "--scope",
+        "incidents:write",
+        "--expires-in",
+        "30d",
+    )
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert created.stdout == token + "\n"  # the token alone, for TOKEN=$(...)
+    client = api_client(app, token)
+    assert client.get("/api/v1/incidents").status_code == 200
+    listed = _cli(test_database.url, "tokens", "list")
+    assert "ci-bot" in listed.stdout and "incidents:read,incidents:write" in listed.stdout
+    assert token not in listed.stdout
+    assert _cli(test_database.url, "tokens", "create", "ci-bot", "--scope", "admin").returncode == 2
+    assert _cli(test_database.url, "tokens", "create", "x", "--scope", "root").returncode == 2
+    assert _cli(test_database.url, "tokens", "revoke", "ci-bot").returncode == 0
+    assert_problem(client.get("/api/v1/incidents"), 401)
+    assert _cli(test_database.url, "tokens", "revoke", "ci-bot").returncode == 2
+
+
+def _audit(client: FlaskClient, **query: Any) -> list[dict[str, Any]]:
+    response = client.get("/api/v1/audit", query_string=query)
+    assert response.status_code == 200, response.json
+    items: list[dict[str, Any]] = response.json["items"]
+    return items
+
+
+def test_each_write_leaves_exactly_one_audit_row(client: FlaskClient) -> None:
+    incident = create(client)
+    iid = incident["id"]
+    client.patch(f"/api/v1/incidents/{iid}", json={"severity": "SEV1"}, headers={"If-Match": '"1"'})
+    move(client, iid, "investigating")
+    client.post(f"/api/v1/incidents/{iid}/events", json={"body": "note"})
+    rows = _audit(client, entity_type="incident", entity_id=str(iid))
+    assert [r["action"] for r in rows] == [
+        "incident.note",
+        "incident.transition",
+        "incident.update",
+        "incident.create",
+    ]
+    note, transition, update, creation = rows
+    assert creation["before"] is None and creation["after"]["title"] == incident["title"]
+    assert (update["before"]["severity"], update["after"]["severity"]) == ("SEV2", "SEV1")
+    assert (update["before"]["version"], update["after"]["version"]) == (1, 2)
+    assert (transition["before"]["status"], transition["after"]["status"]) == (
+        "triage",
+        "investigating",
+    )
+    assert note["after"]["body"] == "note"
+    assert all(r["actor"] == "tester" and r["request_id"] for r in rows)
+
+
+def test_failed_writes_leave_no_audit_row(client: FlaskClient) -> None:
+    iid = create(client)["id"]
+    before = _audit(client)
+    assert_problem(move(client, iid, "closed"), 409)
+    assert_problem(
+        client.patch(f"/api/v1/incidents/{iid}", json={"title": "x"}, headers={"If-Match": '"9"'}),
+        412,
+    )
+    assert_problem(client.post("/api/v1/incidents", json={"title": ""}), 422)
+    assert _audit(client) == before
+
+
+def test_audit_is_paginated_and_append_only(app: Flask, client: FlaskClient) -> None:
+    for n in range(5):
+        create(client, title=f"incident {n}")
+    first = client.get("/api/v1/audit?limit=3").json
+    second = client.get(f"/api/v1/audit?limit=3&cursor={first['next_cursor']}").json
+    ids = [r["id"] for r in first["items"] + second["items"]]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 6  # 5 creates + token create
+    with app.app_context(), pytest.raises(sa.exc.InternalError, match="append-only"):
+        db.session.execute(sa.text("DELETE FROM audit_log"))
+    with app.app_context():
+        db.session.rollback()
+
+
+def test_security_headers(client: FlaskClient) -> None:
+    plain = client.get("/api/v1/incidents")
+    assert plain.headers["X-Content-Type-Options"] == "nosniff"
+    assert plain.headers["Referrer-Policy"] == "no-referrer"
+    assert "Strict-Transport-Security" not in plain.headers
+    behind_alb = client.get("/healthz", headers={"X-Forwarded-Proto": "https"})
+    assert behind_alb.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_failed_authentications_are_counted(app: Flask) -> None:
+    anonymous = app.test_client()
+    anonymous.get("/api/v1/incidents", headers={"Authorization": "Bearer itk_wrong"})
+    text = anonymous.get("/metrics").get_data(as_text=True)
+    assert 'incident_tracker_auth_failures_total{reason="invalid"}' in text
