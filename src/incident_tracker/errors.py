@@ -35,28 +35,19 @@ class Problem(Exception):  # noqa: N818 (named after the RFC's term)
         self.headers = headers or {}
         self.extra = extra
 
-
-def problem_response(
-    status: int,
-    detail: str,
-    *,
-    type_: str = "about:blank",
-    errors: dict[str, list[str]] | None = None,
-    headers: dict[str, str] | None = None,
-    **extra: Any,
-) -> Response:
-    body: dict[str, Any] = {
-        "type": type_,
-        "title": http.HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
-    if errors:
-        body["errors"] = errors
-    body.update(extra)
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
-    response.headers.update(headers or {})
-    return response
+    def response(self) -> Response:
+        body: dict[str, Any] = {
+            "type": self.type,
+            "title": http.HTTPStatus(self.status).phrase,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        response = Response(json.dumps(body), status=self.status, mimetype=PROBLEM_MIMETYPE)
+        response.headers.update(self.headers)
+        return response
 
 
 def _flatten_messages(messages: Any) -> dict[str, list[str]]:
@@ -95,35 +86,28 @@ def handle_http_exception(error: HTTPException) -> Response:
     headers = dict(data.get("headers") or {})
     if error.response is not None:  # e.g. 405 carries Allow
         headers.update({k: v for k, v in error.get_headers() if k.lower() == "allow"})
-    return problem_response(status, detail, errors=errors, headers=headers)
+    return Problem(status, detail, errors=errors, headers=headers).response()
 
 
 def handle_problem(problem: Problem) -> Response:
-    return problem_response(
-        problem.status,
-        problem.detail,
-        type_=problem.type,
-        errors=problem.errors,
-        headers=problem.headers,
-        **problem.extra,
-    )
+    return problem.response()
 
 
 def handle_database_unavailable(error: DBAPIError) -> Response:
     log.warning("database unavailable", error=type(error.orig).__name__)
-    return problem_response(
+    return Problem(
         503,
         "The database is unavailable; retry shortly.",
         type_="urn:incident-tracker:problem:database-unavailable",
         headers={"Retry-After": "5"},
-    )
+    ).response()
 
 
 def handle_unexpected(error: Exception) -> Response:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return handle_database_unavailable(error)
     log.exception("unhandled error")
-    return problem_response(500, "Internal Server Error")
+    return Problem(500, "Internal Server Error").response()
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -30,6 +30,7 @@ def on_starting(server: object) -> None:
     directory = os.environ.setdefault(
         "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prometheus-")
     )
+    os.makedirs(directory, exist_ok=True)
     for name in os.listdir(directory):
         os.unlink(os.path.join(directory, name))
 

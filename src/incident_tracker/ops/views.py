@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from incident_tracker.database import db
-from incident_tracker.errors import problem_response
+from incident_tracker.errors import Problem
 
 blp = Blueprint("ops", __name__)
 
@@ -28,16 +28,16 @@ def readyz() -> Response:
         current = db.session.scalar(text("SELECT version_num FROM alembic_version"))
     except SQLAlchemyError:
         db.session.rollback()
-        return problem_response(
+        return Problem(
             503,
             "The database is unavailable or not migrated.",
             type_="urn:incident-tracker:problem:not-ready",
-        )
+        ).response()
     if current != expected:
-        return problem_response(
+        return Problem(
             503,
             f"The database schema is at {current}, the service needs {expected}; "
             "run `incident-tracker db upgrade`.",
             type_="urn:incident-tracker:problem:not-ready",
-        )
+        ).response()
     return jsonify(status="ready", schema=current)
