@@ -34,6 +34,7 @@ DbSession = Session | scoped_session[Any]
 
 # BIGINT on PostgreSQL; SQLite only auto-increments an INTEGER primary key.
 BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+MAX_ID = 2**63 - 1  # larger numbers in a URL or cursor can name no row
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):

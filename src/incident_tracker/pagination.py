@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 import sqlalchemy.orm
 
-from incident_tracker.database import DbSession
+from incident_tracker.database import MAX_ID, DbSession
 from incident_tracker.errors import Problem
 
 Row = TypeVar("Row")
@@ -30,7 +30,7 @@ def decode_cursor(cursor: str) -> int:
         if not text.startswith(_PREFIX):
             raise ValueError(text)
         last_id = int(text[len(_PREFIX) :])
-        if last_id < 1:
+        if not 1 <= last_id <= MAX_ID:
             raise ValueError(text)
     except (ValueError, binascii.Error, UnicodeError):
         raise Problem(

@@ -120,6 +120,7 @@ def test_body_errors(client: FlaskClient, app: Any) -> None:
 
 def test_unknown_incident_and_route(client: FlaskClient) -> None:
     assert_problem(client.get("/api/v1/incidents/999"), 404)
+    assert_problem(client.get(f"/api/v1/incidents/{2**70}"), 404)  # beyond BIGINT
     assert_problem(client.get("/api/v1/incidents/999/events"), 404)
     assert_problem(client.post("/api/v1/incidents/999/events", json={"body": "x"}), 404)
     assert_problem(move(client, 999, "investigating"), 404)
@@ -162,6 +163,8 @@ def test_patch_changes_fields_and_records_events(client: FlaskClient) -> None:
     assert all(e["actor"] == "tester" for e in events)
     again = patch(client, incident["id"], {"title": "Renamed"}, 'W/"2"')
     assert again.status_code == 200 and again.json["version"] == 3
+    unconditional = patch(client, incident["id"], {"title": "Any version"}, "*")
+    assert unconditional.status_code == 200 and unconditional.json["version"] == 4
 
 
 def test_patch_rejects_status_unknown_fields_and_late_started_at(client: FlaskClient) -> None:

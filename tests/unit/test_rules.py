@@ -56,7 +56,9 @@ def test_cursor_round_trip(last_id: int) -> None:
     assert decode_cursor(cursor) == last_id
 
 
-@pytest.mark.parametrize("cursor", ["", "abc", "!!!", encode_cursor(5)[:-2] + "zz", "djE6LTM"])
+@pytest.mark.parametrize(
+    "cursor", ["", "abc", "!!!", encode_cursor(5)[:-2] + "zz", "djE6LTM", encode_cursor(2**63)]
+)
 def test_foreign_cursor_is_a_400(cursor: str) -> None:
     with pytest.raises(Problem) as failure:
         decode_cursor(cursor)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from incident_tracker.audit import service as audit
 from incident_tracker.auth.identity import Identity
-from incident_tracker.database import DbSession, rfc3339, utcnow
+from incident_tracker.database import MAX_ID, DbSession, rfc3339, utcnow
 from incident_tracker.errors import Problem
 from incident_tracker.incidents import lifecycle
 from incident_tracker.incidents.lifecycle import CLOSED_STATUSES, Status
@@ -42,6 +42,8 @@ def _not_found(incident_id: int) -> Problem:
 
 
 def get_incident(session: DbSession, incident_id: int, *, for_update: bool = False) -> Incident:
+    if not 1 <= incident_id <= MAX_ID:
+        raise _not_found(incident_id)
     query = sa.select(Incident).where(Incident.id == incident_id)
     if for_update:
         # Serialise writers of one incident so guards and If-Match see the latest row.
@@ -229,7 +231,7 @@ def update_incident(
     incident_id: int,
     changes: Mapping[str, Any],
     actor: Identity,
-    expected_version: int,
+    expected_version: int | None,
 ) -> Incident:
     incident = get_incident(session, incident_id, for_update=True)
     _check_version(incident, expected_version)

@@ -65,11 +65,13 @@ def _etag(incident: Incident) -> dict[str, str]:
 
 
 def _if_match(required: bool) -> int | None:
-    """The version the client's If-Match names; None when absent and optional."""
+    """The version the client's If-Match names; None for `*` (any) or when absent and optional."""
     raw = request.headers.get("If-Match")
     if raw is None:
         if required:
             raise Problem(428, "PATCH needs an If-Match header with the incident's ETag")
+        return None
+    if raw.strip() == "*":
         return None
     match = _ETAG_VALUE.match(raw)
     if match is None:
@@ -153,9 +155,8 @@ def get_incident(incident_id: int) -> Any:
 @requires(WRITE)
 def patch_incident(changes: dict[str, Any], incident_id: int) -> Any:
     """Change fields (not status); needs If-Match."""
-    expected = _if_match(required=True)
     incident = service.update_incident(
-        db.session, incident_id, changes, current_identity(), expected_version=expected or 0
+        db.session, incident_id, changes, current_identity(), _if_match(required=True)
     )
     db.session.commit()
     return incident, 200, _etag(incident)
