@@ -11,15 +11,11 @@ provider "aws" {
   }
 }
 
-data "aws_availability_zones" "available" {
-  state = "available"
-}
-
 module "stack" {
   source = "../../modules/stack"
 
   environment        = "dev"
-  azs                = slice(data.aws_availability_zones.available.names, 0, 2)
+  azs                = [for suffix in var.az_suffixes : "${var.region}${suffix}"]
   vpc_cidr           = "10.10.0.0/16"
   single_nat_gateway = true
   kubernetes_version = "1.32"

@@ -4,6 +4,12 @@ variable "region" {
   default     = "eu-west-1"
 }
 
+variable "az_suffixes" {
+  description = "Zones of the region to use, pinned so the subnets never move when AWS adds a zone."
+  type        = list(string)
+  default     = ["a", "b", "c"]
+}
+
 variable "github_repository" {
   description = "OWNER/REPO of this repository on GitHub: the only one whose workflows may deploy."
   type        = string
