@@ -10,6 +10,17 @@ locals {
   account_id    = data.aws_caller_identity.current.account_id
   region        = data.aws_region.current.name
   partition     = data.aws_partition.current.partition
+
+  # How the load balancer controller (here: EKS Auto Mode) picks subnets: internet-facing
+  # ALBs in role/elb subnets, internal ones in role/internal-elb subnets.
+  public_subnet_tags = {
+    "kubernetes.io/role/elb"                    = "1"
+    "kubernetes.io/cluster/${var.cluster_name}" = "shared"
+  }
+  private_subnet_tags = {
+    "kubernetes.io/role/internal-elb"           = "1"
+    "kubernetes.io/cluster/${var.cluster_name}" = "shared"
+  }
 }
 
 resource "aws_vpc" "this" {
@@ -33,8 +44,7 @@ resource "aws_internet_gateway" "this" {
   tags = merge(var.tags, { Name = var.name })
 }
 
-# Public subnets hold only the internet-facing load balancers and the NAT gateways;
-# the role/elb tag is how the load balancer controller (EKS Auto Mode) discovers them.
+# Public subnets hold only the internet-facing load balancers and the NAT gateways.
 resource "aws_subnet" "public" {
   count = length(var.azs)
 
@@ -43,10 +53,8 @@ resource "aws_subnet" "public" {
   cidr_block              = local.public_cidrs[count.index]
   map_public_ip_on_launch = false
 
-  tags = merge(var.tags, {
-    Name                                        = "${var.name}-public-${var.azs[count.index]}"
-    "kubernetes.io/role/elb"                    = "1"
-    "kubernetes.io/cluster/${var.cluster_name}" = "shared"
+  tags = merge(var.tags, local.public_subnet_tags, {
+    Name = "${var.name}-public-${var.azs[count.index]}"
   })
 }
 
@@ -58,10 +66,8 @@ resource "aws_subnet" "private" {
   availability_zone = var.azs[count.index]
   cidr_block        = local.private_cidrs[count.index]
 
-  tags = merge(var.tags, {
-    Name                                        = "${var.name}-private-${var.azs[count.index]}"
-    "kubernetes.io/role/internal-elb"           = "1"
-    "kubernetes.io/cluster/${var.cluster_name}" = "shared"
+  tags = merge(var.tags, local.private_subnet_tags, {
+    Name = "${var.name}-private-${var.azs[count.index]}"
   })
 }
 
