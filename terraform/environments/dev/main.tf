@@ -1,0 +1,45 @@
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      Application = "incident-tracker"
+      Environment = "dev"
+      ManagedBy   = "terraform"
+      Repository  = var.github_repository
+    }
+  }
+}
+
+module "stack" {
+  source = "../../modules/stack"
+
+  environment        = "dev"
+  azs                = [for suffix in var.az_suffixes : "${var.region}${suffix}"]
+  vpc_cidr           = "10.10.0.0/16"
+  single_nat_gateway = true
+  kubernetes_version = "1.32"
+
+  node = {
+    instance_types = ["t3.large"]
+    min_size       = 2
+    max_size       = 3
+    desired_size   = 2
+  }
+
+  endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
+  admin_principal_arns         = var.admin_principal_arns
+
+  database = {
+    instance_class          = "db.t4g.medium"
+    multi_az                = false
+    deletion_protection     = false
+    backup_retention_period = 7
+  }
+
+  # Every merge to main deploys dev: trust pushes to main of this repository only. The
+  # deploy job must not name a GitHub environment (that would change the sub claim).
+  github_subjects  = ["repo:${var.github_repository}:ref:refs/heads/main"]
+  allow_image_push = true
+  jenkins          = var.jenkins
+}

@@ -1,0 +1,46 @@
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      Application = "incident-tracker"
+      Environment = "prod"
+      ManagedBy   = "terraform"
+      Repository  = var.github_repository
+    }
+  }
+}
+
+module "stack" {
+  source = "../../modules/stack"
+
+  environment        = "prod"
+  azs                = [for suffix in var.az_suffixes : "${var.region}${suffix}"]
+  vpc_cidr           = "10.20.0.0/16"
+  single_nat_gateway = false
+  kubernetes_version = "1.32"
+
+  node = {
+    instance_types = ["m6i.large"]
+    min_size       = 3
+    max_size       = 6
+    desired_size   = 3
+  }
+
+  endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
+  admin_principal_arns         = var.admin_principal_arns
+
+  database = {
+    instance_class          = "db.m6g.large"
+    multi_az                = true
+    deletion_protection     = true
+    backup_retention_period = 30
+  }
+
+  # Releases deploy prod from a job bound to the protected GitHub environment "prod"
+  # (required reviewers): trust that environment of this repository only. Prod promotes the
+  # digest dev built, so it may read images but never push them.
+  github_subjects  = ["repo:${var.github_repository}:environment:prod"]
+  allow_image_push = false
+  jenkins          = var.jenkins
+}

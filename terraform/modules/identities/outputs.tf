@@ -1,0 +1,14 @@
+output "app_role_arn" {
+  description = "Pod role of the app (APP_ROLE_ARN: eks.amazonaws.com/role-arn on the service account)."
+  value       = aws_iam_role.app.arn
+}
+
+output "github_deploy_role_arn" {
+  description = "Role GitHub Actions assumes to deploy (AWS_DEPLOY_ROLE_ARN of the environment)."
+  value       = aws_iam_role.github_deploy.arn
+}
+
+output "jenkins_role_arn" {
+  description = "Role of the Jenkins agents' service account (null when disabled)."
+  value       = var.jenkins.enabled ? aws_iam_role.jenkins[0].arn : null
+}

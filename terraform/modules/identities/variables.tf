@@ -1,0 +1,98 @@
+variable "name" {
+  description = "Name prefix of the roles, e.g. incident-tracker-dev."
+  type        = string
+}
+
+variable "cluster_name" {
+  description = "EKS cluster the CI roles deploy to (access entries, eks:DescribeCluster)."
+  type        = string
+}
+
+variable "cluster_arn" {
+  description = "ARN of that cluster."
+  type        = string
+}
+
+variable "oidc_provider_arn" {
+  description = "IAM OIDC provider of the cluster (IRSA) for the app's pod role."
+  type        = string
+}
+
+variable "oidc_issuer" {
+  description = "The cluster's OIDC issuer without https:// (IRSA condition key prefix)."
+  type        = string
+}
+
+variable "namespace" {
+  description = "Kubernetes namespace of the app, e.g. incident-tracker-dev."
+  type        = string
+}
+
+variable "service_account" {
+  description = "Kubernetes service account of the app and its migration Job."
+  type        = string
+  default     = "incident-tracker"
+}
+
+variable "db_secret_arn" {
+  description = "The RDS-managed master-user secret: the only secret the app may read."
+  type        = string
+}
+
+variable "db_secret_kms_key_arn" {
+  description = "KMS key encrypting that secret."
+  type        = string
+}
+
+variable "ecr_repository_arn" {
+  description = "The ECR repository the CI roles push to and read from."
+  type        = string
+}
+
+variable "allow_image_push" {
+  description = "Whether the CI roles may push images (dev builds them; prod only promotes digests)."
+  type        = bool
+  default     = true
+}
+
+variable "github_oidc_provider_arn" {
+  description = "ARN of the account's token.actions.githubusercontent.com OIDC provider."
+  type        = string
+}
+
+variable "github_subjects" {
+  description = <<-EOT
+    Exact `sub` claims the GitHub deploy role trusts, e.g.
+    repo:OWNER/REPO:ref:refs/heads/main (dev) or repo:OWNER/REPO:environment:prod (prod).
+  EOT
+  type        = list(string)
+
+  validation {
+    condition = length(var.github_subjects) > 0 && alltrue([
+      for s in var.github_subjects :
+      can(regex("^repo:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+:(ref:refs/heads/[A-Za-z0-9_./-]+|environment:[A-Za-z0-9_.-]+)$", s))
+    ])
+    error_message = "Each subject must pin one repository and one branch or environment, without wildcards."
+  }
+}
+
+variable "jenkins" {
+  description = <<-EOT
+    The Jenkins agents' role (IRSA). oidc_provider_arn/oidc_issuer default to this cluster's
+    (Jenkins running inside it); set them to the cluster Jenkins runs in otherwise.
+  EOT
+  type = object({
+    enabled           = optional(bool, true)
+    namespace         = optional(string, "jenkins")
+    service_account   = optional(string, "jenkins-agent")
+    oidc_provider_arn = optional(string)
+    oidc_issuer       = optional(string)
+  })
+  default = {}
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

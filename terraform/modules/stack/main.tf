@@ -1,0 +1,76 @@
+# One environment of Incident Tracker: network -> cluster -> database -> identities.
+# The ECR repository and the GitHub OIDC provider are account-wide (environments/shared).
+
+locals {
+  name      = "${var.app_name}-${var.environment}"
+  namespace = "${var.app_name}-${var.environment}"
+  tags      = merge(var.tags, { Environment = var.environment })
+}
+
+data "aws_ecr_repository" "app" {
+  name = var.ecr_repository_name
+}
+
+data "aws_iam_openid_connect_provider" "github" {
+  url = "https://token.actions.githubusercontent.com"
+}
+
+module "network" {
+  source = "../network"
+
+  name               = local.name
+  vpc_cidr           = var.vpc_cidr
+  azs                = var.azs
+  single_nat_gateway = var.single_nat_gateway
+  cluster_name       = local.name
+  tags               = local.tags
+}
+
+module "cluster" {
+  source = "../cluster"
+
+  name                         = local.name
+  kubernetes_version           = var.kubernetes_version
+  vpc_id                       = module.network.vpc_id
+  subnet_ids                   = module.network.private_subnet_ids
+  endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
+  admin_principal_arns         = var.admin_principal_arns
+  node_instance_types          = var.node.instance_types
+  node_min_size                = var.node.min_size
+  node_max_size                = var.node.max_size
+  node_desired_size            = var.node.desired_size
+  tags                         = local.tags
+}
+
+module "database" {
+  source = "../database"
+
+  name                     = local.name
+  vpc_id                   = module.network.vpc_id
+  subnet_ids               = module.network.private_subnet_ids
+  client_security_group_id = module.cluster.node_security_group_id
+  instance_class           = var.database.instance_class
+  multi_az                 = var.database.multi_az
+  deletion_protection      = var.database.deletion_protection
+  backup_retention_period  = var.database.backup_retention_period
+  tags                     = local.tags
+}
+
+module "identities" {
+  source = "../identities"
+
+  name                     = local.name
+  cluster_name             = module.cluster.cluster_name
+  cluster_arn              = module.cluster.cluster_arn
+  oidc_provider_arn        = module.cluster.oidc_provider_arn
+  oidc_issuer              = module.cluster.oidc_issuer
+  namespace                = local.namespace
+  db_secret_arn            = module.database.master_user_secret_arn
+  db_secret_kms_key_arn    = module.database.kms_key_arn
+  ecr_repository_arn       = data.aws_ecr_repository.app.arn
+  allow_image_push         = var.allow_image_push
+  github_oidc_provider_arn = data.aws_iam_openid_connect_provider.github.arn
+  github_subjects          = var.github_subjects
+  jenkins                  = var.jenkins
+  tags                     = local.tags
+}

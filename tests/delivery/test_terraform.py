@@ -1,0 +1,493 @@
+"""Terraform for AWS (terraform/): static checks, checkov, and the properties that matter.
+
+The property tests read the HCL with python-hcl2 and assert what must hold whatever the
+values: RDS private and reachable from the EKS nodes only, subnet tags for the load balancer
+controller, ECR immutable, no open ingress, CI trust pinned to this repository.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TERRAFORM = REPO_ROOT / "terraform"
+MODULES = TERRAFORM / "modules"
+ENVIRONMENTS = TERRAFORM / "environments"
+ROOTS = [TERRAFORM / "bootstrap", *sorted(p for p in ENVIRONMENTS.iterdir() if p.is_dir())]
+REQUIRED_MODULES = ["network", "cluster", "database", "registry", "identities"]
+OPEN_CIDRS = {"0.0.0.0/0", "::/0"}
+LOAD_BALANCER_PORTS = {80, 443}
+
+
+# --------------------------------------------------------------------------- HCL helpers
+
+
+def _clean(value: Any) -> Any:
+    """python-hcl2 8.x keeps the quotes of strings and keys and adds __comments__ and
+    __is_block__ markers; strip them so the tests compare plain values."""
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+@functools.cache
+def _parsed(path: Path) -> dict[str, Any]:
+    with path.open() as handle:
+        return _clean(hcl2.load(handle))  # type: ignore[no-any-return]
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A parsed .tf file (parsing is slow: each file once per run, copies handed out)."""
+    return copy.deepcopy(_parsed(path))
+
+
+def blocks(directory: Path, kind: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(type, name, body) of every `resource` or `data` block in a directory's .tf files."""
+    for path in sorted(directory.glob("*.tf")):
+        for entry in load(path).get(kind, []):
+            for type_name, named in entry.items():
+                for name, body in named.items():
+                    yield type_name, name, body
+
+
+def resources(directory: Path, type_name: str) -> dict[str, dict[str, Any]]:
+    return {name: body for kind, name, body in blocks(directory, "resource") if kind == type_name}
+
+
+def data_source(directory: Path, type_name: str, name: str) -> dict[str, Any]:
+    for kind, found, body in blocks(directory, "data"):
+        if kind == type_name and found == name:
+            return body
+    raise AssertionError(f"data.{type_name}.{name} not found in {directory}")
+
+
+def module_calls(directory: Path) -> dict[str, dict[str, Any]]:
+    calls: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.tf")):
+        for entry in load(path).get("module", []):
+            calls.update(entry)
+    return calls
+
+
+def merged(directory: Path, key: str) -> dict[str, Any]:
+    """All `locals` (or similar single-body blocks) of a directory merged into one dict."""
+    values: dict[str, Any] = {}
+    for path in sorted(directory.glob("*.tf")):
+        for entry in load(path).get(key, []):
+            values.update(entry)
+    return values
+
+
+def variables(directory: Path) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.tf")):
+        for entry in load(path).get("variable", []):
+            found.update(entry)
+    return found
+
+
+def one(body: dict[str, Any], block: str) -> dict[str, Any]:
+    """The single nested block `block` of a body (hcl2 gives nested blocks as lists)."""
+    items = body[block]
+    assert isinstance(items, list) and len(items) == 1, f"expected one {block} block"
+    return items[0]  # type: ignore[no-any-return]
+
+
+def all_tf_dirs() -> list[Path]:
+    return sorted({p.parent for p in TERRAFORM.rglob("*.tf") if ".terraform" not in p.parts})
+
+
+def run_step(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO_ROOT / command[0]), *command[1:]],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+
+
+# --------------------------------------------------------------------------- tools
+
+
+def test_terraform_fmt_init_validate() -> None:
+    result = run_step("ci/terraform-check")
+    output = result.stdout + result.stderr
+    if result.returncode == 3:
+        reason = next((line for line in output.splitlines() if "skipped:" in line), output)
+        pytest.skip(reason.strip())
+    assert result.returncode == 0, output
+    assert f"passed for {len(ROOTS)} roots" in output, output
+
+
+def test_checkov_terraform_has_no_failures() -> None:
+    result = run_step("ci/scan", "terraform")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- layout
+
+
+@pytest.mark.parametrize("module", REQUIRED_MODULES)
+def test_module_has_the_standard_files(module: str) -> None:
+    for name in ["main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"]:
+        assert (MODULES / module / name).is_file(), f"terraform/modules/{module}/{name} missing"
+
+
+def _admits(constraint: str, version: tuple[int, ...]) -> bool:
+    operators = {
+        ">=": lambda a, b: a >= b,
+        ">": lambda a, b: a > b,
+        "<=": lambda a, b: a <= b,
+        "<": lambda a, b: a < b,
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+    }
+    for part in constraint.split(","):
+        match = re.fullmatch(r"\s*(>=|<=|!=|>|<|=|~>)?\s*([0-9.]+)\s*", part)
+        assert match, f"unparsed constraint {constraint!r}"
+        operator, number = match.group(1) or "=", match.group(2)
+        bound = tuple(int(x) for x in number.split("."))
+        bound = bound + (0,) * (len(version) - len(bound))
+        if operator == "~>":
+            given = number.split(".")
+            upper = [int(x) for x in given[:-1]]
+            upper[-1] += 1
+            if not (version >= bound and version[: len(upper)] < tuple(upper)):
+                return False
+        elif not operators[operator](version, bound):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("directory", all_tf_dirs(), ids=lambda p: str(p.relative_to(TERRAFORM)))
+def test_aws_provider_constraint_admits_5_100(directory: Path) -> None:
+    terraform_blocks = merged(directory, "terraform")
+    assert terraform_blocks, "versions.tf with a terraform block expected"
+    aws = one(terraform_blocks, "required_providers")["aws"]
+    assert aws["source"] == "hashicorp/aws"
+    assert _admits(aws["version"], (5, 100, 0)), aws["version"]
+
+
+@pytest.mark.parametrize("root", ROOTS, ids=lambda p: p.name)
+def test_each_root_commits_a_lock_file_for_5_100(root: Path) -> None:
+    lock = (root / ".terraform.lock.hcl").read_text()
+    assert 'provider "registry.terraform.io/hashicorp/aws"' in lock
+    assert 'version     = "5.100.0"' in lock
+
+
+def test_environment_roots_keep_state_in_s3_with_locking() -> None:
+    keys = set()
+    for root in sorted(p for p in ENVIRONMENTS.iterdir() if p.is_dir()):
+        backend = one(merged(root, "terraform"), "backend")
+        s3 = backend["s3"]
+        assert s3["use_lockfile"] is True, root.name
+        assert s3["encrypt"] is True, root.name
+        keys.add(s3["key"])
+    assert len(keys) == len([p for p in ENVIRONMENTS.iterdir() if p.is_dir()]), "keys must differ"
+
+
+def test_no_registry_modules() -> None:
+    for directory in all_tf_dirs():
+        for name, call in module_calls(directory).items():
+            assert call["source"].startswith("../"), f"{directory}: module {name} is not local"
+
+
+# --------------------------------------------------------------------------- network
+
+
+def test_subnets_carry_the_load_balancer_tags() -> None:
+    network = MODULES / "network"
+    local_values = merged(network, "locals")
+    assert local_values["public_subnet_tags"]["kubernetes.io/role/elb"] == "1"
+    assert local_values["private_subnet_tags"]["kubernetes.io/role/internal-elb"] == "1"
+    subnets = resources(network, "aws_subnet")
+    assert "local.public_subnet_tags" in subnets["public"]["tags"]
+    assert "local.private_subnet_tags" in subnets["private"]["tags"]
+    assert subnets["public"]["map_public_ip_on_launch"] is False
+
+
+def test_network_has_nat_flow_logs_and_a_locked_default_security_group() -> None:
+    network = MODULES / "network"
+    assert resources(network, "aws_nat_gateway")
+    flow_log = resources(network, "aws_flow_log")["this"]
+    assert flow_log["traffic_type"] == "ALL"
+    default_sg = resources(network, "aws_default_security_group")["this"]
+    assert "ingress" not in default_sg and "egress" not in default_sg
+    azs = variables(network)["azs"]
+    assert "length(var.azs) >= 2" in one(azs, "validation")["condition"]
+
+
+def _ingress_rules() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every ingress rule in terraform/, in all three spellings Terraform allows."""
+    for directory in all_tf_dirs():
+        where = str(directory.relative_to(TERRAFORM))
+        for name, group in resources(directory, "aws_security_group").items():
+            for rule in group.get("ingress", []) or []:
+                yield f"{where}: aws_security_group.{name}", rule
+        for name, rule in resources(directory, "aws_security_group_rule").items():
+            if rule.get("type") == "ingress":
+                yield f"{where}: aws_security_group_rule.{name}", rule
+        for name, rule in resources(directory, "aws_vpc_security_group_ingress_rule").items():
+            yield f"{where}: aws_vpc_security_group_ingress_rule.{name}", rule
+
+
+def test_no_ingress_from_anywhere_except_load_balancer_ports() -> None:
+    rules = list(_ingress_rules())
+    assert rules, "expected at least the RDS rule"
+    for where, rule in rules:
+        cidrs = set(rule.get("cidr_blocks", []) or []) | set(rule.get("ipv6_cidr_blocks", []) or [])
+        cidrs |= {rule[k] for k in ("cidr_ipv4", "cidr_ipv6") if k in rule}
+        if cidrs & OPEN_CIDRS:
+            ports = {rule.get("from_port"), rule.get("to_port")}
+            assert ports <= LOAD_BALANCER_PORTS, f"{where} open to the internet on {ports}"
+
+
+def test_api_endpoint_cannot_be_opened_to_everyone() -> None:
+    cluster = MODULES / "cluster"
+    cidrs = variables(cluster)["endpoint_public_access_cidrs"]
+    assert cidrs["default"] == []
+    assert '"0.0.0.0/0"' in one(cidrs, "validation")["condition"]
+    vpc = one(resources(cluster, "aws_eks_cluster")["this"], "vpc_config")
+    assert vpc["endpoint_private_access"] is True
+    assert (
+        "length(var.endpoint_public_access_cidrs) > 0" in merged(cluster, "locals")["public_access"]
+    )
+
+
+# --------------------------------------------------------------------------- cluster
+
+
+def test_cluster_logs_encryption_imdsv2_private_nodes_and_load_balancing() -> None:
+    cluster = MODULES / "cluster"
+    eks = resources(cluster, "aws_eks_cluster")["this"]
+    assert set(eks["enabled_cluster_log_types"]) == {
+        "api",
+        "audit",
+        "authenticator",
+        "controllerManager",
+        "scheduler",
+    }
+    encryption = one(eks, "encryption_config")
+    assert encryption["resources"] == ["secrets"]
+    assert one(encryption, "provider")["key_arn"] == "${aws_kms_key.this.arn}"
+    assert one(eks, "access_config")["authentication_mode"] == "API"
+    # EKS Auto Mode load balancing (the AWS-managed load balancer controller): the three
+    # capabilities are switched on together; no Auto Mode node pools, workloads stay on the
+    # managed node group.
+    assert one(eks, "compute_config") == {"enabled": True, "node_pools": []}
+    network_config = one(eks, "kubernetes_network_config")
+    assert one(network_config, "elastic_load_balancing")["enabled"] is True
+    assert one(one(eks, "storage_config"), "block_storage")["enabled"] is True
+
+    metadata = one(resources(cluster, "aws_launch_template")["node"], "metadata_options")
+    assert metadata["http_tokens"] == "required"
+    assert metadata["http_put_response_hop_limit"] == 1
+    nodes = resources(cluster, "aws_eks_node_group")["default"]
+    assert nodes["subnet_ids"] == "${var.subnet_ids}"
+    assert resources(cluster, "aws_iam_openid_connect_provider")["this"]
+
+    stack = module_calls(MODULES / "stack")
+    assert stack["cluster"]["subnet_ids"] == "${module.network.private_subnet_ids}"
+
+
+def test_every_kms_key_rotates() -> None:
+    keys = [(d, n, k) for d in all_tf_dirs() for n, k in resources(d, "aws_kms_key").items()]
+    assert len(keys) >= 5
+    for directory, name, key in keys:
+        assert key["enable_key_rotation"] is True, f"{directory}: aws_kms_key.{name}"
+
+
+# --------------------------------------------------------------------------- database
+
+
+def test_rds_is_private_encrypted_and_in_private_subnets() -> None:
+    database = MODULES / "database"
+    rds = resources(database, "aws_db_instance")["this"]
+    assert rds["publicly_accessible"] is False
+    assert rds["storage_encrypted"] is True
+    assert rds["manage_master_user_password"] is True
+    assert "password" not in rds
+    assert rds["iam_database_authentication_enabled"] is True
+    assert rds["performance_insights_enabled"] is True
+    assert set(rds["enabled_cloudwatch_logs_exports"]) >= {"postgresql"} or (
+        rds["enabled_cloudwatch_logs_exports"] == "${local.log_exports}"
+        and "postgresql" in merged(database, "locals")["log_exports"]
+    )
+    assert rds["db_subnet_group_name"] == "${aws_db_subnet_group.this.name}"
+    assert rds["vpc_security_group_ids"] == ["${aws_security_group.this.id}"]
+    assert resources(database, "aws_db_subnet_group")["this"]["subnet_ids"] == "${var.subnet_ids}"
+    stack = module_calls(MODULES / "stack")
+    assert stack["database"]["subnet_ids"] == "${module.network.private_subnet_ids}"
+
+    parameters = resources(database, "aws_db_parameter_group")["this"]["parameter"]
+    assert {"name": "rds.force_ssl", "value": "1"} in parameters
+
+
+def test_rds_security_group_admits_only_the_nodes_on_5432() -> None:
+    database = MODULES / "database"
+    group = resources(database, "aws_security_group")["this"]
+    assert "ingress" not in group, "no inline rules: every ingress is one reviewed resource"
+    rules = [
+        rule
+        for rule in resources(database, "aws_vpc_security_group_ingress_rule").values()
+        if rule["security_group_id"] == "${aws_security_group.this.id}"
+    ]
+    assert not resources(database, "aws_security_group_rule")
+    assert len(rules) == 1
+    (rule,) = rules
+    assert rule["ip_protocol"] == "tcp"
+    assert rule["from_port"] == rule["to_port"] == "${local.port}"
+    assert merged(database, "locals")["port"] == 5432
+    assert rule["referenced_security_group_id"] == "${var.client_security_group_id}"
+    assert not {"cidr_ipv4", "cidr_ipv6", "prefix_list_id"} & rule.keys()
+
+    # ...and that security group is the one every managed node carries.
+    stack = module_calls(MODULES / "stack")
+    wired = stack["database"]["client_security_group_id"]
+    assert wired == "${module.cluster.node_security_group_id}"
+    cluster = MODULES / "cluster"
+    outputs = merged(cluster, "output")
+    assert outputs["node_security_group_id"]["value"] == "${aws_security_group.node.id}"
+    template = resources(cluster, "aws_launch_template")["node"]
+    assert "${aws_security_group.node.id}" in template["vpc_security_group_ids"]
+
+
+def test_prod_database_is_multi_az_protected_and_backed_up() -> None:
+    prod = module_calls(ENVIRONMENTS / "prod")["stack"]["database"]
+    assert prod["multi_az"] is True
+    assert prod["deletion_protection"] is True
+    assert prod["backup_retention_period"] >= 7
+    dev = module_calls(ENVIRONMENTS / "dev")["stack"]["database"]
+    assert dev["backup_retention_period"] >= 1
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_ecr_is_immutable_scanned_encrypted_and_pruned() -> None:
+    registry = MODULES / "registry"
+    repository = resources(registry, "aws_ecr_repository")["this"]
+    assert repository["image_tag_mutability"] == "IMMUTABLE"
+    assert one(repository, "image_scanning_configuration")["scan_on_push"] is True
+    assert one(repository, "encryption_configuration")["encryption_type"] == "KMS"
+    assert resources(registry, "aws_ecr_lifecycle_policy")["this"]
+    shared = module_calls(ENVIRONMENTS / "shared")
+    assert shared["registry"]["source"] == "../../modules/registry"
+
+
+# --------------------------------------------------------------------------- identities
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(document.get("statement", []))
+
+
+def _conditions(statement: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["variable"]: c for c in statement.get("condition", [])}
+
+
+def test_github_role_trusts_only_this_repository_and_branch_or_environment() -> None:
+    identities = MODULES / "identities"
+    (statement,) = _statements(data_source(identities, "aws_iam_policy_document", "github_assume"))
+    assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
+    assert one(statement, "principals")["identifiers"] == ["${var.github_oidc_provider_arn}"]
+    conditions = _conditions(statement)
+    audience = conditions["token.actions.githubusercontent.com:aud"]
+    assert (audience["test"], audience["values"]) == ("StringEquals", ["sts.amazonaws.com"])
+    subject = conditions["token.actions.githubusercontent.com:sub"]
+    assert subject["test"] == "StringEquals", "exact match, never StringLike wildcards"
+    assert subject["values"] == "${var.github_subjects}"
+
+    # The subjects each environment passes: dev = pushes to main, prod = the prod environment.
+    dev = module_calls(ENVIRONMENTS / "dev")["stack"]["github_subjects"]
+    prod = module_calls(ENVIRONMENTS / "prod")["stack"]["github_subjects"]
+    assert dev == ["repo:${var.github_repository}:ref:refs/heads/main"]
+    assert prod == ["repo:${var.github_repository}:environment:prod"]
+
+    # The repository is one OWNER/REPO and the module refuses wildcard subjects.
+    for root in ("dev", "prod"):
+        condition = one(variables(ENVIRONMENTS / root)["github_repository"], "validation")
+        pattern = re.search(r'regex\("([^"]+)"', condition["condition"])
+        assert pattern, condition
+        assert re.fullmatch(pattern.group(1), "example-org/incident-tracker")
+        assert not re.fullmatch(pattern.group(1), "example-org/*")
+    condition = one(variables(identities)["github_subjects"], "validation")["condition"]
+    pattern = re.search(r'regex\("([^"]+)"', condition)
+    assert pattern, condition
+    accepted = ["repo:o/r:ref:refs/heads/main", "repo:o/r:environment:prod"]
+    refused = ["repo:o/*:ref:refs/heads/main", "repo:o/r:*", "repo:o/r:pull_request"]
+    assert all(re.fullmatch(pattern.group(1), s) for s in accepted)
+    assert not any(re.fullmatch(pattern.group(1), s) for s in refused)
+
+
+def test_app_role_reads_only_its_database_secret() -> None:
+    identities = MODULES / "identities"
+    trust = _statements(data_source(identities, "aws_iam_policy_document", "app_assume"))
+    sub = _conditions(trust[0])["${var.oidc_issuer}:sub"]
+    assert sub["values"] == ["system:serviceaccount:${var.namespace}:${var.service_account}"]
+    assert variables(identities)["service_account"]["default"] == "incident-tracker"
+    assert merged(MODULES / "stack", "locals")["namespace"] == "${var.app_name}-${var.environment}"
+
+    statements = _statements(data_source(identities, "aws_iam_policy_document", "app"))
+    by_sid = {s["sid"]: s for s in statements}
+    assert set(by_sid) == {"ReadDatabaseSecret", "DecryptDatabaseSecret"}
+    read = by_sid["ReadDatabaseSecret"]
+    assert set(read["actions"]) == {
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+    }
+    assert read["resources"] == ["${var.db_secret_arn}"]
+    assert by_sid["DecryptDatabaseSecret"]["resources"] == ["${var.db_secret_kms_key_arn}"]
+    stack = module_calls(MODULES / "stack")["identities"]
+    assert stack["db_secret_arn"] == "${module.database.master_user_secret_arn}"
+
+
+def test_deployers_are_scoped_to_one_repository_one_cluster_one_namespace() -> None:
+    identities = MODULES / "identities"
+    deploy = data_source(identities, "aws_iam_policy_document", "deploy")
+    for statement in _statements(deploy):
+        if statement["resources"] == ["*"]:
+            assert statement["actions"] == ["ecr:GetAuthorizationToken"]
+        else:
+            assert statement["resources"] in (
+                ["${var.ecr_repository_arn}"],
+                ["${var.cluster_arn}"],
+            )
+    push = one(deploy["dynamic"][0]["statement"], "content")
+    assert push["resources"] == ["${var.ecr_repository_arn}"]
+    association = resources(identities, "aws_eks_access_policy_association")["deployer"]
+    scope = one(association, "access_scope")
+    assert scope == {"type": "namespace", "namespaces": ["${var.namespace}"]}
+    assert association["policy_arn"].endswith("cluster-access-policy/AmazonEKSEditPolicy")
+    assert resources(identities, "aws_iam_role")["jenkins"]
+
+
+# --------------------------------------------------------------------------- documentation
+
+
+def test_readme_lists_every_checkov_skip() -> None:
+    skips = set()
+    for path in TERRAFORM.rglob("*.tf"):
+        for line in path.read_text().splitlines():
+            match = re.search(r"#\s*checkov:skip=(CKV2?_[A-Z0-9_]+):(.+)", line)
+            if match:
+                assert match.group(2).strip(), f"{path}: skip without a reason"
+                skips.add(match.group(1))
+    readme = (TERRAFORM / "README.md").read_text()
+    missing = sorted(check for check in skips if check not in readme)
+    assert not missing, f"terraform/README.md does not list: {missing}"
