@@ -32,3 +32,11 @@ pip_quiet() {
   "$@" 2>&1 | grep -v '^WARNING: Location' || status=${PIPESTATUS[0]}
   return "$status"
 }
+
+# The test PostgreSQL: TEST_DATABASE_URL, a testcontainer, or a throwaway server started from
+# the Debian binaries; make sure the binaries are there when neither of the first two is.
+need_test_postgres() {
+  [[ -n "${TEST_DATABASE_URL:-}" ]] && return 0
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && return 0
+  need_apt pg_ctlcluster postgresql || true
+}

@@ -156,7 +156,13 @@ def container_postgres() -> Iterator[str]:
         yield container.get_connection_url()
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)  # unwinds local_postgres(), which stops the server and removes its files
+
+
 if __name__ == "__main__":
+    # ci/migrations runs this in the background, where SIGINT is ignored: SIGTERM stops it.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with local_postgres() as pg:
         print(pg.url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):

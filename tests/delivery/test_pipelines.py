@@ -1,0 +1,342 @@
+"""The delivery pipelines: GitHub workflows and the Jenkinsfile run the same ci/ steps.
+
+Parity is the point: each flow (PR checks, deploy on main, release) must call the same ci/
+steps in the same order in both systems, so the two cannot drift. Also checked here: the
+linters (actionlint with shellcheck, npm-groovy-lint, checkov github_actions), SHA pinning,
+concurrency, environments, OIDC-only AWS access and the pull_request_target trap.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+JENKINSFILE = ROOT / "Jenkinsfile"
+POD_YAML = ROOT / "ci" / "jenkins" / "pod.yaml"
+
+# The ci/ steps of each flow, in order (the contract both systems implement).
+FLOWS: dict[str, list[str]] = {
+    "pr": [
+        "lint",
+        "test-app",
+        "migrations",
+        "scan",
+        "terraform-check",
+        "manifests-check",
+        "workflow-lint",
+        "build-image",
+    ],
+    "deploy": ["build-image", "push-image", "deploy", "smoke", "rollback"],
+    "release": ["resolve-digest", "deploy", "smoke", "rollback", "tag-release"],
+}
+GITHUB_FLOW_FILES = {"pr": "pr.yml", "deploy": "deploy.yml", "release": "release.yml"}
+JENKINS_FLOW_STAGES = {"pr": "PR checks", "deploy": "Deploy to dev", "release": "Release to prod"}
+# Plumbing, not flow: installing .venv, and GitHub's way of publishing JUnit.
+PLUMBING = {"bootstrap", "junit-summary"}
+# Steps other engineers own; until their branches merge they may be absent here.
+OWNED_ELSEWHERE = {"terraform-check", "build-image", "deploy", "smoke"}
+
+CI_STEP = re.compile(r"(?<![\w./-])ci/([a-z][\w-]*)")
+JENKINS_SH = re.compile(r"\bsh\s*\(?\s*(?:script:\s*)?(?:'''|\"\"\"|'|\")\s*ci/([a-z][\w-]*)")
+USES_LINE = re.compile(r"^\s*-?\s*uses:\s*(\S+)(.*)$")
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"^\s+#\s*v\d+(\.\d+)*\b")
+
+
+def load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(path.read_text())
+    return data
+
+
+def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
+    # PyYAML reads the key `on` as the boolean True (YAML 1.1).
+    on = workflow.get("on", workflow.get(True))
+    if isinstance(on, str):
+        return {on: None}
+    if isinstance(on, list):
+        return dict.fromkeys(on)
+    assert isinstance(on, dict)
+    return on
+
+
+def workflow_files() -> list[Path]:
+    return sorted(WORKFLOWS.glob("*.yml"))
+
+
+def action_files() -> list[Path]:
+    return sorted((ROOT / ".github" / "actions").glob("*/action.yml"))
+
+
+def jobs_steps(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(job id, step) in file order, reusable workflows called with `uses:` expanded."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for job_id, job in load(path)["jobs"].items():
+        called = job.get("uses", "")
+        if called.startswith("./.github/workflows/"):
+            found += jobs_steps(ROOT / called.removeprefix("./"))
+        else:
+            found += [(job_id, step) for step in job.get("steps", [])]
+    return found
+
+
+def github_flow(flow: str) -> list[str]:
+    steps: list[str] = []
+    for _, step in jobs_steps(WORKFLOWS / GITHUB_FLOW_FILES[flow]):
+        steps += CI_STEP.findall(step.get("run", ""))
+    return [s for s in steps if s not in PLUMBING]
+
+
+def jenkins_stage_text(title: str, text: str | None = None) -> str:
+    """The Jenkinsfile from `stage('title')` up to the next stage of the same nesting level."""
+    text = JENKINSFILE.read_text() if text is None else text
+    match = re.search(rf"^(\s*)stage\('{re.escape(title)}'\)", text, re.MULTILINE)
+    assert match, f"no stage('{title}') in the Jenkinsfile"
+    indent = match.group(1)
+    rest = text[match.end() :]
+    following = re.search(rf"^{indent}(stage\(|\}})", rest, re.MULTILINE)
+    return rest[: following.start()] if following else rest
+
+
+def jenkins_flow(flow: str) -> list[str]:
+    steps = JENKINS_SH.findall(jenkins_stage_text(JENKINS_FLOW_STAGES[flow]))
+    return [s for s in steps if s not in PLUMBING]
+
+
+# --- parity --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_github_runs_the_flow_steps_in_order(flow: str) -> None:
+    assert github_flow(flow) == FLOWS[flow]
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_jenkins_runs_the_flow_steps_in_order(flow: str) -> None:
+    assert jenkins_flow(flow) == FLOWS[flow]
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_both_systems_run_the_same_steps(flow: str) -> None:
+    assert github_flow(flow) == jenkins_flow(flow)
+
+
+def test_parity_parsers_see_a_drift() -> None:
+    jenkinsfile = "pipeline {\n    stages {\n        stage('X') {\n" + (
+        "            steps { sh 'ci/lint'; sh(script: \"ci/scan\", returnStdout: true) }\n"
+        "        }\n        stage('Y') {\n            steps { sh 'ci/deploy dev' }\n"
+        "        }\n    }\n}\n"
+    )
+    assert JENKINS_SH.findall(jenkins_stage_text("X", jenkinsfile)) == ["lint", "scan"]
+    assert CI_STEP.findall('image="$(ci/push-image "$SHA")"\nci/smoke x') == [
+        "push-image",
+        "smoke",
+    ]
+
+
+def test_every_flow_step_exists_in_ci() -> None:
+    referenced = {step for steps in FLOWS.values() for step in steps} | PLUMBING
+    missing = sorted(s for s in referenced if not (ROOT / "ci" / s).is_file())
+    assert not [s for s in missing if s not in OWNED_ELSEWHERE], missing
+    for name in referenced - set(missing):
+        path = ROOT / "ci" / name
+        assert path.stat().st_mode & 0o111, f"ci/{name} is not executable"
+        assert path.read_text().startswith("#!/usr/bin/env bash\n"), name
+    if missing:
+        pytest.skip(f"steps owned by other branches, not merged yet: {', '.join(missing)}")
+
+
+def test_jenkins_flows_are_selected_as_the_issue_says() -> None:
+    assert "changeRequest()" in jenkins_stage_text("PR checks")
+    assert "branch 'main'" in jenkins_stage_text("Deploy to dev")
+    assert "buildingTag()" in jenkins_stage_text("Release to prod")
+    assert "parallel {" in jenkins_stage_text("PR checks")
+
+
+# --- GitHub Actions ------------------------------------------------------------------------
+
+
+def test_every_third_party_action_is_pinned_by_sha_with_a_version_comment() -> None:
+    seen = 0
+    for path in workflow_files() + action_files():
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            match = USES_LINE.match(line)
+            if not match or match.group(1).startswith("./"):
+                continue
+            seen += 1
+            where = f"{path.relative_to(ROOT)}:{number}"
+            assert PINNED.match(match.group(1)), f"{where}: not pinned by full SHA"
+            assert VERSION_COMMENT.match(match.group(2)), f"{where}: no `# vX.Y.Z` comment"
+    assert seen >= 5
+
+
+def test_no_pull_request_target_with_a_checkout_of_the_pr_head() -> None:
+    for path in workflow_files():
+        workflow = load(path)
+        if "pull_request_target" not in triggers(workflow):
+            continue
+        for job_id, step in jobs_steps(path):
+            ref = str((step.get("with") or {}).get("ref", ""))
+            assert not (
+                str(step.get("uses", "")).startswith("actions/checkout@")
+                and ("pull_request.head" in ref or "github.head_ref" in ref)
+            ), f"{path.name} job {job_id} checks out untrusted PR code with secrets in reach"
+    assert all("pull_request_target" not in triggers(load(p)) for p in workflow_files())
+
+
+def test_pr_checks_run_on_pull_requests_only_with_read_permissions() -> None:
+    pr = load(WORKFLOWS / "pr.yml")
+    assert set(triggers(pr)) == {"pull_request"}
+    assert pr["permissions"] == {"contents": "read"}
+    for job in pr["jobs"].values():
+        assert "id-token" not in (job.get("permissions") or {}), "PR checks get no AWS role"
+        assert "environment" not in job
+
+
+def test_permissions_are_least_privilege() -> None:
+    for path in workflow_files():
+        workflow = load(path)
+        assert workflow.get("permissions") == {"contents": "read"}, path.name
+        for job_id, job in workflow["jobs"].items():
+            granted = job.get("permissions") or {}
+            assert granted != "write-all" and "write-all" not in str(granted), (path, job_id)
+            needs_oidc = "uses" in job or any(
+                str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")
+                for s in job.get("steps", [])
+            )
+            if granted.get("id-token") == "write":
+                assert needs_oidc, f"{path.name} {job_id}: id-token without an AWS role"
+
+
+def test_aws_access_is_oidc_only() -> None:
+    text = "\n".join(p.read_text() for p in workflow_files() + action_files())
+    assert "aws-access-key-id" not in text and "aws-secret-access-key" not in text
+    assert "secrets.AWS" not in text
+    for path in workflow_files():
+        for _, step in jobs_steps(path):
+            if str(step.get("uses", "")).startswith("aws-actions/configure-aws-credentials@"):
+                assert "vars." in step["with"]["role-to-assume"]
+
+
+def test_deploy_jobs_never_run_concurrently_per_environment() -> None:
+    reusable = load(WORKFLOWS / "deploy-env.yml")["jobs"]["deploy"]
+    assert reusable["concurrency"]["group"] == "deploy-${{ inputs.environment }}"
+    assert reusable["concurrency"]["cancel-in-progress"] is False
+    for name in ("deploy.yml", "release.yml"):
+        workflow = load(WORKFLOWS / name)
+        assert workflow["concurrency"]["cancel-in-progress"] is False, name
+        # The run's group must differ from the job's, or the job would wait on its own run.
+        assert not workflow["concurrency"]["group"].startswith("deploy-"), name
+
+
+def test_deploys_go_through_environments_and_prod_through_prod() -> None:
+    reusable = load(WORKFLOWS / "deploy-env.yml")["jobs"]["deploy"]
+    assert reusable["environment"]["name"] == "${{ inputs.environment }}"
+    callers = {
+        "deploy.yml": "dev",
+        "release.yml": "prod",
+    }
+    for name, environment in callers.items():
+        jobs = load(WORKFLOWS / name)["jobs"]
+        calls = [j for j in jobs.values() if j.get("uses") == "./.github/workflows/deploy-env.yml"]
+        assert [c["with"]["environment"] for c in calls] == [environment], name
+    # No other job anywhere runs ci/deploy outside an environment.
+    for path in workflow_files():
+        for job_id, job in load(path)["jobs"].items():
+            runs = " ".join(s.get("run", "") for s in job.get("steps", []))
+            if "ci/deploy" in runs:
+                assert "environment" in job, f"{path.name} {job_id} deploys with no environment"
+
+
+def test_release_never_builds() -> None:
+    release = [step for _, step in jobs_steps(WORKFLOWS / "release.yml")]
+    assert not any("ci/build-image" in s.get("run", "") for s in release)
+    assert set(triggers(load(WORKFLOWS / "release.yml"))) == {"push", "workflow_dispatch"}
+    assert triggers(load(WORKFLOWS / "release.yml"))["push"] == {"tags": ["v*"]}
+
+
+def test_dependabot_watches_actions_pip_and_docker() -> None:
+    config = load(ROOT / ".github" / "dependabot.yml")
+    ecosystems = {update["package-ecosystem"] for update in config["updates"]}
+    assert {"github-actions", "pip", "docker"} <= ecosystems
+
+
+# --- Jenkins -------------------------------------------------------------------------------
+
+
+def test_jenkinsfile_declarative_shape() -> None:
+    text = JENKINSFILE.read_text()
+    assert re.search(r"^pipeline \{\n    agent none$", text, re.MULTILINE)
+    options = jenkins_block(text, "options")
+    assert "timeout(" in options and "disableConcurrentBuilds()" in options
+    assert text.count("yamlFile 'ci/jenkins/pod.yaml'") >= 3
+    pr = jenkins_stage_text("PR checks")
+    assert re.search(r"post \{\s*always \{\s*junit ", pr)
+    for stage in ("Deploy to dev", "Prod"):
+        assert re.search(r"lock\('incident-tracker-deploy-(dev|prod)'\)", jenkins_stage_text(stage))
+
+
+def test_jenkins_approval_holds_no_executor() -> None:
+    approval = jenkins_stage_text("Approval")
+    code = "\n".join(line for line in approval.splitlines() if not line.strip().startswith("//"))
+    assert "agent" not in code
+    assert "input {" in approval and "submitter 'release-approvers'" in approval
+
+
+def test_jenkins_builds_without_a_docker_daemon() -> None:
+    text = JENKINSFILE.read_text()
+    assert "docker" not in text.lower()
+    assert all(
+        "container('buildah')" in line for line in text.splitlines() if "ci/build-image" in line
+    )
+
+
+def test_pod_template_uses_irsa_and_hardened_containers() -> None:
+    pod = load(POD_YAML)
+    spec = pod["spec"]
+    assert pod["kind"] == "Pod" and spec["serviceAccountName"] == "jenkins-agent"
+    containers = {c["name"]: c for c in spec["containers"]}
+    assert {"python", "buildah"} <= set(containers)
+    for name, container in containers.items():
+        context = container["securityContext"]
+        assert context["privileged"] is False and context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"]["drop"] == ["ALL"], name
+        assert "SYS_ADMIN" not in context["capabilities"].get("add", []), name
+
+
+def jenkins_block(text: str, name: str) -> str:
+    match = re.search(rf"^    {name} \{{\n(.*?)^    \}}", text, re.MULTILINE | re.DOTALL)
+    assert match, f"no top-level {name} block"
+    return match.group(1)
+
+
+# --- the linters, as CI runs them ----------------------------------------------------------
+
+
+def run_step(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "ci" / args[0]), *args[1:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_workflow_lint_passes() -> None:
+    """actionlint (shellcheck on every run: block) and npm-groovy-lint on the Jenkinsfile."""
+    result = run_step("workflow-lint")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def test_checkov_passes_on_the_workflows() -> None:
+    result = run_step("scan", "github_actions")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "Failed checks: 0" in result.stdout
