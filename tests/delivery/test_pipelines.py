@@ -224,34 +224,30 @@ def test_aws_access_is_oidc_only() -> None:
                 assert "vars." in step["with"]["role-to-assume"]
 
 
+DEPLOY_JOBS = {"deploy.yml": ("dev", "dev"), "release.yml": ("prod", "prod")}
+
+
 def test_deploy_jobs_never_run_concurrently_per_environment() -> None:
-    reusable = load(WORKFLOWS / "deploy-env.yml")["jobs"]["deploy"]
-    assert reusable["concurrency"]["group"] == "deploy-${{ inputs.environment }}"
-    assert reusable["concurrency"]["cancel-in-progress"] is False
-    for name in ("deploy.yml", "release.yml"):
+    for name, (job_id, environment) in DEPLOY_JOBS.items():
         workflow = load(WORKFLOWS / name)
+        job = workflow["jobs"][job_id]
+        assert job["concurrency"] == {"group": f"deploy-{environment}", "cancel-in-progress": False}
         assert workflow["concurrency"]["cancel-in-progress"] is False, name
         # The run's group must differ from the job's, or the job would wait on its own run.
         assert not workflow["concurrency"]["group"].startswith("deploy-"), name
 
 
 def test_deploys_go_through_environments_and_prod_through_prod() -> None:
-    reusable = load(WORKFLOWS / "deploy-env.yml")["jobs"]["deploy"]
-    assert reusable["environment"]["name"] == "${{ inputs.environment }}"
-    callers = {
-        "deploy.yml": "dev",
-        "release.yml": "prod",
-    }
-    for name, environment in callers.items():
-        jobs = load(WORKFLOWS / name)["jobs"]
-        calls = [j for j in jobs.values() if j.get("uses") == "./.github/workflows/deploy-env.yml"]
-        assert [c["with"]["environment"] for c in calls] == [environment], name
-    # No other job anywhere runs ci/deploy outside an environment.
+    for name, (job_id, environment) in DEPLOY_JOBS.items():
+        assert load(WORKFLOWS / name)["jobs"][job_id]["environment"]["name"] == environment
+    # No job anywhere runs ci/deploy outside an environment; only prod's tags a release.
     for path in workflow_files():
         for job_id, job in load(path)["jobs"].items():
             runs = " ".join(s.get("run", "") for s in job.get("steps", []))
             if "ci/deploy" in runs:
                 assert "environment" in job, f"{path.name} {job_id} deploys with no environment"
+            if "ci/tag-release" in runs or "ci/resolve-digest" in runs:
+                assert job.get("environment", {}).get("name") == "prod", f"{path.name} {job_id}"
 
 
 def test_release_never_builds() -> None:

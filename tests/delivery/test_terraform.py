@@ -413,10 +413,13 @@ def test_github_role_trusts_only_this_repository_and_branch_or_environment() -> 
     assert subject["test"] == "StringEquals", "exact match, never StringLike wildcards"
     assert subject["values"] == "${var.github_subjects}"
 
-    # The subjects each environment passes: dev = pushes to main, prod = the prod environment.
+    # The subjects each environment passes: dev = main and the dev environment, prod = prod.
     dev = module_calls(ENVIRONMENTS / "dev")["stack"]["github_subjects"]
     prod = module_calls(ENVIRONMENTS / "prod")["stack"]["github_subjects"]
-    assert dev == ["repo:${var.github_repository}:ref:refs/heads/main"]
+    assert dev == [
+        "repo:${var.github_repository}:ref:refs/heads/main",
+        "repo:${var.github_repository}:environment:dev",
+    ]
     assert prod == ["repo:${var.github_repository}:environment:prod"]
 
     # The repository is one OWNER/REPO and the module refuses wildcard subjects.

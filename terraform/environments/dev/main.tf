@@ -37,9 +37,12 @@ module "stack" {
     backup_retention_period = 7
   }
 
-  # Every merge to main deploys dev: trust pushes to main of this repository only. The
-  # deploy job must not name a GitHub environment (that would change the sub claim).
-  github_subjects  = ["repo:${var.github_repository}:ref:refs/heads/main"]
+  # Every merge to main deploys dev: trust this repository's main branch (the job that builds
+  # and pushes) and its "dev" environment (the deploy job; the environment admits main only).
+  github_subjects = [
+    "repo:${var.github_repository}:ref:refs/heads/main",
+    "repo:${var.github_repository}:environment:dev",
+  ]
   allow_image_push = true
   jenkins          = var.jenkins
 }

@@ -39,8 +39,9 @@ module "stack" {
 
   # Releases deploy prod from a job bound to the protected GitHub environment "prod"
   # (required reviewers): trust that environment of this repository only. Prod promotes the
-  # digest dev built, so it may read images but never push them.
+  # digest dev built, so it may read images and tag a release, but never push layers.
   github_subjects  = ["repo:${var.github_repository}:environment:prod"]
   allow_image_push = false
+  allow_image_tag  = true
   jenkins          = var.jenkins
 }

@@ -114,6 +114,17 @@ data "aws_iam_policy_document" "deploy" {
     }
   }
 
+  dynamic "statement" {
+    # A tag is a manifest PUT that names layers already in the repository; no layer upload.
+    for_each = var.allow_image_tag && !var.allow_image_push ? [1] : []
+
+    content {
+      sid       = "EcrTag"
+      actions   = ["ecr:PutImage"]
+      resources = [var.ecr_repository_arn]
+    }
+  }
+
   statement {
     sid       = "DescribeCluster"
     actions   = ["eks:DescribeCluster"]

@@ -55,6 +55,12 @@ variable "allow_image_push" {
   default     = true
 }
 
+variable "allow_image_tag" {
+  description = "Whether the CI roles may add a tag to an image already pushed (prod tags its releases)."
+  type        = bool
+  default     = false
+}
+
 variable "github_oidc_provider_arn" {
   description = "ARN of the account's token.actions.githubusercontent.com OIDC provider."
   type        = string

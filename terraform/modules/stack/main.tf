@@ -69,6 +69,7 @@ module "identities" {
   db_secret_kms_key_arn    = module.database.kms_key_arn
   ecr_repository_arn       = data.aws_ecr_repository.app.arn
   allow_image_push         = var.allow_image_push
+  allow_image_tag          = var.allow_image_tag
   github_oidc_provider_arn = data.aws_iam_openid_connect_provider.github.arn
   github_subjects          = var.github_subjects
   jenkins                  = var.jenkins

@@ -75,6 +75,12 @@ variable "allow_image_push" {
   type        = bool
 }
 
+variable "allow_image_tag" {
+  description = "Whether this environment's CI roles may tag pushed images (release versions)."
+  type        = bool
+  default     = false
+}
+
 variable "jenkins" {
   description = "Jenkins agents' role settings (see the identities module)."
   type = object({
