@@ -1,4 +1,4 @@
-"""RFC 9457 problem JSON for every error the service returns."""
+"""Every error the service returns: RFC 9457 problem JSON, or an HTML page for the web UI."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import http
 from typing import Any
 
 import structlog
-from flask import Flask, Response, json
+from flask import Flask, Response, json, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -59,6 +59,38 @@ def problem_response(
     return response
 
 
+def wants_html() -> bool:
+    """The web UI's pages and browsers get HTML; /api/* and every other client problem JSON."""
+    if request.path.startswith("/api/"):
+        return False
+    if request.blueprint == "web":
+        return True
+    offered = [PROBLEM_MIMETYPE, "application/json", "text/html"]
+    return request.accept_mimetypes.best_match(offered) == "text/html"
+
+
+def error_response(
+    status: int,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """One place that picks the error's form: an HTML page or problem JSON."""
+    if not wants_html():
+        return problem_response(
+            status, detail, type_=type_, errors=errors, headers=headers, **extra
+        )
+    page = render_template(
+        "error.html", status=status, title=http.HTTPStatus(status).phrase, detail=detail
+    )
+    response = Response(page, status=status, mimetype="text/html")
+    response.headers.update(headers or {})
+    return response
+
+
 def _flatten_messages(messages: Any) -> dict[str, list[str]]:
     """webargs nests messages by location: {"json": {"title": [...]}} becomes {"title": [...]}."""
     if not isinstance(messages, dict):
@@ -95,11 +127,11 @@ def handle_http_exception(error: HTTPException) -> Response:
     headers = dict(data.get("headers") or {})
     if error.response is not None:  # e.g. 405 carries Allow
         headers.update({k: v for k, v in error.get_headers() if k.lower() == "allow"})
-    return problem_response(status, detail, errors=errors, headers=headers)
+    return error_response(status, detail, errors=errors, headers=headers)
 
 
 def handle_problem(problem: Problem) -> Response:
-    return problem_response(
+    return error_response(
         problem.status,
         problem.detail,
         type_=problem.type,
@@ -111,7 +143,7 @@ def handle_problem(problem: Problem) -> Response:
 
 def handle_database_unavailable(error: DBAPIError) -> Response:
     log.warning("database unavailable", error=type(error.orig).__name__)
-    return problem_response(
+    return error_response(
         503,
         "The database is unavailable; retry shortly.",
         type_="urn:incident-tracker:problem:database-unavailable",
@@ -123,7 +155,7 @@ def handle_unexpected(error: Exception) -> Response:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return handle_database_unavailable(error)
     log.exception("unhandled error")
-    return problem_response(500, "Internal Server Error")
+    return error_response(500, "Internal Server Error")
 
 
 def register_error_handlers(app: Flask) -> None:
