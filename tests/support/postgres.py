@@ -19,6 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg2
+from sqlalchemy.engine import make_url
+
 PG_BIN_CANDIDATES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 DEFAULT_CONTAINER_IMAGE = "postgres:16-alpine"
 
@@ -135,6 +138,27 @@ def local_postgres() -> Iterator[LocalPostgres]:
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def libpq_dsn(url: str) -> str:
+    """A SQLAlchemy URL as psycopg2 takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def created_database(server_url: str, name: str) -> Iterator[str]:
+    """A new, empty database on the server of `server_url`; dropped afterwards. Yields its URL."""
+    admin = psycopg2.connect(libpq_dsn(server_url))
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+            cursor.execute(f"CREATE DATABASE {name}")
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        admin.close()
 
 
 def docker_answers() -> bool:
