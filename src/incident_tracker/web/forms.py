@@ -13,7 +13,7 @@ from incident_tracker.errors import Problem
 from incident_tracker.incidents.models import Incident
 
 INCIDENT_FIELDS = ("title", "severity", "service", "summary", "commander", "tags", "started_at")
-LIST_FILTERS = ("status", "severity", "service", "q")
+LIST_FILTERS = ("status", "severity", "service", "q", "limit")
 # What <input type="datetime-local" step="1"> sends, read as UTC (the pages say so).
 _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
 LOCAL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -64,7 +64,7 @@ def list_filters(args: MultiDict[str, str]) -> dict[str, Any]:
     for name in ("status", "severity"):
         if values := [value for value in args.getlist(name) if value]:
             filters[name] = values
-    for name in ("service", "q"):
+    for name in ("service", "q", "limit"):
         if value := args.get(name, "").strip():
             filters[name] = value
     return filters
