@@ -107,11 +107,12 @@ def test_sign_in_refuses_a_bad_token_and_an_open_redirect(app: Flask, admin_toke
     form = client.get("/sign-in")
     bad = client.post("/sign-in", data={"token": "itk_nope", "csrf_token": csrf_token(form)})
     assert bad.status_code == 401 and "unknown, expired, revoked" in bad.text
-    response = client.post(
-        "/sign-in",
-        data={"token": admin_token, "csrf_token": csrf_token(form), "next": "//evil.example/"},
-    )
-    assert response.headers["Location"] == "/"
+    for target in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+        form = client.get("/sign-in")  # signing in starts a new session, with a new CSRF token
+        response = client.post(
+            "/sign-in", data={"token": admin_token, "csrf_token": csrf_token(form), "next": target}
+        )
+        assert response.headers["Location"] == "/", target
 
 
 def test_a_stale_edit_never_overwrites(app: Flask, client: FlaskClient, admin_token: str) -> None:

@@ -145,20 +145,28 @@ def libpq_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def _on_server(server_url: str, *statements: str) -> None:
+    connection = psycopg2.connect(libpq_dsn(server_url))
+    connection.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+    try:
+        with connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+    finally:
+        connection.close()
+
+
 @contextlib.contextmanager
 def created_database(server_url: str, name: str) -> Iterator[str]:
-    """A new, empty database on the server of `server_url`; dropped afterwards. Yields its URL."""
-    admin = psycopg2.connect(libpq_dsn(server_url))
-    admin.autocommit = True
+    """A new, empty database on the server of `server_url`; dropped afterwards. Yields its URL.
+
+    Each step connects anew: a test in between may restart the server (the outage test).
+    """
+    _on_server(server_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
     try:
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name}")
-            cursor.execute(f"CREATE DATABASE {name}")
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
-        admin.close()
+        _on_server(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def docker_answers() -> bool:

@@ -96,7 +96,7 @@ def utc(value: Any) -> str:
 
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: never an open redirect."""
-    if not target or not target.startswith("/") or target.startswith("//"):
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return url_for("web.incident_list")
     parts = urlsplit(target)
     return parts.path + (f"?{parts.query}" if parts.query else "")
