@@ -20,8 +20,14 @@ from incident_tracker.ops.logging import configure_logging, install_request_id
 from incident_tracker.ops.metrics import install_metrics
 from incident_tracker.ops.views import SCHEMA_HEAD_KEY
 from incident_tracker.ops.views import blp as ops_blp
+from incident_tracker.web.setup import install_web
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# HTML pages load only what the app itself serves: no inline script or style, no framing.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def _openapi_config() -> dict[str, Any]:
@@ -50,6 +56,10 @@ def install_security_headers(app: Flask) -> None:
     @app.after_request
     def add_headers(response: Response) -> Response:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            # Same-origin form posts carry a Referer, which CSRF checks on HTTPS; others none.
+            response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Frame-Options", "DENY")
         if request.is_secure:  # https at the load balancer, seen through X-Forwarded-Proto
@@ -92,4 +102,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(incidents_blp)
     api.register_blueprint(audit_blp)
     app.register_blueprint(ops_blp)
+    # Bearer tokens, no cookies: the API needs no CSRF token.
+    install_web(app, settings, csrf_exempt=(incidents_blp, audit_blp))
     return app

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import current_app
@@ -23,6 +24,7 @@ _DB_URL_SCHEMES = ("postgresql", "postgresql+psycopg2", "sqlite")
 _ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@!-]+$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+MIN_SECRET_KEY_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Settings:
     db_statement_timeout_ms: int = 5000
     idempotency_ttl_hours: int = 24
     alembic_ini: Path = Path("alembic.ini")
+    # Signs the web UI's session cookie; kept out of repr so it never reaches a log.
+    secret_key: str | None = field(default=None, repr=False)
 
     @property
     def uses_embedded_sqlite(self) -> bool:
@@ -91,6 +95,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     db_sslmode = env.get("DB_SSLMODE", "require")
     if db_sslmode not in _SSL_MODES:
         raise ConfigError("DB_SSLMODE", f"expected one of {', '.join(_SSL_MODES)}")
+    secret_key = _optional(env, "SECRET_KEY")
+    if secret_key is not None and len(secret_key) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError("SECRET_KEY", f"must be at least {MIN_SECRET_KEY_LENGTH} characters")
+    if secret_key is None and (database_url is not None or db_secret_arn is not None):
+        raise ConfigError(
+            "SECRET_KEY",
+            f"required ({MIN_SECRET_KEY_LENGTH}+ random characters) with DATABASE_URL or "
+            "DB_SECRET_ARN; only the embedded SQLite default makes one itself",
+        )
     return Settings(
         database_url=database_url,
         db_secret_arn=db_secret_arn,
@@ -108,7 +121,34 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
         idempotency_ttl_hours=_int(env, "IDEMPOTENCY_TTL_HOURS", 24, 1, 24 * 30),
         alembic_ini=Path(_optional(env, "ALEMBIC_INI") or "alembic.ini"),
+        secret_key=secret_key,
     )
+
+
+def session_secret_key(settings: Settings) -> str:
+    """SECRET_KEY, else (embedded SQLite only) a key generated once and kept beside the file.
+
+    Every gunicorn worker must sign cookies with the same key: the first to start writes it
+    to a temporary file and links it into place, so the others read the winner's key.
+    """
+    if settings.secret_key is not None:
+        return settings.secret_key
+    path = settings.sqlite_path.parent / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".secret_key.{os.getpid()}")
+        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another worker won the race; use its key
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError("SECRET_KEY", f"{path} holds a key shorter than {MIN_SECRET_KEY_LENGTH}")
+    return key
 
 
 def current_settings() -> Settings:

@@ -1,4 +1,4 @@
-"""RFC 9457 problem JSON for every error the service returns."""
+"""Every error the service returns: RFC 9457 problem JSON, or an HTML page for the web UI."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import http
 from typing import Any
 
 import structlog
-from flask import Flask, Response, json
+from flask import Flask, Response, json, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -50,6 +50,31 @@ class Problem(Exception):  # noqa: N818 (named after the RFC's term)
         return response
 
 
+def wants_html() -> bool:
+    """The web UI's pages and browsers get HTML; /api/* and every other client problem JSON."""
+    if request.path.startswith("/api/"):
+        return False
+    if request.blueprint == "web":
+        return True
+    offered = [PROBLEM_MIMETYPE, "application/json", "text/html"]
+    return request.accept_mimetypes.best_match(offered) == "text/html"
+
+
+def error_response(problem: Problem) -> Response:
+    """One place that picks the error's form: an HTML page or problem JSON."""
+    if not wants_html():
+        return problem.response()
+    page = render_template(
+        "error.html",
+        status=problem.status,
+        title=http.HTTPStatus(problem.status).phrase,
+        detail=problem.detail,
+    )
+    response = Response(page, status=problem.status, mimetype="text/html")
+    response.headers.update(problem.headers)
+    return response
+
+
 def _flatten_messages(messages: Any) -> dict[str, list[str]]:
     """webargs nests messages by location: {"json": {"title": [...]}} becomes {"title": [...]}."""
     if not isinstance(messages, dict):
@@ -86,28 +111,30 @@ def handle_http_exception(error: HTTPException) -> Response:
     headers = dict(data.get("headers") or {})
     if error.response is not None:  # e.g. 405 carries Allow
         headers.update({k: v for k, v in error.get_headers() if k.lower() == "allow"})
-    return Problem(status, detail, errors=errors, headers=headers).response()
+    return error_response(Problem(status, detail, errors=errors, headers=headers))
 
 
 def handle_problem(problem: Problem) -> Response:
-    return problem.response()
+    return error_response(problem)
 
 
 def handle_database_unavailable(error: DBAPIError) -> Response:
     log.warning("database unavailable", error=type(error.orig).__name__)
-    return Problem(
-        503,
-        "The database is unavailable; retry shortly.",
-        type_="urn:incident-tracker:problem:database-unavailable",
-        headers={"Retry-After": "5"},
-    ).response()
+    return error_response(
+        Problem(
+            503,
+            "The database is unavailable; retry shortly.",
+            type_="urn:incident-tracker:problem:database-unavailable",
+            headers={"Retry-After": "5"},
+        )
+    )
 
 
 def handle_unexpected(error: Exception) -> Response:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return handle_database_unavailable(error)
     log.exception("unhandled error")
-    return Problem(500, "Internal Server Error").response()
+    return error_response(Problem(500, "Internal Server Error"))
 
 
 def register_error_handlers(app: Flask) -> None:

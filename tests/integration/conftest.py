@@ -18,6 +18,7 @@ from tests.conftest import DatabaseUnderTest
 
 TABLES = ("audit_log", "api_tokens", "idempotency_records", "incident_events", "incidents")
 TOKEN_NAME = "tester"
+TEST_SECRET_KEY = "integration-tests-only-" + "x" * 32
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +27,7 @@ def app(test_database: DatabaseUnderTest) -> Iterator[Flask]:
         mp.setenv("DATABASE_URL", test_database.url)
         mp.setenv("DB_POOL_SIZE", "25")
         mp.setenv("DB_CONNECT_TIMEOUT_SECONDS", "2")
+        mp.setenv("SECRET_KEY", TEST_SECRET_KEY)
         migrate.upgrade(Path("alembic.ini"))
         application = create_app({"TESTING": True})
         yield application

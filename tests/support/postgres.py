@@ -19,6 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg2
+from sqlalchemy.engine import make_url
+
 PG_BIN_CANDIDATES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 DEFAULT_CONTAINER_IMAGE = "postgres:16-alpine"
 
@@ -135,6 +138,35 @@ def local_postgres() -> Iterator[LocalPostgres]:
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def libpq_dsn(url: str) -> str:
+    """A SQLAlchemy URL as psycopg2 takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _on_server(server_url: str, *statements: str) -> None:
+    connection = psycopg2.connect(libpq_dsn(server_url))
+    connection.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+    try:
+        with connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+    finally:
+        connection.close()
+
+
+@contextlib.contextmanager
+def created_database(server_url: str, name: str) -> Iterator[str]:
+    """A new, empty database on the server of `server_url`; dropped afterwards. Yields its URL.
+
+    Each step connects anew: a test in between may restart the server (the outage test).
+    """
+    _on_server(server_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _on_server(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def docker_answers() -> bool:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from incident_tracker.config import ConfigError, load_settings
+from incident_tracker.config import ConfigError, load_settings, session_secret_key
 from incident_tracker.errors import Problem
 from incident_tracker.incidents.stats import percentile, summarize
 from incident_tracker.pagination import decode_cursor, encode_cursor
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-AbCdEf"
+KEY = "k" * 32
 
 
 def test_defaults_use_embedded_sqlite() -> None:
@@ -21,8 +24,8 @@ def test_defaults_use_embedded_sqlite() -> None:
 @pytest.mark.parametrize(
     ("env", "named"),
     [
-        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
-        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://x", "SECRET_KEY": KEY}, "DATABASE_URL"),
+        ({"DATABASE_URL": "not a url", "SECRET_KEY": KEY}, "DATABASE_URL"),
         ({"DB_SECRET_ARN": "secret-name"}, "DB_SECRET_ARN"),
         ({"DB_SECRET_ARN": ARN}, "DB_HOST"),
         ({"DB_PORT": "eighty"}, "DB_PORT"),
@@ -30,6 +33,10 @@ def test_defaults_use_embedded_sqlite() -> None:
         ({"MAX_BODY_BYTES": "12"}, "MAX_BODY_BYTES"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"DB_POOL_SIZE": "0"}, "DB_POOL_SIZE"),
+        ({"DATABASE_URL": "postgresql://db/x"}, "SECRET_KEY"),
+        ({"DATABASE_URL": "postgresql://db/x", "SECRET_KEY": "k" * 31}, "SECRET_KEY"),
+        ({"DB_SECRET_ARN": ARN, "DB_HOST": "db.internal"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY"),
     ],
 )
 def test_bad_setting_is_named(env: dict[str, str], named: str) -> None:
@@ -40,13 +47,34 @@ def test_bad_setting_is_named(env: dict[str, str], named: str) -> None:
 
 
 def test_secret_arn_with_host_is_accepted() -> None:
-    settings = load_settings({"DB_SECRET_ARN": ARN, "DB_HOST": "db.internal", "DB_PORT": "6432"})
+    settings = load_settings(
+        {"DB_SECRET_ARN": ARN, "DB_HOST": "db.internal", "DB_PORT": "6432", "SECRET_KEY": KEY}
+    )
     assert (settings.db_secret_arn, settings.db_host, settings.db_port) == (
         ARN,
         "db.internal",
         6432,
     )
     assert not settings.uses_embedded_sqlite
+    assert settings.secret_key == KEY
+    assert KEY not in repr(settings)
+
+
+def test_embedded_sqlite_keeps_a_generated_secret_key(tmp_path: Path) -> None:
+    settings = load_settings({"SQLITE_PATH": str(tmp_path / "instance" / "db.sqlite3")})
+    key = session_secret_key(settings)
+    assert len(key) >= 32
+    assert session_secret_key(settings) == key  # a restart signs with the same key
+    stored = tmp_path / "instance" / "secret_key"
+    assert stored.read_text() == key
+    assert stored.stat().st_mode & 0o077 == 0
+    assert sorted(path.name for path in stored.parent.iterdir()) == ["secret_key"]
+
+
+def test_a_set_secret_key_wins(tmp_path: Path) -> None:
+    settings = load_settings({"SECRET_KEY": KEY, "SQLITE_PATH": str(tmp_path / "db.sqlite3")})
+    assert session_secret_key(settings) == KEY
+    assert not (tmp_path / "secret_key").exists()
 
 
 @pytest.mark.parametrize("last_id", [1, 42, 9_007_199_254_740_993])

@@ -16,6 +16,7 @@ SCOPES = (READ, WRITE, ADMIN)
 class Identity:
     name: str
     scopes: frozenset[str]
+    token_id: int | None = None  # the API token this identity was proven with
 
     @property
     def is_admin(self) -> bool:
@@ -27,6 +28,6 @@ class Identity:
 
 
 def current_identity() -> Identity:
-    """The authenticated caller; set by the auth hook before any /api/v1 view runs."""
+    """The authenticated caller; set before any /api/v1 view (bearer) or signed-in page runs."""
     identity: Identity = g.identity
     return identity

@@ -113,13 +113,23 @@ def authenticate(session: DbSession, presented: str) -> Identity | None:
     # The lookup is by hash, so timing reveals nothing about the token; compare anyway.
     if row is None or not hmac.compare_digest(row.token_hash, presented_hash):
         return None
+    return _use(session, row)
+
+
+def authenticate_token_id(session: DbSession, token_id: int) -> Identity | None:
+    """Re-check a token proven earlier (a web session keeps only its id): None once revoked."""
+    row = session.get(ApiToken, token_id)
+    return None if row is None else _use(session, row)
+
+
+def _use(session: DbSession, row: ApiToken) -> Identity | None:
     now = utcnow()
     if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         return None
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION:
         row.last_used_at = now
         session.commit()
-    return Identity(row.name, frozenset(row.scopes))
+    return Identity(row.name, frozenset(row.scopes), row.id)
 
 
 def any_token_exists(session: DbSession) -> bool:

@@ -79,7 +79,7 @@ def _if_match(required: bool) -> int | None:
     return int(match.group(1))
 
 
-def _csv_response(items: list[Incident]) -> Response:
+def csv_response(items: list[Incident]) -> Response:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
@@ -102,7 +102,7 @@ def list_incidents(filters: dict[str, Any]) -> Any:
     """List incidents, newest first, with filters and a keyset cursor."""
     page = service.list_incidents(db.session, filters)
     if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
-        return _csv_response(page.items)
+        return csv_response(page.items)
     return page
 
 

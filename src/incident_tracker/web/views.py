@@ -1,0 +1,332 @@
+"""The web UI's pages: parse the form, call the incidents and auth services, render."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from marshmallow import ValidationError
+from werkzeug.wrappers import Response as BaseResponse
+
+from incident_tracker.auth import service as auth_service
+from incident_tracker.auth.identity import ADMIN, READ, WRITE, Identity, current_identity
+from incident_tracker.auth.views import requires
+from incident_tracker.database import db, utcnow
+from incident_tracker.errors import Problem
+from incident_tracker.incidents import lifecycle, service
+from incident_tracker.incidents.lifecycle import Severity, Status
+from incident_tracker.incidents.schemas import (
+    IncidentCreateSchema,
+    IncidentListArgsSchema,
+    IncidentPatchSchema,
+    IncidentSchema,
+    NoteSchema,
+    TransitionSchema,
+)
+from incident_tracker.incidents.views import csv_response
+from incident_tracker.web import forms
+from incident_tracker.web.charts import format_duration, mean_durations_chart
+from incident_tracker.web.listing import open_first
+
+blp = Blueprint("web", __name__)
+
+PUBLIC_ENDPOINTS = frozenset({"web.sign_in"})
+METRICS_WINDOWS = {"1": "24 hours", "7": "7 days", "30": "30 days", "90": "90 days", "365": "year"}
+EXPORT_PAGE = 100
+EXPORT_MAX_ROWS = 10_000
+CONFLICT_MESSAGE = "This incident was changed by someone else"
+
+_incident_schema = IncidentSchema()
+
+
+@blp.before_request
+def require_sign_in() -> BaseResponse | None:
+    """Re-check the session's token on every request: a revoked or expired one signs out."""
+    token_id = session.get("token_id")
+    identity = auth_service.authenticate_token_id(db.session, token_id) if token_id else None
+    if token_id and identity is None:
+        session.clear()
+    if identity is not None:
+        g.identity = identity
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if identity is None:
+        flash("Sign in to continue.")
+        return redirect(url_for("web.sign_in", next=request.full_path.rstrip("?")), 303)
+    view = current_app.view_functions.get(request.endpoint or "")
+    scope = getattr(view, "required_scope", ADMIN)  # an undeclared page fails closed
+    if not identity.has(scope):
+        raise Problem(403, f"your token lacks the {scope} scope needed here")
+    return None
+
+
+@blp.after_request
+def never_cache(response: Response) -> Response:
+    # After sign-out, Back must not show a page from the cache.
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@blp.app_template_global()
+def can_write() -> bool:
+    identity: Identity | None = g.get("identity")
+    return identity is not None and identity.has(WRITE)
+
+
+blp.add_app_template_filter(format_duration, "duration")
+
+
+@blp.app_template_filter("utc")
+def utc(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: never an open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("web.incident_list")
+    parts = urlsplit(target)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+@blp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> BaseResponse | tuple[str, int]:
+    next_url = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return render_template("sign_in.html", next_url=next_url), 200
+    identity = auth_service.authenticate(db.session, request.form.get("token", "").strip())
+    if identity is None or not identity.has(READ):
+        error = "That token is unknown, expired, revoked or lacks the incidents:read scope."
+        return render_template("sign_in.html", next_url=next_url, error=error), 401
+    session.clear()  # nothing from before the sign-in survives it
+    session.permanent = True
+    session["token_id"] = identity.token_id
+    return redirect(next_url, 303)
+
+
+@blp.post("/sign-out")
+@requires(READ)
+def sign_out() -> BaseResponse:
+    session.clear()
+    flash("Signed out.")
+    return redirect(url_for("web.sign_in"), 303)
+
+
+def _list_query() -> tuple[dict[str, Any], dict[str, list[str]]]:
+    try:
+        return IncidentListArgsSchema().load(forms.list_filters(request.args)), {}
+    except ValidationError as error:
+        return {}, forms.field_errors(error.messages)
+
+
+@blp.get("/")
+@requires(READ)
+def incident_list() -> tuple[str, int]:
+    filters, errors = _list_query()
+    page = open_first(db.session, filters, request.args.get("cursor")) if not errors else None
+    return render_template(
+        "list.html",
+        page=page,
+        errors=errors,
+        args=request.args,
+        filter_args={
+            name: request.args.getlist(name) for name in forms.LIST_FILTERS if name in request.args
+        },
+        statuses=list(Status),
+        severities=list(Severity),
+    ), (400 if errors else 200)
+
+
+@blp.get("/incidents.csv")
+@requires(READ)
+def export_csv() -> Response:
+    """Every incident the list's filters select (newest first), up to EXPORT_MAX_ROWS."""
+    filters, errors = _list_query()
+    if errors:
+        raise Problem(400, "the filters are not valid", errors=errors)
+    items: list[Any] = []
+    cursor = None
+    while len(items) < EXPORT_MAX_ROWS:
+        page = service.list_incidents(
+            db.session, {**filters, "limit": EXPORT_PAGE, "cursor": cursor}
+        )
+        items += page.items
+        if (cursor := page.next_cursor) is None:
+            break
+    return csv_response(items[:EXPORT_MAX_ROWS])
+
+
+@blp.route("/incidents/new", methods=["GET", "POST"])
+@requires(WRITE)
+def declare() -> BaseResponse | tuple[str, int]:
+    raw = forms.incident_input(request.form)
+    if request.method == "GET":
+        return render_template("declare.html", form=raw, errors={}, severities=list(Severity)), 200
+    try:
+        fields = IncidentCreateSchema().load(forms.incident_fields(raw))
+        created = service.create_incident(
+            db.session, fields, current_identity(), _incident_schema.dump
+        )
+    except (ValidationError, Problem) as error:
+        db.session.rollback()
+        errors = _errors_of(error)
+        return render_template(
+            "declare.html", form=raw, errors=errors, severities=list(Severity)
+        ), 422
+    db.session.commit()
+    flash(f"Declared INC-{created.incident_id}.")
+    return redirect(url_for("web.incident_page", incident_id=created.incident_id), 303)
+
+
+def _errors_of(error: ValidationError | Problem) -> dict[str, list[str]]:
+    """Field messages from the schema, or from a rule of the service (422); anything else raises."""
+    if isinstance(error, ValidationError):
+        return forms.field_errors(error.messages)
+    if error.status == 422:
+        return error.errors or {"_form": [error.detail]}
+    raise error
+
+
+def _moves(status: Status) -> list[Status]:
+    identity = current_identity()
+    if not identity.has(WRITE) or (status is Status.CLOSED and not identity.is_admin):
+        return []
+    return [target for target in Status if target in lifecycle.ALLOWED_MOVES[status]]
+
+
+def _render_incident(incident_id: int, status: int = 200, **state: Any) -> tuple[str, int]:
+    incident = service.get_incident(db.session, incident_id)
+    context: dict[str, Any] = {
+        "edit": forms.incident_input_of(incident),
+        "edit_version": incident.version,
+        "edit_errors": {},
+        "note": "",
+        "note_errors": {},
+        "move": {},
+        "move_errors": {},
+        "conflict": None,
+    }
+    context.update(state)
+    return render_template(
+        "incident.html",
+        incident=incident,
+        events=service.list_events(db.session, incident_id),
+        moves=_moves(incident.status),
+        severities=list(Severity),
+        **context,
+    ), status
+
+
+@blp.get("/incidents/<int:incident_id>")
+@requires(READ)
+def incident_page(incident_id: int) -> tuple[str, int]:
+    return _render_incident(incident_id)
+
+
+def _conflict(problem: Problem, incident_id: int, **state: Any) -> tuple[str, int]:
+    """A stale form (412), or a move the current status no longer allows (409): never applied."""
+    if problem.status not in (409, 412):
+        raise problem
+    return _render_incident(incident_id, 409, conflict=problem.detail, **state)
+
+
+@blp.post("/incidents/<int:incident_id>/edit")
+@requires(WRITE)
+def edit(incident_id: int) -> BaseResponse | tuple[str, int]:
+    raw = forms.incident_input(request.form)
+    version = forms.version(request.form)
+    state = {"edit": raw, "edit_version": version}
+    try:
+        changes = IncidentPatchSchema().load(forms.incident_fields(raw))
+        changes = forms.without_unchanged_start(
+            changes, service.get_incident(db.session, incident_id)
+        )
+        service.update_incident(
+            db.session, incident_id, changes, current_identity(), expected_version=version
+        )
+    except ValidationError as error:
+        return _render_incident(incident_id, 422, edit_errors=_errors_of(error), **state)
+    except Problem as problem:
+        db.session.rollback()
+        if problem.status == 422:
+            return _render_incident(incident_id, 422, edit_errors=_errors_of(problem), **state)
+        return _conflict(problem, incident_id, **state)
+    db.session.commit()
+    flash("Saved.")
+    return redirect(url_for("web.incident_page", incident_id=incident_id), 303)
+
+
+@blp.post("/incidents/<int:incident_id>/transitions")
+@requires(WRITE)
+def transition(incident_id: int) -> BaseResponse | tuple[str, int]:
+    move = {
+        name: request.form.get(name, "").strip() for name in ("to", "reason", "resolution_summary")
+    }
+    version = forms.version(request.form)
+    try:
+        checked = TransitionSchema().load({name: value for name, value in move.items() if value})
+        incident = service.transition_incident(
+            db.session,
+            incident_id,
+            checked["to"],
+            current_identity(),
+            reason=checked.get("reason"),
+            resolution_summary=checked.get("resolution_summary"),
+            expected_version=version,
+        )
+    except ValidationError as error:
+        return _render_incident(incident_id, 422, move=move, move_errors=_errors_of(error))
+    except Problem as problem:
+        db.session.rollback()
+        if problem.status == 422:
+            return _render_incident(incident_id, 422, move=move, move_errors=_errors_of(problem))
+        return _conflict(problem, incident_id, move=move)
+    db.session.commit()
+    flash(f"INC-{incident_id} is now {incident.status.value}.")
+    return redirect(url_for("web.incident_page", incident_id=incident_id), 303)
+
+
+@blp.post("/incidents/<int:incident_id>/notes")
+@requires(WRITE)
+def add_note(incident_id: int) -> BaseResponse | tuple[str, int]:
+    body = request.form.get("body", "").strip()
+    try:
+        note = NoteSchema().load({"body": body})
+    except ValidationError as error:
+        return _render_incident(incident_id, 422, note=body, note_errors=_errors_of(error))
+    service.add_note(db.session, incident_id, note["body"], current_identity())
+    db.session.commit()
+    flash("Note added.")
+    return redirect(url_for("web.incident_page", incident_id=incident_id, _anchor="timeline"), 303)
+
+
+@blp.get("/stats")
+@requires(READ)
+def metrics() -> tuple[str, int]:
+    days = request.args.get("days", "30")
+    if days not in METRICS_WINDOWS:
+        raise Problem(400, f"days must be one of {', '.join(METRICS_WINDOWS)}")
+    result = service.incident_metrics(
+        db.session, utcnow() - timedelta(days=int(days)), None, "severity"
+    )
+    window = METRICS_WINDOWS[days]
+    return render_template(
+        "metrics.html",
+        result=result,
+        days=days,
+        windows=METRICS_WINDOWS,
+        chart=mean_durations_chart(result.groups, f"Mean MTTA and MTTR by severity, last {window}"),
+    ), 200

@@ -1,0 +1,160 @@
+"""The service under gunicorn on its own PostgreSQL database, driven by Debian's Chromium.
+
+The e2e server gets a database of its own on the test server, so the integration suite's
+truncation after each test never touches it. Screenshots land in reports/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.conftest import DatabaseUnderTest
+from tests.support.postgres import created_database, free_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = REPO / ".venv" / "bin" / "incident-tracker"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = REPO / "reports" / "screenshots"
+E2E_SECRET_KEY = "e2e-tests-only-" + "s" * 32
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    admin_token: str
+    read_only_token: str
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium through Playwright; a clear skip where it is not installed."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"e2e browser tests skipped: {CHROMIUM} is missing. ci/test installs the Debian "
+            "package chromium when run as root; otherwise run `apt-get install chromium`."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def server(
+    test_database: DatabaseUnderTest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """`incident-tracker serve` (gunicorn, 2 workers) on a fresh, migrated database."""
+    with created_database(test_database.url, f"e2e_{os.getpid()}") as database_url:
+        env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": E2E_SECRET_KEY}
+
+        def cli(*args: str) -> str:
+            done = subprocess.run(
+                [str(CLI), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode == 0, done.stderr
+            return done.stdout.strip()
+
+        cli("db", "upgrade")
+        admin_token = cli("tokens", "create", "e2e-commander", "--scope", "admin")
+        read_only_token = cli("tokens", "create", "e2e-viewer", "--scope", "incidents:read")
+        port = free_port()
+        log_path = tmp_path_factory.mktemp("e2e-server") / "server.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [str(CLI), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            url = f"http://127.0.0.1:{port}"
+            try:
+                deadline = time.monotonic() + 60
+                while not _ready(url):
+                    assert process.poll() is None, log_path.read_text()
+                    assert time.monotonic() < deadline, "not ready in 60 s\n" + log_path.read_text()
+                    time.sleep(0.2)
+                yield Server(url, admin_token, read_only_token)
+            finally:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_screenshots() -> None:
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+
+
+NewPage = Callable[..., "Page"]
+
+
+@pytest.fixture
+def new_page(chromium: Browser, server: Server) -> Iterator[NewPage]:
+    """Open pages, each in a browser context of its own (its own cookies), signed in or not."""
+    contexts: list[BrowserContext] = []
+
+    def open_page(
+        token: str | None = server.admin_token, viewport: dict[str, int] = DESKTOP
+    ) -> Page:
+        context = chromium.new_context(base_url=server.url, viewport=viewport)  # type: ignore[arg-type]
+        contexts.append(context)
+        page = context.new_page()
+        if token is not None:
+            sign_in(page, token)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page: NewPage, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A signed-in page; its last state is saved as reports/screenshots/<test>.png."""
+    opened = new_page()
+    yield opened
+    opened.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
+
+
+def sign_in(page: Page, token: str) -> None:
+    page.goto("/sign-in")
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Incidents", exact=True).wait_for()
