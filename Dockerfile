@@ -34,16 +34,6 @@ RUN /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
 
 # ---- runtime: the base image, the venv and the migrations; nothing else ----
 FROM ${BASE_IMAGE} AS runtime
-ARG SOURCE_URL=https://github.com/example/incident-tracker
-ARG VCS_REF=unknown
-ARG BUILD_DATE=unknown
-LABEL org.opencontainers.image.title="incident-tracker" \
-      org.opencontainers.image.description="Declare, run and close major incidents: REST API and web UI" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.source="${SOURCE_URL}" \
-      org.opencontainers.image.revision="${VCS_REF}" \
-      org.opencontainers.image.created="${BUILD_DATE}"
-
 # A fixed, unprivileged UID/GID, so Kubernetes' runAsNonRoot can verify it numerically.
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
@@ -61,6 +51,17 @@ WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY alembic.ini ./
 COPY migrations ./migrations
+
+# Build metadata last, so a new revision or date rebuilds no earlier layer.
+ARG SOURCE_URL=https://github.com/example/incident-tracker
+ARG VCS_REF=unknown
+ARG BUILD_DATE=unknown
+LABEL org.opencontainers.image.title="incident-tracker" \
+      org.opencontainers.image.description="Declare, run and close major incidents: REST API and web UI" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.revision="${VCS_REF}" \
+      org.opencontainers.image.created="${BUILD_DATE}"
 
 USER 10001:10001
 EXPOSE 8000
