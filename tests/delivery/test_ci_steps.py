@@ -36,9 +36,10 @@ if "rollout" in words and "status" in words and "rollout-status" in fail:
         sys.exit("error: deployment exceeded its progress deadline")
 if "rollout" in words and "undo" in words and "rollout-undo" in fail:
     sys.exit("error: no rollout history found")
-if "wait" in words and "migration" in fail:
-    sys.exit("error: timed out waiting for the condition on jobs/incident-tracker-migrate")
-if "get" in words:
+if "get" in words and "job/incident-tracker-migrate" in words:
+    state = "Failed" if "migration" in fail else "Complete"
+    print(os.environ.get("FAKE_KUBECTL_JOB_STATE", state), end="")
+elif "get" in words:
     print(os.environ.get("FAKE_KUBECTL_IMAGE", ""), end="")
 """
 
@@ -78,7 +79,11 @@ def calls(tmp_path: Path) -> list[list[str]]:
 
 def planned(stdout: str) -> list[list[str]]:
     """The commands a step printed (`+ cmd args`), split as the shell would."""
-    return [shlex.split(line[2:]) for line in stdout.splitlines() if line.startswith("+ ")]
+    return [
+        shlex.split(line[2:], comments=True)
+        for line in stdout.splitlines()
+        if line.startswith("+ ")
+    ]
 
 
 # ---- argument checks and digest parsing ----
@@ -146,11 +151,11 @@ def test_render_refuses_an_unknown_environment(tmp_path: Path) -> None:
 def deploy_plan(namespace: str, manifests: Path, context: list[str]) -> list[list[str]]:
     ns = ["kubectl", *context, "--namespace", namespace]
     apply = ["kubectl", *context, "apply", "-f", str(manifests)]
-    job = "job/incident-tracker-migrate"
+    job_state = ["-o", 'jsonpath={.status.conditions[?(@.status=="True")].type}']
     return [
         [*ns, "delete", "job", "incident-tracker-migrate", "--ignore-not-found", "--wait=true"],
         [*apply, "--selector", "app.kubernetes.io/component!=web"],
-        [*ns, "wait", "--for=condition=complete", job, "--timeout=600s"],
+        [*ns, "get", "job/incident-tracker-migrate", *job_state],
         apply,
         [*ns, "rollout", "status", "deployment/incident-tracker", "--timeout=300s"],
     ]
@@ -200,6 +205,26 @@ def test_deploy_stops_before_the_rollout_when_the_migration_fails(
     assert not [call for call in made if "rollout" in call]
 
 
+def test_deploy_gives_up_on_a_migration_that_does_not_finish(kubectl: Path, tmp_path: Path) -> None:
+    result = run(
+        "deploy",
+        "dev",
+        IMAGE,
+        env={
+            "KUBECTL": str(kubectl),
+            "FAKE_KUBECTL_JOB_STATE": "",
+            "MIGRATION_TIMEOUT": "2s",
+            "POLL_SECONDS": "1",
+        },
+        tmp_path=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "did not finish in 2s" in result.stderr
+    polls = [call for call in calls(tmp_path) if "job/incident-tracker-migrate" in call]
+    assert 2 <= len(polls) <= 4
+    assert not [call for call in calls(tmp_path) if "rollout" in call]
+
+
 def test_deploy_rolls_back_when_the_rollout_fails(kubectl: Path, tmp_path: Path) -> None:
     result = run(
         "deploy",
@@ -245,6 +270,7 @@ def test_deploy_says_so_when_the_rollback_fails_too(kubectl: Path, tmp_path: Pat
         (("dev", "incident-tracker:v1"), {}, "expected IMAGE@sha256"),
         (("qa", IMAGE), {}, "unknown environment 'qa'"),
         (("dev", IMAGE), {"ROLLOUT_TIMEOUT": "5 minutes"}, "timeouts look like 300s"),
+        (("dev", IMAGE), {"POLL_SECONDS": "0"}, "POLL_SECONDS must be a positive integer"),
     ],
 )
 def test_deploy_checks_its_arguments(
