@@ -115,7 +115,9 @@ def test_credentials_from_secrets_manager(
         url = make_url(test_database.url)
         arn = client.create_secret(
             Name="rds!db-incident-tracker",
-            SecretString=f'{{"username": "{url.username}", "password": "unused-with-trust"}}',
+            # The throwaway server trusts any password; a testcontainer checks it.
+            SecretString=f'{{"username": "{url.username}", '
+            f'"password": "{url.password or "unused-with-trust"}"}}',
         )["ARN"]
         monkeypatch.delenv("DATABASE_URL", raising=False)
         monkeypatch.setenv("DB_SECRET_ARN", arn)

@@ -1,0 +1,74 @@
+# Incident Tracker: gunicorn + Flask, built in two stages.
+#
+# BASE_IMAGE is the official Python image, pinned by digest so every build starts from the
+# same bytes. Keeping it current: Renovate's dockerfile manager (it reads image references in
+# ARG defaults) opens a PR when the tag moves; by hand, run
+#   docker buildx imagetools inspect python:3.11-slim-bookworm
+# and replace the digest below. CI proves the same stages on a locally made Debian bookworm
+# base (ci/prove-image), so any Debian-based image with python3 and its venv module works.
+ARG BASE_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
+
+# checkov:skip=CKV_DOCKER_7:FROM uses ARG BASE_IMAGE, whose default above is pinned by digest
+# ---- build: wheels for the app and every pinned dependency, installed into a venv ----
+FROM ${BASE_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+# Dependencies first (their layer stays cached while only the app's code changes): the runtime
+# requirements from pyproject.toml at the versions pinned in constraints.txt.
+# `python3 -m venv` works on the official image and on Debian's python3-venv alike; the venv's
+# own pip builds the wheels (no compiler: every pinned dependency ships a wheel).
+COPY pyproject.toml constraints.txt ./
+RUN python3 -m venv /opt/venv \
+    && python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > requirements.txt \
+    && /opt/venv/bin/pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt -r requirements.txt
+COPY README.md ./
+COPY src ./src
+# Then the app's own wheel; everything is installed offline from /wheels, and the installer is
+# removed afterwards: the runtime needs no pip.
+RUN /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels \
+        -c constraints.txt incident-tracker \
+    && /opt/venv/bin/pip uninstall --yes pip setuptools wheel
+
+# ---- runtime: the base image, the venv and the migrations; nothing else ----
+FROM ${BASE_IMAGE} AS runtime
+# A fixed, unprivileged UID/GID, so Kubernetes' runAsNonRoot can verify it numerically.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin app
+
+# The root file system may be read-only: no bytecode writes, HOME and TMPDIR on the /tmp mount
+# (gunicorn's worker heartbeats and the Prometheus multiprocess files live there too).
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    TMPDIR=/tmp \
+    ALEMBIC_INI=/app/alembic.ini
+WORKDIR /app
+COPY --from=build /opt/venv /opt/venv
+COPY alembic.ini ./
+COPY migrations ./migrations
+
+# Build metadata last, so a new revision or date rebuilds no earlier layer.
+ARG SOURCE_URL=https://github.com/example/incident-tracker
+ARG VCS_REF=unknown
+ARG BUILD_DATE=unknown
+LABEL org.opencontainers.image.title="incident-tracker" \
+      org.opencontainers.image.description="Declare, run and close major incidents: REST API and web UI" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.revision="${VCS_REF}" \
+      org.opencontainers.image.created="${BUILD_DATE}"
+
+USER 10001:10001
+EXPOSE 8000
+# For `docker run`; Kubernetes ignores it and uses the Deployment's probes on the same path.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
+# gunicorn is PID 1 and gets SIGTERM directly. The migration Job runs
+# `incident-tracker db upgrade` with the same image (command override).
+ENTRYPOINT ["gunicorn", "--config", "python:incident_tracker.gunicorn_conf"]
+CMD ["incident_tracker:create_app()"]

@@ -1,0 +1,54 @@
+# Helpers shared by ci/render, ci/deploy, ci/promote and ci/smoke; source it, do not run it.
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # the constants are used by the scripts that source this file
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# The one container image every workload of the app runs; kustomize/base names it so and the
+# images transformer replaces it with the digest given at deploy time.
+APP_IMAGE_NAME="incident-tracker"
+APP_DEPLOYMENT="incident-tracker"
+MIGRATION_JOB="incident-tracker-migrate"
+# kubectl for the cluster; tests point it at a recording fake (rendering always uses ci/tool).
+KUBECTL="${KUBECTL:-kubectl}"
+DRY_RUN="${DRY_RUN:-0}"
+
+# IMAGE@sha256:<64 hex>, without a tag: the only form ever deployed.
+DIGEST_REF_RE='^([a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?/)?[a-z0-9]+([._/-][a-z0-9]+)*@sha256:[0-9a-f]{64}$'
+
+check_image_ref() {
+  local ref="$1"
+  [[ "$ref" =~ $DIGEST_REF_RE ]] \
+    || die "expected IMAGE@sha256:<64 hex digits> (deploy by digest, no tag), got: ${ref}"
+}
+
+# The repository part and the digest part of IMAGE@sha256:...
+image_repo() { printf '%s\n' "${1%@*}"; }
+image_digest() { printf '%s\n' "${1#*@}"; }
+
+check_env() {
+  local env_name="$1"
+  [[ "$env_name" =~ ^[a-z][a-z0-9-]*$ && -f "$REPO_ROOT/kustomize/overlays/$env_name/kustomization.yaml" ]] \
+    || die "unknown environment '${env_name}' (have: $(overlay_names))"
+}
+
+overlay_names() {
+  local dir names=()
+  for dir in "$REPO_ROOT"/kustomize/overlays/*/; do names+=("$(basename "$dir")"); done
+  printf '%s\n' "${names[*]}"
+}
+
+# The namespace an overlay deploys to (its kustomization's `namespace:`).
+overlay_namespace() {
+  local namespace
+  namespace="$(sed -n 's/^namespace:[[:space:]]*\([a-z0-9-]*\).*/\1/p' \
+    "$REPO_ROOT/kustomize/overlays/$1/kustomization.yaml")"
+  [[ -n "$namespace" ]] || die "kustomize/overlays/$1 sets no namespace"
+  printf '%s\n' "$namespace"
+}
+
+# Print a command exactly (shell-quoted, one line), then run it unless this is a dry run.
+run() {
+  printf '+'; printf ' %q' "$@"; printf '\n'
+  [[ "$DRY_RUN" == 1 ]] && return 0
+  "$@"
+}

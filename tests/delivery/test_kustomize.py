@@ -1,0 +1,366 @@
+"""The Kustomize overlays, rendered as ci/render renders them for a deploy.
+
+Strict schema validation for the cluster's Kubernetes version, checkov on the rendered output,
+and the rules of the manifests themselves (replicas, PDB, HTTPS, probes, limits, security
+context, the image by digest, no secret values, dev differing from prod only where intended).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes_validate.utils import SchemaNotFoundError
+
+ROOT = Path(__file__).resolve().parents[2]
+KUSTOMIZE = ROOT / "kustomize"
+ENVIRONMENTS = ("dev", "prod")
+# The EKS version the Terraform creates; the one place the manifests' tests name it.
+KUBERNETES_VERSION = "1.33"
+IMAGE = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/incident-tracker@sha256:" + "0123abcd" * 8
+WORKLOAD_KINDS = {"Deployment", "Job", "StatefulSet", "DaemonSet", "CronJob", "Pod"}
+
+Doc = dict[str, Any]
+
+
+def render(env: str, outdir: Path, image: str = IMAGE) -> list[Doc]:
+    result = subprocess.run(
+        [str(ROOT / "ci" / "render"), env, image, str(outdir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    manifests = Path(result.stdout.strip())
+    assert manifests == outdir / "manifests.yaml"
+    return [doc for doc in yaml.safe_load_all(manifests.read_text()) if doc]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Doc]]:
+    return {env: render(env, tmp_path_factory.mktemp(env)) for env in ENVIRONMENTS}
+
+
+def one(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
+    found = [
+        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def pod_spec(doc: Doc) -> Doc:
+    spec: Doc = doc["spec"]["template"]["spec"]
+    return spec
+
+
+def containers(doc: Doc) -> Iterator[Doc]:
+    spec = pod_spec(doc)
+    yield from spec.get("initContainers", [])
+    yield from spec["containers"]
+
+
+def workloads(docs: list[Doc]) -> list[Doc]:
+    return [d for d in docs if d["kind"] in WORKLOAD_KINDS]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_overlay_passes_strict_schema_validation(rendered: dict[str, list[Doc]], env: str) -> None:
+    kinds = {doc["kind"] for doc in rendered[env]}
+    assert {
+        "Namespace",
+        "ServiceAccount",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "Ingress",
+        "Job",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    } <= kinds
+    for doc in rendered[env]:
+        # Raises on an unknown field, a wrong type, or an apiVersion this version lacks.
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_schema_validation_fails_on_an_unknown_api_version() -> None:
+    """The guard above really guards: the Python API raises where the CLI only warns."""
+    unknown: Doc = {"apiVersion": "autoscaling/v2beta1", "kind": "HorizontalPodAutoscaler"}
+    with pytest.raises(SchemaNotFoundError):
+        kubernetes_validate.validate(unknown, KUBERNETES_VERSION, strict=True)
+    typo = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": {"typ": "X"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(typo, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_workload_runs_the_digest_passed_in(
+    rendered: dict[str, list[Doc]], env: str, tmp_path: Path
+) -> None:
+    images = [c["image"] for w in workloads(rendered[env]) for c in containers(w)]
+    assert len(images) >= 2  # the web Deployment and the migration Job
+    assert set(images) == {IMAGE}
+    other = IMAGE.replace("0123abcd", "fedc9876")
+    assert {c["image"] for w in workloads(render(env, tmp_path, other)) for c in containers(w)} == {
+        other
+    }
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_container_is_locked_down_and_bounded(
+    rendered: dict[str, list[Doc]], env: str
+) -> None:
+    for workload in workloads(rendered[env]):
+        spec = pod_spec(workload)
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["serviceAccountName"] == "incident-tracker"
+        for container in containers(workload):
+            where = f"{workload['kind']}/{container['name']}"
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            assert "add" not in context["capabilities"], where
+            assert context["runAsNonRoot"] is True, where
+            assert context["seccompProfile"]["type"] == "RuntimeDefault", where
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(container["resources"][bound]), where
+            mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+            assert "/tmp" in mounts, f"{where}: the read-only image needs /tmp mounted"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_web_pods_have_probes_and_roll_safely(rendered: dict[str, list[Doc]], env: str) -> None:
+    """Long-running containers have probes; the migration Job runs to completion instead."""
+    deployment = one(rendered[env], "Deployment", "incident-tracker")
+    for container in containers(deployment):
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+    spec = deployment["spec"]
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert "replicas" not in spec, "the HorizontalPodAutoscaler owns the replica count"
+    zones = [
+        c
+        for c in pod_spec(deployment)["topologySpreadConstraints"]
+        if c["topologyKey"] == "topology.kubernetes.io/zone"
+    ]
+    assert zones and zones[0]["maxSkew"] == 1
+    pre_stop = int(
+        pod_spec(deployment)["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][1]
+    )
+    assert pod_spec(deployment)["terminationGracePeriodSeconds"] > pre_stop + 20
+
+    job = one(rendered[env], "Job", "incident-tracker-migrate")
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == [
+        "incident-tracker",
+        "db",
+        "upgrade",
+    ]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_selectors_find_the_web_pods_only(rendered: dict[str, list[Doc]], env: str) -> None:
+    docs = rendered[env]
+    deployment = one(docs, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    job_labels = one(docs, "Job")["spec"]["template"]["metadata"]["labels"]
+    for selector in (
+        deployment["spec"]["selector"]["matchLabels"],
+        one(docs, "Service")["spec"]["selector"],
+        one(docs, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+    ):
+        assert selector.items() <= pod_labels.items()
+        assert not selector.items() <= job_labels.items()
+    hpa = one(docs, "HorizontalPodAutoscaler")["spec"]
+    assert hpa["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": deployment["metadata"]["name"],
+    }
+    assert 1 <= hpa["minReplicas"] <= hpa["maxReplicas"]
+    policy = one(docs, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"]
+    assert policy.items() <= pod_labels.items() and policy.items() <= job_labels.items()
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_each_overlay_sets_its_own_identity_and_database(
+    rendered: dict[str, list[Doc]], env: str
+) -> None:
+    docs = rendered[env]
+    namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"}
+    assert namespaces == {one(docs, "Namespace")["metadata"]["name"]}
+    role = one(docs, "ServiceAccount")["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert re.fullmatch(rf"arn:aws:iam::\d{{12}}:role/[\w+=,.@-]*{env}[\w+=,.@-]*", role)
+    data = one(docs, "ConfigMap")["data"]
+    assert re.fullmatch(
+        rf"arn:aws:secretsmanager:[a-z0-9-]+:\d{{12}}:secret:\S*{env}\S*", data["DB_SECRET_ARN"]
+    )
+    assert data["DB_HOST"] and data["AWS_REGION"]
+
+
+def test_prod_keeps_three_replicas_a_pdb_and_https_only(rendered: dict[str, list[Doc]]) -> None:
+    docs = rendered["prod"]
+    hpa = one(docs, "HorizontalPodAutoscaler")["spec"]
+    assert hpa["minReplicas"] >= 3
+    pdb = one(docs, "PodDisruptionBudget")["spec"]
+    assert pdb.get("maxUnavailable") == 1 or pdb.get("minAvailable", 0) >= 2
+    assert pdb.get("maxUnavailable", 0) < hpa["minReplicas"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_ingress_is_an_https_only_alb_with_ip_targets(
+    rendered: dict[str, list[Doc]], env: str
+) -> None:
+    ingress = one(rendered[env], "Ingress")
+    notes = ingress["metadata"]["annotations"]
+    listeners = json.loads(notes["alb.ingress.kubernetes.io/listen-ports"])
+    assert {"HTTPS": 443} in listeners
+    # Plain HTTP exists only to redirect to HTTPS.
+    assert all(set(port) == {"HTTP"} or set(port) == {"HTTPS"} for port in listeners)
+    assert notes["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
+    assert notes["alb.ingress.kubernetes.io/certificate-arn"].startswith("arn:aws:acm:")
+    assert notes["alb.ingress.kubernetes.io/target-type"] == "ip"
+    assert notes["alb.ingress.kubernetes.io/healthcheck-path"] == "/readyz"
+    assert notes["alb.ingress.kubernetes.io/ssl-policy"].startswith("ELBSecurityPolicy-TLS13")
+    assert ingress["spec"]["ingressClassName"] == "alb"
+    assert "kubernetes.io/ingress.class" not in notes
+    host = ingress["spec"]["rules"][0]["host"]
+    assert host and host != "incident-tracker.example.com", "the overlay sets the hostname"
+
+
+def test_the_ingress_class_is_named_in_one_place() -> None:
+    mentions = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted(KUSTOMIZE.rglob("*.yaml"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.match(
+            r"\s*(ingressClassName:|kubernetes\.io/ingress\.class:|kind:\s*IngressClass\b)", line
+        )
+    ]
+    assert len(mentions) == 1, mentions
+    assert mentions[0].startswith("kustomize/base/ingress.yaml:")
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        items: dict[str, Any] = {}
+        for key, item in value.items():
+            items |= flatten(item, f"{prefix}/{key}")
+        return items
+    if isinstance(value, list):
+        items = {}
+        for index, item in enumerate(value):
+            items |= flatten(item, f"{prefix}/{index}")
+        return items
+    return {prefix: value}
+
+
+# Everything dev may set differently from prod; any other difference is a mistake.
+INTENDED_DIFFERENCES = [
+    r"Namespace/metadata/name",
+    r"\w+/metadata/namespace",
+    r"\w+/metadata/labels/(app\.kubernetes\.io/instance|environment)",
+    r"(Deployment|Job)/spec/template/metadata/labels/(app\.kubernetes\.io/instance|environment)",
+    r"ConfigMap/metadata/name",  # the hash of its data
+    r"(Deployment|Job)/spec/template/spec/containers/0/envFrom/0/configMapRef/name",
+    r"ConfigMap/data/(LOG_LEVEL|DB_HOST|DB_SECRET_ARN|AWS_REGION|WEB_CONCURRENCY)",
+    r"ServiceAccount/metadata/annotations/eks\.amazonaws\.com/role-arn",
+    r"Ingress/spec/rules/0/host",
+    r"Ingress/metadata/annotations/alb\.ingress\.kubernetes\.io/certificate-arn",
+    r"HorizontalPodAutoscaler/spec/(min|max)Replicas",
+    r"Deployment/spec/template/spec/containers/0/resources/(requests|limits)/(cpu|memory)",
+]
+
+
+def test_dev_differs_from_prod_only_where_intended(rendered: dict[str, list[Doc]]) -> None:
+    def index(docs: list[Doc]) -> dict[str, Any]:
+        flat: dict[str, Any] = {}
+        for doc in docs:
+            kind = doc["kind"]
+            flat |= {f"{kind}{path}": value for path, value in flatten(doc).items()}
+        return flat
+
+    dev, prod = index(rendered["dev"]), index(rendered["prod"])
+    differing = sorted(path for path in dev.keys() | prod.keys() if dev.get(path) != prod.get(path))
+    unintended = [
+        path
+        for path in differing
+        if not any(re.fullmatch(pattern, path) for pattern in INTENDED_DIFFERENCES)
+    ]
+    assert not unintended, unintended
+    assert any("minReplicas" in path for path in differing)
+
+
+SECRET_PATTERNS = [
+    r"AKIA[0-9A-Z]{16}",  # AWS access key id
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+    # a key that holds a credential (DB_SECRET_ARN, an ARN, is not one)
+    r"(?im)^\s*-?\s*(\w+_)?(password|passwd|secret|secret_access_key|api_?key|token)\s*:",
+    r"postgres(ql)?(\+\w+)?://[^/\s:@]+:[^@\s]+@",  # a URL with credentials
+]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_no_secret_value_in_any_manifest(rendered: dict[str, list[Doc]], env: str) -> None:
+    docs = rendered[env]
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    text = yaml.safe_dump_all(docs)
+    for pattern in SECRET_PATTERNS:
+        assert not re.search(pattern, text), pattern
+    for workload in workloads(docs):
+        for container in containers(workload):
+            for variable in container.get("env", []):
+                assert not re.search(r"(?i)pass|secret|token|key", variable["name"]), variable
+    # The database password stays in Secrets Manager: the pods get only the secret's ARN.
+    data = one(docs, "ConfigMap")["data"]
+    assert {"DATABASE_URL", "DB_PASSWORD"}.isdisjoint(data)
+
+
+def test_kustomizations_use_current_fields_only() -> None:
+    deprecated = {"commonLabels", "bases", "patchesStrategicMerge", "patchesJson6902", "vars"}
+    files = sorted(KUSTOMIZE.rglob("kustomization.yaml"))
+    assert len(files) == 3
+    for path in files:
+        kustomization = yaml.safe_load(path.read_text())
+        assert not deprecated & kustomization.keys(), path
+        # The image is set at deploy time (ci/render), never committed.
+        assert "images" not in kustomization, path
+
+
+def test_render_leaves_tracked_files_untouched(rendered: dict[str, list[Doc]]) -> None:
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--", "kustomize"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert status.stdout == ""
+
+
+def test_checkov_kubernetes_on_the_rendered_overlays() -> None:
+    """ci/scan renders each overlay and runs checkov; skips must carry a reason."""
+    result = subprocess.run(
+        [str(ROOT / "ci" / "scan"), "kubernetes"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "Failed checks: 0" in result.stdout
+    for path in sorted(KUSTOMIZE.rglob("*.yaml")):
+        for skip in re.findall(r"checkov\.io/skip\d+:\s*(\S.*)", path.read_text()):
+            assert re.fullmatch(r"[\"']?CKV2?_K8S_\d+=\S.{5,}", skip), (path, skip)
