@@ -71,6 +71,17 @@ def _optional(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+def _read_secret_file(env: Mapping[str, str], name: str) -> str | None:
+    """The content of the file the variable names (a mounted Kubernetes Secret), stripped."""
+    path = _optional(env, name)
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text().strip() or None
+    except OSError as exc:
+        raise ConfigError(name, f"cannot read {path}: {exc.strerror}") from None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise ConfigError naming the first bad one."""
     env = os.environ if env is None else env
@@ -95,7 +106,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     db_sslmode = env.get("DB_SSLMODE", "require")
     if db_sslmode not in _SSL_MODES:
         raise ConfigError("DB_SSLMODE", f"expected one of {', '.join(_SSL_MODES)}")
-    secret_key = _optional(env, "SECRET_KEY")
+    secret_key = _optional(env, "SECRET_KEY") or _read_secret_file(env, "SECRET_KEY_FILE")
     if secret_key is not None and len(secret_key) < MIN_SECRET_KEY_LENGTH:
         raise ConfigError("SECRET_KEY", f"must be at least {MIN_SECRET_KEY_LENGTH} characters")
     if secret_key is None and (database_url is not None or db_secret_arn is not None):

@@ -163,7 +163,7 @@ def deploy_plan(namespace: str, manifests: Path, context: list[str]) -> list[lis
 
 @pytest.mark.parametrize(
     ("env", "namespace", "context"),
-    [("dev", "incident-tracker-dev", []), ("prod", "incident-tracker", ["--context", "prod"])],
+    [("dev", "incident-tracker-dev", []), ("prod", "incident-tracker-prod", ["--context", "prod"])],
 )
 def test_deploy_dry_run_prints_the_exact_kubectl_commands(
     env: str, namespace: str, context: list[str], kubectl: Path, tmp_path: Path
@@ -244,7 +244,7 @@ def test_deploy_rolls_back_when_the_rollout_fails(kubectl: Path, tmp_path: Path)
     undo = next(call for call in calls(tmp_path) if "undo" in call)
     assert undo == [
         "--namespace",
-        "incident-tracker",
+        "incident-tracker-prod",
         "rollout",
         "undo",
         "deployment/incident-tracker",
@@ -305,7 +305,7 @@ def test_promote_deploys_the_digest_dev_runs(kubectl: Path, tmp_path: Path) -> N
     plan = planned(result.stdout)
     assert plan[0] == [str(kubectl), *read]
     manifests = tmp_path / "rendered" / "manifests.yaml"
-    expected = deploy_plan("incident-tracker", manifests, ["--context", "prod-cluster"])
+    expected = deploy_plan("incident-tracker-prod", manifests, ["--context", "prod-cluster"])
     assert plan[1:] == [[str(kubectl), *call[1:]] for call in expected]
     assert f"image: {IMAGE}" in manifests.read_text()
 

@@ -100,3 +100,13 @@ def test_percentiles_interpolate_like_percentile_cont() -> None:
     assert summarize(values).mean == 25.0
     assert summarize([]).p50 is None
     assert summarize([7.0]).p90 == 7.0
+
+
+def test_secret_key_from_a_mounted_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "session-key"
+    key_file.write_text(KEY + "\n")
+    env = {"DATABASE_URL": "postgresql://db/x", "SECRET_KEY_FILE": str(key_file)}
+    assert load_settings(env).secret_key == KEY
+    with pytest.raises(ConfigError) as failure:
+        load_settings({**env, "SECRET_KEY_FILE": str(tmp_path / "missing")})
+    assert failure.value.name == "SECRET_KEY_FILE"
