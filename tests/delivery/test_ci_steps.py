@@ -378,9 +378,19 @@ def test_smoke_checks_health_readiness_and_an_authenticated_read(service: str) -
 
 def test_smoke_fails_when_not_ready(service: str) -> None:
     FakeService.statuses = {"/readyz": 503}
-    result = run("smoke", service, env={"SMOKE_ATTEMPTS": "2", "SMOKE_INTERVAL_SECONDS": "0"})
+    result = run(
+        "smoke",
+        service,
+        env={"SMOKE_ATTEMPTS": "2", "SMOKE_INTERVAL_SECONDS": "0", "SMOKE_TOKEN": "t0ken"},
+    )
     assert result.returncode != 0
     assert "/readyz answered 503 after 2 attempt(s), expected 200" in result.stderr
+
+
+def test_smoke_needs_a_token(service: str) -> None:
+    result = run("smoke", service)
+    assert result.returncode != 0
+    assert "set SMOKE_TOKEN" in result.stderr
 
 
 def test_smoke_fails_when_the_authenticated_read_fails(service: str) -> None:
