@@ -74,12 +74,17 @@ def _check_started_at(started_at: datetime, declared_at: datetime) -> None:
         )
 
 
-def _dedup_clash(session: DbSession, dedup_key: str) -> Problem | None:
-    existing = session.scalar(
+def open_incident_id(session: DbSession, dedup_key: str) -> int | None:
+    """The id of the open incident holding `dedup_key`, if any (at most one exists)."""
+    return session.scalar(
         sa.select(Incident.id).where(
             Incident.dedup_key == dedup_key, Incident.status.not_in(CLOSED_STATUSES)
         )
     )
+
+
+def _dedup_clash(session: DbSession, dedup_key: str) -> Problem | None:
+    existing = open_incident_id(session, dedup_key)
     if existing is None:
         return None
     return Problem(

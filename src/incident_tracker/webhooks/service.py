@@ -70,21 +70,20 @@ def describe(row: WebhookSubscription) -> dict[str, Any]:
 
 def add_subscription(
     session: DbSession, url: str, events: Iterable[str], actor: str
-) -> tuple[WebhookSubscription, str]:
-    """Store a subscription; return it with its secret, which is shown to the admin only now."""
+) -> WebhookSubscription:
+    """Store a subscription with a new secret; the caller shows `secret` to the admin once."""
     chosen = check_subscription(url, events)
-    secret = new_secret()
     row = WebhookSubscription(
         url=url,
         events=[event.value for event in chosen],
-        secret=secret,
+        secret=new_secret(),
         created_by=actor,
         created_at=utcnow(),
     )
     session.add(row)
     session.flush()
     audit.record(session, actor, "webhook.create", "webhook", row.id, None, describe(row))
-    return row, secret
+    return row
 
 
 def list_subscriptions(session: DbSession) -> list[WebhookSubscription]:
