@@ -24,12 +24,10 @@ from incident_tracker.database import db
 from tests.conftest import DatabaseUnderTest
 from tests.integration.test_incidents import assert_problem
 from tests.support.postgres import free_port
+from tests.support.programs import admin_dsn
+from tests.support.programs import scratch_database as support_scratch_database
 
 ALEMBIC_INI = Path("alembic.ini")
-
-
-def _admin_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -37,18 +35,9 @@ def scratch_database(
     test_database: DatabaseUnderTest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
     """An empty database on the test server, with DATABASE_URL pointing at it."""
-    name = f"scratch_{os.getpid()}"
-    admin = psycopg2.connect(_admin_dsn(test_database.url))
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
-        cursor.execute(f"CREATE DATABASE {name}")
-    url = make_url(test_database.url).set(database=name).render_as_string(hide_password=False)
-    monkeypatch.setenv("DATABASE_URL", url)
-    yield url
-    with admin.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
+    with support_scratch_database(test_database.url, f"scratch_{os.getpid()}") as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        yield url
 
 
 def _tables(url: str) -> set[str]:
@@ -78,7 +67,7 @@ def test_round_trip_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_upgrade_waits_for_the_advisory_lock(scratch_database: str) -> None:
-    holder = psycopg2.connect(_admin_dsn(scratch_database))
+    holder = psycopg2.connect(admin_dsn(scratch_database))
     holder.autocommit = True
     with holder.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s)", (migrate.MIGRATION_LOCK_ID,))
