@@ -40,3 +40,9 @@ need_test_postgres() {
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && return 0
   need_apt pg_ctlcluster postgresql || true
 }
+
+# The real Prometheus programs the integration tests drive; the tests skip, saying so, without.
+need_monitoring_tools() {
+  need_apt prometheus-alertmanager prometheus-alertmanager || true  # also ships amtool
+  need_apt promtool prometheus || true
+}

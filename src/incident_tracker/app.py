@@ -16,11 +16,13 @@ from incident_tracker.config import Settings, load_settings
 from incident_tracker.database import database_url, db, engine_options
 from incident_tracker.errors import Problem, register_error_handlers
 from incident_tracker.incidents.views import blp as incidents_blp
+from incident_tracker.integrations.views import blp as integrations_blp
 from incident_tracker.ops.logging import configure_logging, install_request_id
 from incident_tracker.ops.metrics import install_metrics
 from incident_tracker.ops.views import SCHEMA_HEAD_KEY
 from incident_tracker.ops.views import blp as ops_blp
 from incident_tracker.web.setup import install_web
+from incident_tracker.webhooks.views import blp as webhooks_blp
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # HTML pages load only what the app itself serves: no inline script or style, no framing.
@@ -101,7 +103,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     api.register_blueprint(incidents_blp)
     api.register_blueprint(audit_blp)
+    api.register_blueprint(webhooks_blp)
+    api.register_blueprint(integrations_blp)
     app.register_blueprint(ops_blp)
     # Bearer tokens, no cookies: the API needs no CSRF token.
-    install_web(app, settings, csrf_exempt=(incidents_blp, audit_blp))
+    install_web(
+        app, settings, csrf_exempt=(incidents_blp, audit_blp, webhooks_blp, integrations_blp)
+    )
     return app

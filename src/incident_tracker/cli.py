@@ -1,9 +1,11 @@
-"""The `incident-tracker` command: migrations, serving and API tokens."""
+"""The `incident-tracker` command: migrations, serving, API tokens, webhooks and the worker."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,8 +15,12 @@ import click
 from incident_tracker import migrate
 from incident_tracker.auth import service as auth_service
 from incident_tracker.config import ConfigError, load_settings
-from incident_tracker.database import DbSession
+from incident_tracker.database import DbSession, rfc3339
+from incident_tracker.errors import Problem
 from incident_tracker.ops.logging import configure_logging
+from incident_tracker.webhooks import service as webhook_service
+from incident_tracker.webhooks import worker as webhook_worker
+from incident_tracker.webhooks.models import DeliveryStatus
 
 
 def _ini() -> Path:
@@ -112,6 +118,95 @@ def tokens_revoke(name: str) -> None:
     except auth_service.TokenError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"revoked {name}", err=True)
+
+
+@main.group()
+def webhooks() -> None:
+    """Outbound webhooks: subscriptions and dead letters."""
+
+
+@contextmanager
+def _usage_errors() -> Iterator[None]:
+    """A refusal of the service (e.g. a bad URL) is the operator's to correct: exit 2."""
+    try:
+        yield
+    except Problem as problem:
+        raise click.UsageError(problem.detail) from None
+
+
+@webhooks.command("add")
+@click.argument("url")
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    required=True,
+    help="incident.created, incident.updated, incident.status_changed, incident.note_added",
+)
+def webhooks_add(url: str, events: tuple[str, ...]) -> None:
+    """Subscribe URL; print its id and signing secret (shown only this once) on stdout."""
+    with _usage_errors(), _session() as session:
+        row = webhook_service.add_subscription(session, url, events, _operator())
+        session.commit()
+        click.echo(f"{row.id}\t{row.secret}")
+
+
+@webhooks.command("list")
+def webhooks_list() -> None:
+    """Subscriptions: id, URL, events, creator; never the secret."""
+    with _session() as session:
+        rows = [
+            webhook_service.describe(row) for row in webhook_service.list_subscriptions(session)
+        ]
+    click.echo("ID\tURL\tEVENTS\tCREATED_BY\tCREATED_AT")
+    for row in rows:
+        fields = (row["id"], row["url"], ",".join(row["events"]), row["created_by"])
+        click.echo("\t".join(map(str, (*fields, row["created_at"]))))
+
+
+@webhooks.command("remove")
+@click.argument("subscription_id", type=click.IntRange(1))
+def webhooks_remove(subscription_id: int) -> None:
+    """Remove a subscription and its undelivered events."""
+    with _usage_errors(), _session() as session:
+        webhook_service.remove_subscription(session, subscription_id, _operator())
+        session.commit()
+    click.echo(f"removed webhook subscription {subscription_id}", err=True)
+
+
+@webhooks.command("dead-letters")
+@click.option("--limit", type=click.IntRange(1, 100), default=100, show_default=True)
+def webhooks_dead_letters(limit: int) -> None:
+    """Deliveries that used up their attempts, newest first, with the last error."""
+    with _session() as session:
+        page = webhook_service.list_deliveries(
+            session, {"status": DeliveryStatus.DEAD, "limit": limit}
+        )
+        click.echo("ID\tSUBSCRIPTION\tEVENT_ID\tEVENT_TYPE\tATTEMPTS\tCREATED_AT\tLAST_ERROR")
+        for row in page.items:
+            fields = (row.id, row.subscription_id, row.event_id, row.event_type.value)
+            rest = (row.attempts, rfc3339(row.created_at), row.last_error or "-")
+            click.echo("\t".join(map(str, (*fields, *rest))))
+
+
+@webhooks.command("retry")
+@click.argument("delivery_id", type=click.IntRange(1))
+def webhooks_retry(delivery_id: int) -> None:
+    """Send a dead delivery again, with a fresh set of attempts."""
+    with _usage_errors(), _session() as session:
+        webhook_service.retry_delivery(session, delivery_id, _operator())
+        session.commit()
+    click.echo(f"delivery {delivery_id} is pending again", err=True)
+
+
+@main.command()
+def worker() -> None:
+    """Send webhook deliveries until SIGTERM or SIGINT (the delivery in flight completes)."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with _session() as session:
+        webhook_worker.run(session, load_settings(), stop)
 
 
 def _first_run_admin_token(bind: str) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from flask import current_app
 
+from incident_tracker.incidents.lifecycle import Severity
+
 
 class ConfigError(ValueError):
     """A setting is malformed; the message names the variable."""
@@ -25,6 +27,10 @@ _ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 MIN_SECRET_KEY_LENGTH = 32
+_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+DEFAULT_SEVERITY_MAP = "critical=SEV1,error=SEV2,warning=SEV3,info=SEV4"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,22 @@ class Settings:
     alembic_ini: Path = Path("alembic.ini")
     # Signs the web UI's session cookie; kept out of repr so it never reaches a log.
     secret_key: str | None = field(default=None, repr=False)
+    # Alertmanager: the `severity` label's value (lower-cased) → our severity.
+    alertmanager_severity_map: Mapping[str, Severity] = field(
+        default_factory=lambda: parse_severity_map(
+            "ALERTMANAGER_SEVERITY_MAP", DEFAULT_SEVERITY_MAP
+        )
+    )
+    alertmanager_default_severity: Severity = Severity.SEV3
+    alertmanager_service_label: str = "service"
+    alertmanager_auto_resolve: bool = False
+    # The webhook worker.
+    webhook_poll_interval_seconds: float = 2.0
+    webhook_batch_size: int = 20
+    webhook_max_attempts: int = 10
+    webhook_backoff_base_seconds: float = 5.0
+    webhook_backoff_cap_seconds: float = 3600.0
+    webhook_timeout_seconds: float = 10.0
 
     @property
     def uses_embedded_sqlite(self) -> bool:
@@ -64,6 +86,56 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise ConfigError(name, f"must be between {low} and {high}, got {value}")
     return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a number, got {raw!r}") from None
+    if not low <= value <= high:  # also refuses nan
+        raise ConfigError(name, f"must be between {low:g} and {high:g}, got {raw}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(name, f"expected true or false, got {raw!r}")
+
+
+def _severity(name: str, raw: str) -> Severity:
+    try:
+        return Severity(raw.strip().upper())
+    except ValueError:
+        expected = ", ".join(s.value for s in Severity)
+        raise ConfigError(name, f"expected one of {expected}, got {raw.strip()!r}") from None
+
+
+def parse_severity_map(name: str, raw: str) -> dict[str, Severity]:
+    """'critical=SEV1,warning=SEV3' → {'critical': SEV1, 'warning': SEV3}; keys lower-cased."""
+    mapping: dict[str, Severity] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        label, equals, severity = item.partition("=")
+        label = label.strip().lower()
+        if not equals or not label:
+            raise ConfigError(name, f"expected label=SEVn pairs separated by commas, got {item!r}")
+        if label in mapping:
+            raise ConfigError(name, f"{label!r} is mapped twice")
+        mapping[label] = _severity(name, severity)
+    if not mapping:
+        raise ConfigError(name, "maps no severity")
+    return mapping
 
 
 def _optional(env: Mapping[str, str], name: str) -> str | None:
@@ -115,6 +187,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"required ({MIN_SECRET_KEY_LENGTH}+ random characters) with DATABASE_URL or "
             "DB_SECRET_ARN; only the embedded SQLite default makes one itself",
         )
+    service_label = _optional(env, "ALERTMANAGER_SERVICE_LABEL") or "service"
+    if not _LABEL_NAME.match(service_label):
+        raise ConfigError("ALERTMANAGER_SERVICE_LABEL", "expected a Prometheus label name")
+    backoff_base = _float(env, "WEBHOOK_BACKOFF_BASE_SECONDS", 5.0, 0.01, 86_400)
+    backoff_cap = _float(env, "WEBHOOK_BACKOFF_CAP_SECONDS", 3600.0, 0.01, 7 * 86_400)
+    if backoff_cap < backoff_base:
+        raise ConfigError(
+            "WEBHOOK_BACKOFF_CAP_SECONDS", "may not be smaller than WEBHOOK_BACKOFF_BASE_SECONDS"
+        )
     return Settings(
         database_url=database_url,
         db_secret_arn=db_secret_arn,
@@ -133,6 +214,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         idempotency_ttl_hours=_int(env, "IDEMPOTENCY_TTL_HOURS", 24, 1, 24 * 30),
         alembic_ini=Path(_optional(env, "ALEMBIC_INI") or "alembic.ini"),
         secret_key=secret_key,
+        alertmanager_severity_map=parse_severity_map(
+            "ALERTMANAGER_SEVERITY_MAP",
+            _optional(env, "ALERTMANAGER_SEVERITY_MAP") or DEFAULT_SEVERITY_MAP,
+        ),
+        alertmanager_default_severity=_severity(
+            "ALERTMANAGER_DEFAULT_SEVERITY",
+            _optional(env, "ALERTMANAGER_DEFAULT_SEVERITY") or "SEV3",
+        ),
+        alertmanager_service_label=service_label,
+        alertmanager_auto_resolve=_bool(env, "ALERTMANAGER_AUTO_RESOLVE", False),
+        webhook_poll_interval_seconds=_float(env, "WEBHOOK_POLL_INTERVAL_SECONDS", 2.0, 0.05, 300),
+        webhook_batch_size=_int(env, "WEBHOOK_BATCH_SIZE", 20, 1, 500),
+        webhook_max_attempts=_int(env, "WEBHOOK_MAX_ATTEMPTS", 10, 1, 100),
+        webhook_backoff_base_seconds=backoff_base,
+        webhook_backoff_cap_seconds=backoff_cap,
+        webhook_timeout_seconds=_float(env, "WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1, 120),
     )
 
 

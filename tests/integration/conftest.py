@@ -16,7 +16,15 @@ from incident_tracker.auth import service as auth_service
 from incident_tracker.database import db
 from tests.conftest import DatabaseUnderTest
 
-TABLES = ("audit_log", "api_tokens", "idempotency_records", "incident_events", "incidents")
+TABLES = (
+    "audit_log",
+    "api_tokens",
+    "idempotency_records",
+    "incident_events",
+    "incidents",
+    "webhook_deliveries",
+    "webhook_subscriptions",
+)
 TOKEN_NAME = "tester"
 TEST_SECRET_KEY = "integration-tests-only-" + "x" * 32
 

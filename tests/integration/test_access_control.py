@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -32,7 +33,7 @@ LACKING = {
 def _operations(client: FlaskClient) -> list[tuple[str, str]]:
     document = client.get("/api/v1/openapi.json").json
     return [
-        (method.upper(), path.replace("{incident_id}", "1"))
+        (method.upper(), re.sub(r"\{\w+\}", "1", path))
         for path, item in document["paths"].items()
         for method in item
         if method in {"get", "post", "put", "patch", "delete"}

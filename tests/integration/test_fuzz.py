@@ -24,6 +24,12 @@ OPERATIONS = [
     "POST /api/v1/incidents/{incident_id}/events",
     "GET /api/v1/metrics/incidents",
     "GET /api/v1/audit",
+    "POST /api/v1/integrations/alertmanager",
+    "GET /api/v1/webhooks",
+    "POST /api/v1/webhooks",
+    "DELETE /api/v1/webhooks/{subscription_id}",
+    "GET /api/v1/webhooks/deliveries",
+    "POST /api/v1/webhooks/deliveries/{delivery_id}/retry",
 ]
 SENT: dict[str, int] = {}
 

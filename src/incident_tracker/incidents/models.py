@@ -24,13 +24,14 @@ SEARCH_DOCUMENT = (
 _NOT_OPEN = "status IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(CLOSED_STATUSES)))
 
 
-def _string_enum(enum_type: type[enum.Enum], name: str) -> sa.Enum:
+def string_enum(enum_type: type[enum.Enum], name: str, length: int = 16) -> sa.Enum:
+    """An enum stored as its values in a VARCHAR with a CHECK constraint, on every dialect."""
     return sa.Enum(
         enum_type,
         name=name,
         native_enum=False,
         create_constraint=True,
-        length=16,
+        length=length,
         values_callable=lambda members: [member.value for member in members],
     )
 
@@ -48,8 +49,8 @@ class Incident(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(200))
     summary: Mapped[str | None] = mapped_column(sa.Text)
-    severity: Mapped[Severity] = mapped_column(_string_enum(Severity, "severity"))
-    status: Mapped[Status] = mapped_column(_string_enum(Status, "status"))
+    severity: Mapped[Severity] = mapped_column(string_enum(Severity, "severity"))
+    status: Mapped[Status] = mapped_column(string_enum(Status, "status"))
     service: Mapped[str] = mapped_column(sa.String(100))
     commander: Mapped[str | None] = mapped_column(sa.String(200))
     reporter: Mapped[str] = mapped_column(sa.String(200))
@@ -105,7 +106,7 @@ class IncidentEvent(db.Model):  # type: ignore[name-defined,misc]
     incident_id: Mapped[int] = mapped_column(
         sa.ForeignKey("incidents.id", ondelete="CASCADE"), index=True
     )
-    kind: Mapped[EventKind] = mapped_column(_string_enum(EventKind, "kind"))
+    kind: Mapped[EventKind] = mapped_column(string_enum(EventKind, "kind"))
     body: Mapped[str | None] = mapped_column(sa.Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     actor: Mapped[str] = mapped_column(sa.String(200))

@@ -33,6 +33,8 @@ from incident_tracker.incidents.models import (
 )
 from incident_tracker.incidents.stats import DurationStats, summarize
 from incident_tracker.pagination import Page, keyset_page
+from incident_tracker.webhooks import service as webhooks
+from incident_tracker.webhooks.models import EventType
 
 PATCHABLE_FIELDS = ("title", "summary", "severity", "service", "commander", "tags", "started_at")
 
@@ -72,12 +74,17 @@ def _check_started_at(started_at: datetime, declared_at: datetime) -> None:
         )
 
 
-def _dedup_clash(session: DbSession, dedup_key: str) -> Problem | None:
-    existing = session.scalar(
+def open_incident_id(session: DbSession, dedup_key: str) -> int | None:
+    """The id of the open incident holding `dedup_key`, if any (at most one exists)."""
+    return session.scalar(
         sa.select(Incident.id).where(
             Incident.dedup_key == dedup_key, Incident.status.not_in(CLOSED_STATUSES)
         )
     )
+
+
+def _dedup_clash(session: DbSession, dedup_key: str) -> Problem | None:
+    existing = open_incident_id(session, dedup_key)
     if existing is None:
         return None
     return Problem(
@@ -185,9 +192,7 @@ def create_incident(
             raise clash from None
         raise
     body = render(incident)
-    audit.record(
-        session, actor.name, "incident.create", "incident", incident.id, None, snapshot(incident)
-    )
+    _record(session, actor, "incident.create", EventType.INCIDENT_CREATED, incident, None)
     if idempotency is not None:
         record = session.get(IdempotencyRecord, (actor.name, idempotency.key))
         assert record is not None  # claimed above in this transaction
@@ -205,11 +210,34 @@ def _json_value(value: Any) -> Any:
 
 
 def snapshot(incident: Incident) -> dict[str, Any]:
-    """The incident's stored fields as JSON values, for the audit trail."""
+    """The incident's stored fields as JSON values, for the audit trail and webhook events."""
     return {
         column.key: _json_value(getattr(incident, column.key))
         for column in Incident.__table__.columns
     }
+
+
+def _record(
+    session: DbSession,
+    actor: Identity,
+    action: str,
+    event_type: EventType,
+    incident: Incident,
+    before: dict[str, Any] | None,
+    *,
+    audit_after: dict[str, Any] | None = None,
+    **details: Any,
+) -> None:
+    """The audit row and the webhook event of one change to an incident, in its transaction.
+
+    The audit row's `after` is the incident's snapshot unless `audit_after` is given; the
+    webhook event's data is the snapshot under "incident" plus `details`.
+    """
+    current = snapshot(incident)
+    audit.record(
+        session, actor.name, action, "incident", incident.id, before, audit_after or current
+    )
+    webhooks.enqueue(session, event_type, {"incident": current, **details})
 
 
 def _event(
@@ -239,6 +267,7 @@ def update_incident(
     if "started_at" in changes:
         _check_started_at(changes["started_at"], incident.declared_at)
     now = utcnow()
+    changed: dict[str, dict[str, Any]] = {}
     for field in PATCHABLE_FIELDS:
         if field not in changes:
             continue
@@ -249,6 +278,7 @@ def update_incident(
             continue
         setattr(incident, field, after)
         data = {"from": _json_value(before), "to": _json_value(after)}
+        changed[field] = data
         if field == "severity":
             session.add(_event(incident, EventKind.SEVERITY_CHANGE, actor, now, data=data))
         else:
@@ -258,14 +288,14 @@ def update_incident(
     if session.is_modified(incident):
         incident.updated_at = now
         session.flush()
-        audit.record(
+        _record(
             session,
-            actor.name,
+            actor,
             "incident.update",
-            "incident",
-            incident.id,
+            EventType.INCIDENT_UPDATED,
+            incident,
             previous,
-            snapshot(incident),
+            changes=changed,
         )
     return incident
 
@@ -320,31 +350,44 @@ def transition_incident(
         )
     )
     session.flush()
-    audit.record(
+    _record(
         session,
-        actor.name,
+        actor,
         "incident.transition",
-        "incident",
-        incident.id,
+        EventType.INCIDENT_STATUS_CHANGED,
+        incident,
         before,
-        snapshot(incident),
+        **data,
     )
     return incident
 
 
-def add_note(session: DbSession, incident_id: int, body: str, actor: Identity) -> IncidentEvent:
+def add_note(
+    session: DbSession,
+    incident_id: int,
+    body: str,
+    actor: Identity,
+    data: dict[str, Any] | None = None,
+) -> IncidentEvent:
+    """Append a note; `data` carries machine-readable detail (e.g. the alerts behind it)."""
     incident = get_incident(session, incident_id)
-    event = _event(incident, EventKind.NOTE, actor, utcnow(), body=body)
+    event = _event(incident, EventKind.NOTE, actor, utcnow(), body=body, data=data)
     session.add(event)
     session.flush()
-    audit.record(
+    _record(
         session,
-        actor.name,
+        actor,
         "incident.note",
-        "incident",
-        incident.id,
+        EventType.INCIDENT_NOTE_ADDED,
+        incident,
         None,
-        {"event_id": event.id, "body": body},
+        audit_after={"event_id": event.id, "body": body},
+        note={
+            "id": event.id,
+            "body": body,
+            "actor": event.actor,
+            "occurred_at": rfc3339(event.occurred_at),
+        },
     )
     return event
 

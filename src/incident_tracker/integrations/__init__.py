@@ -1,0 +1,1 @@
+"""Inbound integrations: monitoring systems that open and resolve incidents."""

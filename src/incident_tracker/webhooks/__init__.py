@@ -1,0 +1,1 @@
+"""Outbound webhooks: subscriptions, a transactional outbox and the worker that sends it."""

@@ -1,0 +1,192 @@
+"""The Alertmanager receiver through the test client: mapping, de-duplication, resolution."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.integration.conftest import api_client, token_for
+from tests.integration.test_incidents import assert_problem
+
+URL = "/api/v1/integrations/alertmanager"
+
+
+def alert(instance: str, status: str = "firing", **labels: str) -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": {"alertname": "HighLatency", "instance": instance, "job": "api", **labels},
+        "annotations": {"summary": "p99 above 2 s"},
+        "startsAt": "2026-11-22T04:10:00.123456789Z",
+        "endsAt": "2026-11-22T05:00:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+        "generatorURL": f"http://prometheus/graph?g0.expr=latency&i={instance}",
+        "fingerprint": f"fp-{instance}",
+        "addedInAFutureRelease": True,
+    }
+
+
+def notification(*alerts: dict[str, Any]) -> dict[str, Any]:
+    firing = any(a["status"] == "firing" for a in alerts)
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="HighLatency"}',
+        "truncatedAlerts": 0,
+        "status": "firing" if firing else "resolved",
+        "receiver": "incident-tracker",
+        "groupLabels": {"alertname": "HighLatency"},
+        "commonLabels": {"alertname": "HighLatency"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": list(alerts),
+    }
+
+
+@pytest.fixture
+def alertmanager(app: Flask) -> FlaskClient:
+    """A client with only incidents:write, as Alertmanager's token would have."""
+    return api_client(app, token_for(app, "alertmanager", "incidents:write"))
+
+
+@pytest.fixture
+def auto_resolve(app: Flask) -> Iterator[None]:
+    settings = app.extensions["incident_tracker.settings"]
+    app.extensions["incident_tracker.settings"] = dataclasses.replace(
+        settings, alertmanager_auto_resolve=True
+    )
+    yield
+    app.extensions["incident_tracker.settings"] = settings
+
+
+def _events(client: FlaskClient, incident_id: int) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = client.get(f"/api/v1/incidents/{incident_id}/events").json[
+        "items"
+    ]
+    return items
+
+
+def test_group_opens_one_incident_and_tracks_its_firing_set(
+    client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    first = alertmanager.post(URL, json=notification(alert("a", severity="warning")))
+    assert first.status_code == 200 and first.json["action"] == "created"
+    incident_id = first.json["incident_id"]
+    incident = client.get(f"/api/v1/incidents/{incident_id}").json
+    assert (incident["title"], incident["severity"], incident["service"]) == (
+        "p99 above 2 s",
+        "SEV3",
+        "api",  # no service label: the job label
+    )
+    assert incident["reporter"] == "alertmanager" and incident["tags"] == ["alertmanager"]
+    assert incident["dedup_key"] == 'alertmanager:{}:{alertname="HighLatency"}'
+    assert incident["started_at"] == "2026-11-22T04:10:00Z"
+    repeat = alertmanager.post(URL, json=notification(alert("a", severity="warning")))
+    assert repeat.json == {"action": "unchanged", "incident_id": incident_id}
+    second = alertmanager.post(
+        URL, json=notification(alert("a", severity="warning"), alert("b", severity="critical"))
+    )
+    assert second.json == {"action": "updated", "incident_id": incident_id}
+    notes = _events(client, incident_id)
+    assert [n["data"]["firing"] for n in notes] == [["fp-a"], ["fp-a", "fp-b"]]
+    assert notes[1]["data"]["alerts"][1]["labels"]["severity"] == "critical"
+    assert notes[1]["data"]["alerts"][1]["generator_url"].endswith("i=b")
+    ended = alertmanager.post(
+        URL, json=notification(alert("a", "resolved"), alert("b", "resolved"))
+    )
+    assert ended.json == {"action": "resolved", "incident_id": incident_id}
+    assert client.get(f"/api/v1/incidents/{incident_id}").json["status"] == "triage"  # off
+    assert _events(client, incident_id)[-1]["body"].endswith("all alerts of the group resolved")
+    again = alertmanager.post(
+        URL, json=notification(alert("a", "resolved"), alert("b", "resolved"))
+    )
+    assert again.json["action"] == "unchanged"
+    assert len(client.get("/api/v1/incidents").json["items"]) == 1
+
+
+def test_auto_resolve_resolves_with_a_summary(
+    client: FlaskClient, alertmanager: FlaskClient, auto_resolve: None
+) -> None:
+    incident_id = alertmanager.post(URL, json=notification(alert("a"))).json["incident_id"]
+    ended = alertmanager.post(URL, json=notification(alert("a", "resolved")))
+    assert ended.json == {"action": "resolved", "incident_id": incident_id}
+    incident = client.get(f"/api/v1/incidents/{incident_id}").json
+    assert incident["status"] == "resolved"
+    assert incident["resolution_summary"].startswith("Resolved by Alertmanager")
+    assert "2026-11-22T05:00:00Z" in incident["resolution_summary"]
+    # The group fires again: the old incident is resolved, so a new one opens.
+    reopened = alertmanager.post(URL, json=notification(alert("a")))
+    assert reopened.json["action"] == "created" and reopened.json["incident_id"] != incident_id
+
+
+def test_resolved_group_without_an_incident_is_ignored(alertmanager: FlaskClient) -> None:
+    response = alertmanager.post(URL, json=notification(alert("a", "resolved")))
+    assert response.json == {"action": "ignored", "incident_id": None}
+
+
+@pytest.mark.parametrize(
+    ("labels", "severity", "service"),
+    [
+        ({"severity": "CRITICAL", "service": "Checkout API"}, "SEV1", "checkout-api"),
+        ({"severity": "error"}, "SEV2", "api"),
+        ({"severity": "info", "service": "___"}, "SEV4", "api"),
+        ({"severity": "page-me"}, "SEV3", "api"),
+    ],
+)
+def test_severity_and_service_mapping(
+    client: FlaskClient,
+    alertmanager: FlaskClient,
+    labels: dict[str, str],
+    severity: str,
+    service: str,
+) -> None:
+    incident_id = alertmanager.post(URL, json=notification(alert("a", **labels))).json[
+        "incident_id"
+    ]
+    incident = client.get(f"/api/v1/incidents/{incident_id}").json
+    assert (incident["severity"], incident["service"]) == (severity, service)
+
+
+def test_long_group_keys_are_hashed_into_the_dedup_key(
+    client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    body = notification(alert("a"))
+    body["groupKey"] = "{}:" + "x" * 500
+    incident_id = alertmanager.post(URL, json=body).json["incident_id"]
+    assert (
+        client.get(f"/api/v1/incidents/{incident_id}")
+        .json["dedup_key"]
+        .startswith("alertmanager:sha256:")
+    )
+    assert alertmanager.post(URL, json=body).json["action"] == "unchanged"
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: b.update(version="3"),
+        lambda b: b.pop("groupKey"),
+        lambda b: b.update(alerts=[]),
+        lambda b: b["alerts"][0].update(status="pending"),
+        lambda b: b["alerts"][0].update(startsAt="yesterday"),
+        lambda b: b["alerts"][0].pop("fingerprint"),
+        lambda b: b["alerts"][0]["labels"].update(severity=3),
+    ],
+)
+def test_invalid_payload_is_422_and_changes_nothing(
+    client: FlaskClient, alertmanager: FlaskClient, mutate: Any
+) -> None:
+    body = copy.deepcopy(notification(alert("a")))
+    mutate(body)
+    assert_problem(alertmanager.post(URL, json=body), 422)
+    assert client.get("/api/v1/incidents").json["items"] == []
+    assert client.get("/api/v1/audit?entity_type=incident").json["items"] == []
+
+
+def test_needs_the_write_scope(app: Flask) -> None:
+    reader = api_client(app, token_for(app, "reader", "incidents:read"))
+    assert_problem(reader.post(URL, json=notification(alert("a"))), 403)
+    assert_problem(app.test_client().post(URL, json=notification(alert("a"))), 401)

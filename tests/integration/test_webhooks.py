@@ -1,0 +1,298 @@
+"""Outbound webhooks: the outbox, the worker process against a local receiver, dead letters."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from incident_tracker.config import load_settings
+from incident_tracker.database import db
+from incident_tracker.webhooks import worker
+from incident_tracker.webhooks.models import WebhookDelivery
+from tests.conftest import DatabaseUnderTest
+from tests.integration.conftest import create, move
+from tests.integration.test_incidents import assert_problem
+from tests.support.postgres import free_port
+from tests.support.programs import CLI, wait_for
+
+ALL_EVENTS = [
+    "incident.created",
+    "incident.updated",
+    "incident.status_changed",
+    "incident.note_added",
+]
+TOLERANCE_SECONDS = 300
+
+
+def verify(secret: str, header: str, body: bytes) -> bool:
+    """What a receiver does (docs/integrations.md): recompute the HMAC, check the age."""
+    parts = dict(item.split("=", 1) for item in header.split(","))
+    expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256)
+    fresh = abs(time.time() - int(parts["t"])) < TOLERANCE_SECONDS
+    return fresh and hmac.compare_digest(expected.hexdigest(), parts["v1"])
+
+
+class Receiver:
+    """A local webhook receiver: checks signatures, answers scripted statuses, keeps events."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.secret = ""
+        self.script: list[int] = []  # statuses to answer first; then 200
+        self.requests: list[str] = []  # X-Event-Id of every request
+        self.events: dict[str, dict[str, Any]] = {}  # accepted events by id
+        self.bad_signatures = 0
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                event_id = self.headers["X-Event-Id"]
+                receiver.requests.append(event_id)
+                if not verify(receiver.secret, self.headers["X-Signature"], body):
+                    receiver.bad_signatures += 1
+                    status = 401
+                else:
+                    status = receiver.script.pop(0) if receiver.script else 200
+                if status == 200:
+                    receiver.events.setdefault(event_id, json.loads(body))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+def subscribe(client: FlaskClient, receiver: Receiver, events: list[str] = ALL_EVENTS) -> int:
+    response = client.post("/api/v1/webhooks", json={"url": receiver.url, "events": events})
+    assert response.status_code == 201, response.json
+    receiver.secret = response.json["secret"]
+    assert client.get("/api/v1/webhooks").json["items"][0].get("secret") is None
+    subscription_id: int = response.json["id"]
+    return subscription_id
+
+
+class WorkerProcess:
+    """`incident-tracker worker` on the test database, with fast polling and backoff."""
+
+    def __init__(self, database_url: str) -> None:
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "WEBHOOK_POLL_INTERVAL_SECONDS": "0.1",
+            "WEBHOOK_BACKOFF_BASE_SECONDS": "0.2",
+            "WEBHOOK_BACKOFF_CAP_SECONDS": "1",
+            "WEBHOOK_MAX_ATTEMPTS": "30",
+            "WEBHOOK_TIMEOUT_SECONDS": "2",
+            "WEBHOOK_BATCH_SIZE": "5",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([str(CLI), "worker"], env=self.env)
+
+    def stop(self) -> int:
+        """SIGTERM, as Kubernetes sends it; the exit status."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        status = self.process.wait(timeout=30)
+        self.process = None
+        return status
+
+
+@pytest.fixture
+def worker_process(test_database: DatabaseUnderTest) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(test_database.url)
+    yield process
+    if process.process is not None:
+        process.stop()
+
+
+def _outbox(app: Flask) -> list[WebhookDelivery]:
+    with app.app_context():
+        rows = list(db.session.scalars(sa.select(WebhookDelivery).order_by(WebhookDelivery.id)))
+        db.session.expunge_all()
+        return rows
+
+
+def test_signed_event_survives_two_500s_and_arrives_once(
+    app: Flask, client: FlaskClient, receiver: Receiver, worker_process: WorkerProcess
+) -> None:
+    subscribe(client, receiver, ["incident.created"])
+    receiver.script = [500, 500]
+    incident = create(client)
+    [row] = _outbox(app)
+    worker_process.start()
+    wait_for("the delivery", lambda: _outbox(app)[0].status == "delivered")
+    assert worker_process.stop() == 0
+    assert receiver.requests == [row.event_id] * 3 and receiver.bad_signatures == 0
+    assert list(receiver.events) == [row.event_id]
+    event = receiver.events[row.event_id]
+    assert (event["id"], event["type"]) == (row.event_id, "incident.created")
+    assert event["data"]["incident"]["id"] == incident["id"]
+    delivered = _outbox(app)[0]
+    assert (delivered.attempts, delivered.last_error) == (3, None)
+
+
+def test_no_event_lost_across_worker_and_receiver_restarts(
+    app: Flask, client: FlaskClient, receiver: Receiver, worker_process: WorkerProcess
+) -> None:
+    subscribe(client, receiver)
+    ids = [create(client, title=f"incident {n}")["id"] for n in range(10)]
+    worker_process.start()
+    wait_for("some deliveries", lambda: len(receiver.events) >= 3)
+    assert worker_process.stop() == 0  # mid-stream: the batch in flight completes
+    for incident_id in ids:  # written while no worker runs
+        client.post(f"/api/v1/incidents/{incident_id}/events", json={"body": "still here"})
+    receiver.stop()  # and the receiver goes away too
+    worker_process.start()
+    time.sleep(1)  # the worker meets a closed port: retries with backoff
+    receiver.start()  # back on the same port, with the same secret
+    wait_for("every event", lambda: len(receiver.events) == 20, timeout=60)
+    assert worker_process.stop() == 0
+    outbox = _outbox(app)
+    assert {row.event_id for row in outbox} == set(receiver.events)
+    assert all(row.status == "delivered" for row in outbox)
+    assert sorted(receiver.requests) == sorted(receiver.events)  # each sent exactly once
+    notes = [e for e in receiver.events.values() if e["type"] == "incident.note_added"]
+    assert sorted(e["data"]["incident"]["id"] for e in notes) == ids
+    assert receiver.bad_signatures == 0
+
+
+def test_a_failed_write_sends_nothing(
+    app: Flask, client: FlaskClient, receiver: Receiver, worker_process: WorkerProcess
+) -> None:
+    subscribe(client, receiver)
+    incident_id = create(client)["id"]
+    assert_problem(move(client, incident_id, "closed"), 409)
+    assert_problem(
+        client.patch(
+            f"/api/v1/incidents/{incident_id}", json={"title": "x"}, headers={"If-Match": '"9"'}
+        ),
+        412,
+    )
+    assert_problem(move(client, incident_id, "resolved"), 422)  # no resolution_summary
+    assert [row.event_type for row in _outbox(app)] == ["incident.created"]
+    worker_process.start()
+    wait_for("the one event", lambda: len(receiver.events) == 1)
+    time.sleep(0.5)
+    assert worker_process.stop() == 0
+    assert [event["type"] for event in receiver.events.values()] == ["incident.created"]
+
+
+def test_every_change_is_announced_with_its_event_type(app: Flask, client: FlaskClient) -> None:
+    subscription = client.post(
+        "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ALL_EVENTS}
+    ).json
+    other = client.post(
+        "/api/v1/webhooks", json={"url": "https://example.com/x", "events": ["incident.created"]}
+    ).json
+    iid = create(client)["id"]
+    client.patch(f"/api/v1/incidents/{iid}", json={"severity": "SEV1"}, headers={"If-Match": '"1"'})
+    move(client, iid, "investigating")
+    client.post(f"/api/v1/incidents/{iid}/events", json={"body": "looking"})
+    rows = _outbox(app)
+    mine = [r for r in rows if r.subscription_id == subscription["id"]]
+    assert [r.event_type for r in mine] == ALL_EVENTS
+    assert [r.event_type for r in rows if r.subscription_id == other["id"]] == ["incident.created"]
+    created_ids = {r.event_id for r in rows if r.event_type == "incident.created"}
+    assert len(created_ids) == 1  # one event, one id, for every subscriber
+    updated, moved, noted = (r.payload["data"] for r in mine[1:])
+    assert updated["changes"] == {"severity": {"from": "SEV2", "to": "SEV1"}}
+    assert (moved["from"], moved["to"], moved["incident"]["status"]) == (
+        "triage",
+        "investigating",
+        "investigating",
+    )
+    assert noted["note"]["body"] == "looking"
+    assert client.delete(f"/api/v1/webhooks/{other['id']}").status_code == 204
+    assert_problem(client.delete(f"/api/v1/webhooks/{other['id']}"), 404)
+    assert {r.subscription_id for r in _outbox(app)} == {subscription["id"]}
+
+
+def test_subscription_validation(client: FlaskClient) -> None:
+    for body in (
+        {"url": "ftp://example.com/x", "events": ["incident.created"]},
+        {"url": "https://example.com/x", "events": ["incident.deleted"]},
+        {"url": "https://example.com/x", "events": []},
+    ):
+        assert_problem(client.post("/api/v1/webhooks", json=body), 422)
+
+
+def test_dead_letters_are_listed_and_retried(
+    app: Flask, client: FlaskClient, receiver: Receiver, test_database: DatabaseUnderTest
+) -> None:
+    subscribe(client, receiver, ["incident.created"])
+    receiver.script = [500] * 2
+    create(client)
+    settings = dataclasses.replace(
+        load_settings({}), webhook_max_attempts=2, webhook_backoff_base_seconds=0.01
+    )
+    stop = threading.Event()
+    with app.app_context(), requests.Session() as http:
+        for _ in range(2):
+            worker.deliver_due(db.session, http, settings, stop)
+            time.sleep(0.05)
+    dead = client.get("/api/v1/webhooks/deliveries?status=dead").json["items"]
+    assert len(dead) == 1 and dead[0]["attempts"] == 2
+    assert dead[0]["last_error"].startswith("HTTP 500")
+    assert client.get("/api/v1/webhooks/deliveries?status=pending").json["items"] == []
+    listed = subprocess.run(
+        [str(CLI), "webhooks", "dead-letters"],
+        env={**os.environ, "DATABASE_URL": test_database.url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert dead[0]["event_id"] in listed
+    retried = client.post(f"/api/v1/webhooks/deliveries/{dead[0]['id']}/retry", json={})
+    assert retried.status_code == 200 and retried.json["status"] == "pending"
+    assert_problem(client.post(f"/api/v1/webhooks/deliveries/{dead[0]['id']}/retry", json={}), 409)
+    with app.app_context(), requests.Session() as http:
+        worker.deliver_due(db.session, http, settings, stop)
+    assert list(receiver.events) == [dead[0]["event_id"]]
+    assert (
+        client.get("/api/v1/webhooks/deliveries?status=delivered").json["items"][0]["id"]
+        == (dead[0]["id"])
+    )

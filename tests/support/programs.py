@@ -1,0 +1,100 @@
+"""Real programs under test: a database of their own, the service under gunicorn, Debian tools."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = REPO / ".venv/bin/incident-tracker"
+
+
+def cli(env: Mapping[str, str], *args: str) -> str:
+    """Run `incident-tracker ARGS` and return its stdout; fail the test on a non-zero exit."""
+    result = subprocess.run(
+        [str(CLI), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def http_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
+@dataclass
+class Served:
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
+def served_app(env: Mapping[str, str]) -> Iterator[Served]:
+    """`incident-tracker serve` on a free loopback port after `db upgrade`, ready to answer."""
+    full_env = {**os.environ, "WEB_CONCURRENCY": "2", **env}
+    cli(full_env, "db", "upgrade")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(CLI), "serve", "--bind", f"127.0.0.1:{port}"],
+        env=full_env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while http_status(f"{url}/readyz") != 200:
+            assert process.poll() is None, f"the service exited with {process.returncode}"
+            assert time.monotonic() < deadline, "the service was not ready in 60 s"
+            time.sleep(0.2)
+        yield Served(url, full_env, process)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def require_program(command: str, package: str) -> str:
+    """The program's path, or skip saying why (ci/test-app installs it when run as root)."""
+    path = shutil.which(command)
+    if path is None:
+        reason = f"{command} is not installed (Debian package {package}; ci/test-app installs it)"
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    return path
+
+
+def wait_for(what: str, check: object, timeout: float = 30.0, interval: float = 0.2) -> None:
+    """Poll `check()` until it is truthy; fail naming `what` after `timeout` seconds."""
+    assert callable(check)
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(interval)

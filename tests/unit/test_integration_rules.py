@@ -1,0 +1,112 @@
+"""Integration settings, the webhook signature and backoff, Alertmanager's mapping rules."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+
+import pytest
+
+from incident_tracker.config import ConfigError, load_settings
+from incident_tracker.incidents.lifecycle import Severity
+from incident_tracker.integrations.service import dedup_key, severity_of
+from incident_tracker.webhooks.service import backoff_seconds, signature
+
+
+def test_integration_defaults() -> None:
+    settings = load_settings({})
+    assert dict(settings.alertmanager_severity_map) == {
+        "critical": Severity.SEV1,
+        "error": Severity.SEV2,
+        "warning": Severity.SEV3,
+        "info": Severity.SEV4,
+    }
+    assert settings.alertmanager_default_severity is Severity.SEV3
+    assert settings.alertmanager_service_label == "service"
+    assert settings.alertmanager_auto_resolve is False
+    assert (settings.webhook_max_attempts, settings.webhook_backoff_cap_seconds) == (10, 3600.0)
+
+
+def test_integration_settings_are_parsed() -> None:
+    settings = load_settings(
+        {
+            "ALERTMANAGER_SEVERITY_MAP": " Page = sev1 , ticket=SEV4,",
+            "ALERTMANAGER_DEFAULT_SEVERITY": "sev2",
+            "ALERTMANAGER_SERVICE_LABEL": "app_name",
+            "ALERTMANAGER_AUTO_RESOLVE": "Yes",
+            "WEBHOOK_POLL_INTERVAL_SECONDS": "0.5",
+            "WEBHOOK_MAX_ATTEMPTS": "3",
+            "WEBHOOK_BACKOFF_BASE_SECONDS": "1.5",
+            "WEBHOOK_BACKOFF_CAP_SECONDS": "60",
+            "WEBHOOK_TIMEOUT_SECONDS": "4",
+            "WEBHOOK_BATCH_SIZE": "50",
+        }
+    )
+    assert dict(settings.alertmanager_severity_map) == {"page": "SEV1", "ticket": "SEV4"}
+    assert settings.alertmanager_default_severity is Severity.SEV2
+    assert settings.alertmanager_service_label == "app_name"
+    assert settings.alertmanager_auto_resolve is True
+    assert settings.webhook_poll_interval_seconds == 0.5
+    assert (settings.webhook_max_attempts, settings.webhook_batch_size) == (3, 50)
+    assert (settings.webhook_backoff_base_seconds, settings.webhook_backoff_cap_seconds) == (
+        1.5,
+        60,
+    )
+    assert settings.webhook_timeout_seconds == 4
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"ALERTMANAGER_SEVERITY_MAP": "critical"}, "ALERTMANAGER_SEVERITY_MAP"),
+        ({"ALERTMANAGER_SEVERITY_MAP": "critical=SEV9"}, "ALERTMANAGER_SEVERITY_MAP"),
+        ({"ALERTMANAGER_SEVERITY_MAP": "a=SEV1,A=SEV2"}, "ALERTMANAGER_SEVERITY_MAP"),
+        ({"ALERTMANAGER_SEVERITY_MAP": ",,"}, "ALERTMANAGER_SEVERITY_MAP"),
+        ({"ALERTMANAGER_DEFAULT_SEVERITY": "high"}, "ALERTMANAGER_DEFAULT_SEVERITY"),
+        ({"ALERTMANAGER_SERVICE_LABEL": "app-name"}, "ALERTMANAGER_SERVICE_LABEL"),
+        ({"ALERTMANAGER_AUTO_RESOLVE": "maybe"}, "ALERTMANAGER_AUTO_RESOLVE"),
+        ({"WEBHOOK_POLL_INTERVAL_SECONDS": "soon"}, "WEBHOOK_POLL_INTERVAL_SECONDS"),
+        ({"WEBHOOK_POLL_INTERVAL_SECONDS": "nan"}, "WEBHOOK_POLL_INTERVAL_SECONDS"),
+        ({"WEBHOOK_MAX_ATTEMPTS": "0"}, "WEBHOOK_MAX_ATTEMPTS"),
+        ({"WEBHOOK_TIMEOUT_SECONDS": "600"}, "WEBHOOK_TIMEOUT_SECONDS"),
+        (
+            {"WEBHOOK_BACKOFF_BASE_SECONDS": "10", "WEBHOOK_BACKOFF_CAP_SECONDS": "5"},
+            "WEBHOOK_BACKOFF_CAP_SECONDS",
+        ),
+    ],
+)
+def test_bad_integration_setting_is_named(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError) as failure:
+        load_settings(env)
+    assert failure.value.name == named
+    assert named in str(failure.value)
+
+
+def test_signature_is_hmac_sha256_of_timestamp_and_body() -> None:
+    body = b'{"id":"e1"}'
+    header = signature("whsec_k", 1700000000, body)
+    expected = hmac.new(b"whsec_k", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert header == f"t=1700000000,v1={expected}"
+
+
+def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
+    rng = random.Random(7)  # noqa: S311 (a seeded generator makes the test repeatable)
+    delays = [backoff_seconds(n, 2.0, 60.0, rng) for n in range(10)]
+    for attempts, delay in enumerate(delays):
+        ceiling = min(60.0, 2.0 * 2**attempts)
+        assert ceiling / 2 <= delay <= ceiling
+    assert backoff_seconds(10_000, 2.0, 60.0, rng) <= 60.0
+
+
+def test_severity_is_the_most_severe_mapping_with_a_default() -> None:
+    settings = load_settings({})
+    alerts = [{"labels": {"severity": "warning"}}, {"labels": {"severity": "Critical"}}]
+    assert severity_of(alerts, settings) is Severity.SEV1
+    assert severity_of([{"labels": {}}], settings) is Severity.SEV3
+
+
+def test_dedup_key_fits_the_column() -> None:
+    assert dedup_key('{}:{a="b"}') == 'alertmanager:{}:{a="b"}'
+    long_key = dedup_key("x" * 1000)
+    assert len(long_key) <= 200 and long_key == dedup_key("x" * 1000)
