@@ -8,7 +8,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 (after choosing the headless backend)
+import matplotlib.pyplot as plt
 
 
 def draw(report: dict[str, Any], path: Path) -> None:

@@ -31,9 +31,7 @@ def explain_pages(service: Service, cursors: dict[str, int | None], repeat: int)
     with app.app_context():
         captured: list[tuple[str, Any]] = []
 
-        def capture(
-            _conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any
-        ) -> None:
+        def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
             captured.append((statement, parameters))
 
         sa.event.listen(db.engine, "before_cursor_execute", capture)

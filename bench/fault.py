@@ -132,9 +132,7 @@ def run_fault(
         if (o := by_title.get(title)) is not None and o.status is not None and o.status != 201
     ]
     stored_without_response = [
-        title
-        for title in stored
-        if (o := by_title.get(title)) is not None and o.status is None
+        title for title in stored if (o := by_title.get(title)) is not None and o.status is None
     ]
     half_written = [title for title, (_id, audited) in stored.items() if not audited]
     statuses = Counter(str(o.status) if o.status is not None else "no response" for o in outcomes)

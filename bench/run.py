@@ -24,8 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chart, explain, fault, load, profile, stack
 from tests.support.postgres import local_postgres
+
+from bench import chart, explain, fault, load, profile, stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = ("create", "list_first", "list_deep_mid", "list_deep_end", "get", "transition")
@@ -103,8 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         "generated_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "mode": "smoke" if smoke else "full",
         "machine": machine(),
-        "load": {"connections": per_load.connections, "threads": per_load.threads,
-                 "seconds": seconds, "wrk_timeout_s": 10},
+        "load": {
+            "connections": per_load.connections,
+            "threads": per_load.threads,
+            "seconds": seconds,
+            "wrk_timeout_s": 10,
+        },
     }
     with local_postgres() as pg:
         token = stack.prepare_database(pg)
@@ -134,8 +139,12 @@ def main(argv: list[str] | None = None) -> int:
             first_ms = pages["first"]["execution_ms_median"] or 0.001
             report["explain"] = {
                 "pages": pages,
-                "deep_mid_over_first": round(pages["deep_mid"]["execution_ms_median"] / first_ms, 2),
-                "deep_end_over_first": round(pages["deep_end"]["execution_ms_median"] / first_ms, 2),
+                "deep_mid_over_first": round(
+                    pages["deep_mid"]["execution_ms_median"] / first_ms, 2
+                ),
+                "deep_end_over_first": round(
+                    pages["deep_end"]["execution_ms_median"] / first_ms, 2
+                ),
             }
             env = {
                 "BENCH_TOKEN": token,
@@ -163,9 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"wrk {name}")
                 measured = load.run_wrk(service, wrk_scenario, per_load, scenario_env)
                 log(f"pgbench {name}")
-                ceiling = load.run_pgbench(
-                    dsn_args, [PGBENCH_SCRIPT[name]], per_load, variables
-                )
+                ceiling = load.run_pgbench(dsn_args, [PGBENCH_SCRIPT[name]], per_load, variables)
                 ratio = measured["requests_per_s"] / ceiling["tps"] if ceiling["tps"] else None
                 report["scenarios"][name] = {
                     "service": measured,
@@ -214,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
                 "cursor_id": str(mid),
             }
             sustained_db = load.run_pgbench(
-                dsn_args, MIXED_PGBENCH, load.Load(sustained_connections, args.threads,
-                                                  min(sustained_seconds, 10)), mixed_vars
+                dsn_args,
+                MIXED_PGBENCH,
+                load.Load(sustained_connections, args.threads, min(sustained_seconds, 10)),
+                mixed_vars,
             )
             report["sustained"] = {
                 "service": sustained,
@@ -264,8 +273,10 @@ def healthy(report: dict[str, Any]) -> bool:
 
 
 def print_summary(report: dict[str, Any]) -> None:
-    print(f"\n{'scenario':<15} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-          f"{'db tx/s':>8} {'svc/db':>7}")
+    print(
+        f"\n{'scenario':<15} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+        f"{'db tx/s':>8} {'svc/db':>7}"
+    )
     for name, row in report["scenarios"].items():
         s = row["service"]
         errors = sum(s["socket_errors"].values()) + s["unexpected_statuses"]

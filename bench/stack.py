@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import psycopg2
-
 from tests.support.postgres import LocalPostgres, free_port
 
 BIN = Path(sys.executable).parent
@@ -69,7 +68,8 @@ SELECT
     t.ts - interval '10 minutes',
     t.ts,
     CASE WHEN s.status <> 'triage' THEN t.ts + interval '2 minutes' END,
-    CASE WHEN s.status IN ('monitoring', 'resolved', 'closed') THEN t.ts + interval '30 minutes' END,
+    CASE WHEN s.status IN ('monitoring', 'resolved', 'closed')
+         THEN t.ts + interval '30 minutes' END,
     CASE WHEN s.status IN ('resolved', 'closed') THEN t.ts + interval '1 hour' END,
     CASE WHEN s.status = 'closed' THEN t.ts + interval '1 day' END,
     CASE WHEN s.status = 'canceled' THEN t.ts + interval '5 minutes' END,
