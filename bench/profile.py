@@ -70,7 +70,7 @@ def _label(frame: str) -> str:
     match = _FRAME.match(frame)
     if match is None:
         return frame
-    func, path = match.group("func"), match.group("file")
+    func, path = match.group("func"), "/" + match.group("file")
     if "incident_tracker/" in path:
         module = path.split("incident_tracker/", 1)[1].removesuffix(".py").replace("/", ".")
         return f"incident_tracker.{module}.{func}"
@@ -87,11 +87,12 @@ def summarize(path: Path, top: int = 15) -> dict[str, Any]:
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not count_text.isdigit() or _REQUEST_FRAME not in stack:
+        frames = stack.split(";")
+        marks = [i for i, f in enumerate(frames) if _REQUEST_FRAME in f.split(" (")[0]]
+        if not count_text.isdigit() or not marks:
             continue
         count = int(count_text)
-        frames = stack.split(";")
-        start = max(i for i, f in enumerate(frames) if f.startswith(_REQUEST_FRAME))
+        start = max(marks)
         labels = [_label(f) for f in frames[start + 1 :]]
         if not labels:
             continue

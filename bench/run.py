@@ -199,18 +199,22 @@ def main(argv: list[str] | None = None) -> int:
             mixed_env = dict(env, BENCH_CURSOR=stack.cursor_for(mid))
             if not smoke and not args.no_profile and profile.py_spy() is not None:
                 log("profile: py-spy on the workers under the mixed load")
-                assert service.process is not None
-                spy = profile.start_profile(service.process.pid, 12)
-                if spy is not None:
-                    profiled = load.run_wrk(service, "mixed", load.Load(16, 2, 14), mixed_env)
-                    spy[0].wait(timeout=60)
-                    report["profile"] = {
-                        "load": "mixed, 16 connections",
-                        "requests_per_s": profiled["requests_per_s"],
-                        **profile.summarize(spy[1]),
-                    }
-                    shutil.copy(spy[1], output / "profile.collapsed.txt")
-                    spy[1].unlink()
+                report["profile"] = profiled_run(service, mixed_env, output / "profile")
+                # The same load with the previous default (a ping on every pool checkout),
+                # so the change is measured before/after in one run on one machine state.
+                service.stop()
+                before = stack.Service(
+                    pg, log_path, workers=args.workers, overrides={"DB_POOL_PRE_PING": "true"}
+                )
+                before.start()
+                try:
+                    log("profile: the same with DB_POOL_PRE_PING=true (the previous default)")
+                    report["profile_pre_ping"] = profiled_run(
+                        before, mixed_env, output / "profile-pre-ping"
+                    )
+                finally:
+                    before.stop()
+                service.start()
             log(f"sustained: mixed, {sustained_connections} connections, {sustained_seconds} s")
             sustained_load = load.Load(sustained_connections, args.threads, sustained_seconds)
             sustained = load.run_wrk(service, "mixed", sustained_load, mixed_env)
@@ -251,6 +255,23 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(report)
     log(f"report: {json_path} and latest.png ({report['elapsed_seconds']} s)")
     return 0 if healthy(report) else 1
+
+
+def profiled_run(service: stack.Service, env: dict[str, str], keep: Path) -> dict[str, Any]:
+    assert service.process is not None
+    spy = profile.start_profile(service.process.pid, 12)
+    measured = load.run_wrk(service, "mixed", load.Load(16, 2, 14), env)
+    if spy is None:
+        return {"load": "mixed, 16 connections", "requests_per_s": measured["requests_per_s"]}
+    spy[0].wait(timeout=60)
+    shutil.copy(spy[1], keep.with_suffix(".collapsed.txt"))
+    spy[1].unlink()
+    return {
+        "load": "mixed, 16 connections, 14 s",
+        "requests_per_s": measured["requests_per_s"],
+        "latency_ms": measured["latency_ms"],
+        **profile.summarize(keep.with_suffix(".collapsed.txt")),
+    }
 
 
 def _ratio(a: float, b: float) -> float | None:

@@ -20,10 +20,11 @@ BIN = Path(sys.executable).parent
 STATUSES = ("triage", "investigating", "identified", "monitoring", "resolved", "closed", "canceled")
 
 
-def service_env(pg: LocalPostgres) -> dict[str, str]:
+def service_env(pg: LocalPostgres, overrides: dict[str, str] | None = None) -> dict[str, str]:
     """The production configuration, pointed at the throwaway database."""
     env = dict(os.environ)
     env["DATABASE_URL"] = pg.url
+    env.update(overrides or {})
     return env
 
 
@@ -137,6 +138,7 @@ class Service:
     pg: LocalPostgres
     log_path: Path
     workers: int | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
@@ -151,7 +153,10 @@ class Service:
             args += ["--workers", str(self.workers)]
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            args, env=service_env(self.pg), stdout=self._log, stderr=subprocess.STDOUT
+            args,
+            env=service_env(self.pg, self.overrides),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -41,6 +41,7 @@ class Settings:
     db_pool_size: int = 5
     db_connect_timeout_seconds: int = 3
     db_statement_timeout_ms: int = 5000
+    db_pool_pre_ping: bool = False
     idempotency_ttl_hours: int = 24
     alembic_ini: Path = Path("alembic.ini")
 
@@ -60,6 +61,17 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise ConfigError(name, f"must be between {low} and {high}, got {value}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, f"expected true or false, got {raw!r}")
 
 
 def _optional(env: Mapping[str, str], name: str) -> str | None:
@@ -106,6 +118,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_pool_size=_int(env, "DB_POOL_SIZE", 5, 1, 100),
         db_connect_timeout_seconds=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, 1, 60),
         db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
+        db_pool_pre_ping=_bool(env, "DB_POOL_PRE_PING", False),
         idempotency_ttl_hours=_int(env, "IDEMPOTENCY_TTL_HOURS", 24, 1, 24 * 30),
         alembic_ini=Path(_optional(env, "ALEMBIC_INI") or "alembic.ini"),
     )
