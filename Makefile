@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint unit integration clean
+.PHONY: run test lint unit integration clean bench
 
 $(BIN)/incident-tracker: pyproject.toml constraints.txt
 	ci/bootstrap
@@ -18,6 +18,9 @@ run: $(BIN)/incident-tracker ## serve on http://127.0.0.1:$(PORT) with the embed
 
 test: ## everything CI checks, on a fresh machine too
 	ci/test
+
+bench: $(BIN)/incident-tracker ## benchmark + fault suite (SMOKE=1: a few seconds); see docs/performance.md
+	ci/bench $(if $(SMOKE),--smoke)
 
 lint: $(BIN)/incident-tracker
 	ci/lint

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
@@ -107,7 +108,11 @@ def engine_options(url: URL, settings: Settings) -> dict[str, Any]:
     if url.get_backend_name() == "sqlite":
         return {"connect_args": {"timeout": 15}}
     return {
-        "pool_pre_ping": True,  # a connection left from before a database restart is replaced
+        # Off by default: the ping is a round trip on every checkout, a fifth of a request's
+        # time under load (see docs/performance.md). Instead the first statement of each
+        # request is retried once when its pooled connection turned out dead
+        # (retry_on_stale_connection); the failed attempt invalidates the whole pool.
+        "pool_pre_ping": settings.db_pool_pre_ping,
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_pool_size,
         "pool_timeout": settings.db_connect_timeout_seconds,
@@ -117,6 +122,25 @@ def engine_options(url: URL, settings: Settings) -> dict[str, Any]:
             "application_name": "incident-tracker",
         },
     }
+
+
+Result = TypeVar("Result")
+
+
+def retry_on_stale_connection(session: DbSession, read: Callable[[], Result]) -> Result:
+    """Run a read-only first statement, once more if its pooled connection was dead.
+
+    After a database restart every pooled connection is stale. The first use of one fails
+    with a disconnect error, which makes SQLAlchemy discard the whole pool; a read that has
+    written nothing can then safely run again on a fresh connection.
+    """
+    try:
+        return read()
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        session.rollback()
+        return read()
 
 
 # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented recipe is to

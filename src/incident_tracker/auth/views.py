@@ -11,7 +11,7 @@ from flask import Flask, current_app, g, request
 
 from incident_tracker.auth import service
 from incident_tracker.auth.identity import ADMIN
-from incident_tracker.database import db
+from incident_tracker.database import db, retry_on_stale_connection
 from incident_tracker.errors import Problem
 from incident_tracker.ops.metrics import AUTH_FAILURES
 
@@ -43,7 +43,10 @@ def authenticate_api_request() -> None:
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise _refuse(401, "missing", "send Authorization: Bearer <token>")
-    identity = service.authenticate(db.session, presented.strip())
+    # The first statement of every API request: a stale pooled connection is replaced here.
+    identity = retry_on_stale_connection(
+        db.session, lambda: service.authenticate(db.session, presented.strip())
+    )
     if identity is None:
         raise _refuse(401, "invalid", "the token is unknown, expired or revoked")
     g.identity = identity

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from incident_tracker.database import db
+from incident_tracker.database import db, retry_on_stale_connection
 from incident_tracker.errors import Problem
 
 blp = Blueprint("ops", __name__)
@@ -25,7 +25,9 @@ def readyz() -> Response:
     """Ready when the database answers and its schema is at the newest migration."""
     expected = current_app.extensions[SCHEMA_HEAD_KEY]
     try:
-        current = db.session.scalar(text("SELECT version_num FROM alembic_version"))
+        current = retry_on_stale_connection(
+            db.session, lambda: db.session.scalar(text("SELECT version_num FROM alembic_version"))
+        )
     except SQLAlchemyError:
         db.session.rollback()
         return Problem(

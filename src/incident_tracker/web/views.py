@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from incident_tracker.auth import service as auth_service
 from incident_tracker.auth.identity import ADMIN, READ, WRITE, Identity, current_identity
 from incident_tracker.auth.views import requires
-from incident_tracker.database import db, utcnow
+from incident_tracker.database import db, retry_on_stale_connection, utcnow
 from incident_tracker.errors import Problem
 from incident_tracker.incidents import lifecycle, service
 from incident_tracker.incidents.lifecycle import Severity, Status
@@ -56,7 +56,13 @@ _incident_schema = IncidentSchema()
 def require_sign_in() -> BaseResponse | None:
     """Re-check the session's token on every request: a revoked or expired one signs out."""
     token_id = session.get("token_id")
-    identity = auth_service.authenticate_token_id(db.session, token_id) if token_id else None
+    identity = (
+        retry_on_stale_connection(
+            db.session, lambda: auth_service.authenticate_token_id(db.session, token_id)
+        )
+        if token_id
+        else None
+    )
     if token_id and identity is None:
         session.clear()
     if identity is not None:

@@ -1,0 +1,53 @@
+"""`make bench SMOKE=1` keeps working: the harness runs end to end in seconds.
+
+No timing is asserted (the benchmark is not a test); only that every scenario ran, the
+report and chart were written, and the database blip lost nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(ROOT / "ci" / "bench"), "--smoke", "--output", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if result.returncode == 77:
+        reason = (result.stderr.strip().splitlines() or ["a tool is missing"])[-1]
+        pytest.skip(f"bench smoke skipped: {reason}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "latest.json").read_text())
+    assert report["mode"] == "smoke"
+    assert set(report["scenarios"]) == {
+        "create",
+        "list_first",
+        "list_deep_mid",
+        "list_deep_end",
+        "get",
+        "transition",
+    }
+    for name, row in report["scenarios"].items():
+        assert row["service"]["requests"] > 0, name
+        assert row["service"]["unexpected_statuses"] == 0, (name, row["service"]["statuses"])
+        assert row["pgbench"]["tps"], name
+    assert (tmp_path / "latest.png").stat().st_size > 0
+    assert report["explain"]["pages"]["deep_end"]["plan"]
+    fault = report["fault"]
+    assert fault["created_201"] > 0
+    assert fault["created_201_missing_in_db"] == 0
+    assert fault["stored_after_error_status"] == 0
+    assert fault["half_written"] == 0
+    assert fault["unexpected_statuses"] == 0
+    assert fault["readyz_200_after_restart_s"] is not None
