@@ -414,3 +414,19 @@ def test_smoke_dry_run_sends_nothing(service: str) -> None:
     assert FakeService.seen_auth == []
     assert len(planned(result.stdout)) == 3
     assert "t0ken" not in result.stdout
+
+
+# ---- build-image ----
+
+
+@pytest.mark.parametrize("args", [(), ("main",), ("abc",), ("0" * 41,), ("a1b2c3d", "extra")])
+def test_build_image_takes_one_commit_id(args: tuple[str, ...]) -> None:
+    result = run("build-image", *args)
+    assert result.returncode != 0
+    assert "usage: ci/build-image SHA" in result.stderr
+
+
+def test_build_image_refuses_an_unknown_builder() -> None:
+    result = run("build-image", "a1b2c3d", env={"BUILDER": "kaniko"})
+    assert result.returncode != 0
+    assert "BUILDER must be buildah or docker" in result.stderr
