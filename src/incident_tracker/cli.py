@@ -200,13 +200,19 @@ def webhooks_retry(delivery_id: int) -> None:
 
 
 @main.command()
-def worker() -> None:
+@click.option(
+    "--heartbeat-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="touched every round, for a liveness probe",
+)
+def worker(heartbeat_file: Path | None) -> None:
     """Send webhook deliveries until SIGTERM or SIGINT (the delivery in flight completes)."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with _session() as session:
-        webhook_worker.run(session, load_settings(), stop)
+        webhook_worker.run(session, load_settings(), stop, heartbeat_file)
 
 
 def _first_run_admin_token(bind: str) -> None:

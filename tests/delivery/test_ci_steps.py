@@ -136,7 +136,7 @@ def test_render_accepts_registry_paths_and_ports(image: str, tmp_path: Path) -> 
     result = run("render", "dev", image, str(tmp_path))
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "manifests.yaml").read_text()
-    assert text.count(f"image: {image}") == 2  # the Deployment and the migration Job
+    assert text.count(f"image: {image}") == 3  # web and worker Deployments, migration Job
 
 
 def test_render_refuses_an_unknown_environment(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def deploy_plan(namespace: str, manifests: Path, context: list[str]) -> list[lis
     job_state = ["-o", 'jsonpath={.status.conditions[?(@.status=="True")].type}']
     return [
         [*ns, "delete", "job", "incident-tracker-migrate", "--ignore-not-found", "--wait=true"],
-        [*apply, "--selector", "app.kubernetes.io/component!=web"],
+        [*apply, "--selector", "app.kubernetes.io/component notin (web,worker)"],
         [*ns, "get", "job/incident-tracker-migrate", *job_state],
         apply,
         [*ns, "rollout", "status", "deployment/incident-tracker", "--timeout=300s"],

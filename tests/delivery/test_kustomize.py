@@ -172,7 +172,7 @@ def test_web_pods_have_probes_and_roll_safely(rendered: dict[str, list[Doc]], en
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_selectors_find_the_web_pods_only(rendered: dict[str, list[Doc]], env: str) -> None:
     docs = rendered[env]
-    deployment = one(docs, "Deployment")
+    deployment = one(docs, "Deployment", "incident-tracker")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     job_labels = one(docs, "Job")["spec"]["template"]["metadata"]["labels"]
     for selector in (

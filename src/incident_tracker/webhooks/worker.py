@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 import time
 from datetime import timedelta
 
@@ -119,11 +120,18 @@ def deliver_due(
     return tried
 
 
-def run(session: DbSession, settings: Settings, stop: threading.Event) -> None:
-    """Deliver until `stop` is set; sleep the poll interval whenever nothing was due."""
+def run(
+    session: DbSession, settings: Settings, stop: threading.Event, heartbeat: Path | None = None
+) -> None:
+    """Deliver until `stop` is set; sleep the poll interval whenever nothing was due.
+
+    Each round touches `heartbeat`, so a liveness probe can tell a stuck worker by its age.
+    """
     log.info("webhook worker started", poll_interval=settings.webhook_poll_interval_seconds)
     with requests.Session() as http:
         while not stop.is_set():
+            if heartbeat is not None:
+                heartbeat.touch()
             try:
                 tried = deliver_due(session, http, settings, stop)
             except sa.exc.SQLAlchemyError:
