@@ -9,10 +9,12 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,9 +129,15 @@ class WorkerProcess:
             "WEBHOOK_BATCH_SIZE": "5",
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.heartbeat = Path(tempfile.mkdtemp()) / "heartbeat"
 
     def start(self) -> None:
-        self.process = subprocess.Popen([str(CLI), "worker"], env=self.env)
+        self.heartbeat.unlink(missing_ok=True)
+        self.process = subprocess.Popen(
+            [str(CLI), "worker", "--heartbeat-file", str(self.heartbeat)], env=self.env
+        )
+        # The liveness probe's evidence: the loop touches the file every round.
+        wait_for("the worker's first heartbeat", self.heartbeat.exists)
 
     def stop(self) -> int:
         """SIGTERM, as Kubernetes sends it; the exit status."""
