@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import requests
 import sqlalchemy as sa
