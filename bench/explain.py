@@ -13,14 +13,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.stack import Service
+from bench.stack import Service, service_env
 from incident_tracker.pagination import encode_cursor
 
 _EXECUTION = re.compile(r"Execution Time: ([\d.]+) ms")
 
 
 def explain_pages(service: Service, cursors: dict[str, int | None], repeat: int) -> dict[str, Any]:
-    os.environ["DATABASE_URL"] = service.pg.url
+    os.environ.update(service_env(service.pg))
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     from incident_tracker.app import create_app
     from incident_tracker.database import db

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -17,6 +18,8 @@ import psycopg2
 from tests.support.postgres import LocalPostgres, free_port
 
 BIN = Path(sys.executable).parent
+# A throwaway run's session key: random per process, never a deployment's.
+BENCH_SECRET_KEY = secrets.token_urlsafe(32)
 STATUSES = ("triage", "investigating", "identified", "monitoring", "resolved", "closed", "canceled")
 
 
@@ -24,6 +27,7 @@ def service_env(pg: LocalPostgres, overrides: dict[str, str] | None = None) -> d
     """The production configuration, pointed at the throwaway database."""
     env = dict(os.environ)
     env["DATABASE_URL"] = pg.url
+    env["SECRET_KEY"] = BENCH_SECRET_KEY
     env.update(overrides or {})
     return env
 
