@@ -19,6 +19,8 @@ import pytest
 import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
+from tests.support.steps import assert_checkov_clean
+
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE = ROOT / "kustomize"
 ENVIRONMENTS = ("dev", "prod")
@@ -354,15 +356,7 @@ def test_render_leaves_tracked_files_untouched(rendered: dict[str, list[Doc]]) -
 
 def test_checkov_kubernetes_on_the_rendered_overlays() -> None:
     """ci/scan renders each overlay and runs checkov; skips must carry a reason."""
-    result = subprocess.run(
-        [str(ROOT / "ci" / "scan"), "kubernetes"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "Failed checks: 0" in result.stdout
+    assert_checkov_clean("kubernetes")
     for path in sorted(KUSTOMIZE.rglob("*.yaml")):
         for skip in re.findall(r"checkov\.io/skip\d+:\s*(\S.*)", path.read_text()):
             assert re.fullmatch(r"[\"']?CKV2?_K8S_\d+=\S.{5,}", skip), (path, skip)
