@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +16,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.conftest import DatabaseUnderTest
-from tests.support.postgres import created_database, free_port
+from tests.support.postgres import created_database
+from tests.support.programs import cli, served_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
 REPO = Path(__file__).resolve().parents[2]
-CLI = REPO / ".venv" / "bin" / "incident-tracker"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -39,7 +34,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = REPO / "reports" / "screenshots"
-E2E_SECRET_KEY = "e2e-tests-only-" + "s" * 32
 DESKTOP = {"width": 1280, "height": 900}
 
 
@@ -48,14 +42,6 @@ class Server:
     url: str
     admin_token: str
     read_only_token: str
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 @pytest.fixture(scope="session")
@@ -75,45 +61,14 @@ def chromium() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="session")
-def server(
-    test_database: DatabaseUnderTest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
+def server(test_database: DatabaseUnderTest) -> Iterator[Server]:
     """`incident-tracker serve` (gunicorn, 2 workers) on a fresh, migrated database."""
     with created_database(test_database.url, f"e2e_{os.getpid()}") as database_url:
-        env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": E2E_SECRET_KEY}
-
-        def cli(*args: str) -> str:
-            done = subprocess.run(
-                [str(CLI), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
-            )
-            assert done.returncode == 0, done.stderr
-            return done.stdout.strip()
-
-        cli("db", "upgrade")
-        admin_token = cli("tokens", "create", "e2e-commander", "--scope", "admin")
-        read_only_token = cli("tokens", "create", "e2e-viewer", "--scope", "incidents:read")
-        port = free_port()
-        log_path = tmp_path_factory.mktemp("e2e-server") / "server.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [str(CLI), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            url = f"http://127.0.0.1:{port}"
-            try:
-                deadline = time.monotonic() + 60
-                while not _ready(url):
-                    assert process.poll() is None, log_path.read_text()
-                    assert time.monotonic() < deadline, "not ready in 60 s\n" + log_path.read_text()
-                    time.sleep(0.2)
-                yield Server(url, admin_token, read_only_token)
-            finally:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=30)
+        env = {"DATABASE_URL": database_url}
+        with served_app(env) as served:
+            admin = cli(served.env, "tokens", "create", "e2e-commander", "--scope", "admin")
+            viewer = cli(served.env, "tokens", "create", "e2e-viewer", "--scope", "incidents:read")
+            yield Server(served.url, admin.strip(), viewer.strip())
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,27 +7,12 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from tests.support.postgres import free_port
+from tests.support.programs import http_status
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _status(url: str, token: str | None = None) -> int | None:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        with urllib.request.urlopen(
-            urllib.request.Request(url, headers=headers), timeout=2
-        ) as response:
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return None
 
 
 def test_make_run_serves_a_ready_api(tmp_path: Path) -> None:
@@ -48,14 +33,14 @@ def test_make_run_serves_a_ready_api(tmp_path: Path) -> None:
     reader.start()
     try:
         deadline = time.monotonic() + 60
-        while (status := _status(f"http://127.0.0.1:{port}/readyz")) != 200:
+        while (status := http_status(f"http://127.0.0.1:{port}/readyz")) != 200:
             assert process.poll() is None, "".join(lines)
             assert time.monotonic() < deadline, f"/readyz answered {status} for 60 s"
             time.sleep(0.25)
         # First start on an empty database: an admin token is printed once, ready to paste.
         token = next(line.split("=", 1)[1].strip() for line in lines if "export TOKEN=" in line)
-        assert _status(f"http://127.0.0.1:{port}/api/v1/incidents") == 401
-        assert _status(f"http://127.0.0.1:{port}/api/v1/incidents", token) == 200
+        assert http_status(f"http://127.0.0.1:{port}/api/v1/incidents") == 401
+        assert http_status(f"http://127.0.0.1:{port}/api/v1/incidents", token) == 200
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)

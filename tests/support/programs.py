@@ -19,6 +19,7 @@ import pytest
 from tests.support.postgres import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+TEST_SECRET_KEY = "served-by-tests-only-" + "k" * 32
 CLI = REPO / ".venv/bin/incident-tracker"
 
 
@@ -36,9 +37,13 @@ def cli(env: Mapping[str, str], *args: str) -> str:
     return result.stdout
 
 
-def http_status(url: str) -> int | None:
+def http_status(url: str, token: str | None = None) -> int | None:
+    """The status a GET answers (with a bearer token when given); None when nothing answers."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=2
+        ) as response:
             status: int = response.status
             return status
     except urllib.error.HTTPError as error:
@@ -57,7 +62,7 @@ class Served:
 @contextlib.contextmanager
 def served_app(env: Mapping[str, str]) -> Iterator[Served]:
     """`incident-tracker serve` on a free loopback port after `db upgrade`, ready to answer."""
-    full_env = {**os.environ, "WEB_CONCURRENCY": "2", **env}
+    full_env = {**os.environ, "WEB_CONCURRENCY": "2", "SECRET_KEY": TEST_SECRET_KEY, **env}
     cli(full_env, "db", "upgrade")
     port = free_port()
     process = subprocess.Popen(
