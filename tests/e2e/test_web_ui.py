@@ -162,7 +162,8 @@ def test_a_read_only_token_sees_no_write_forms(new_page: NewPage, server: Server
 def test_phone_width_and_keyboard(new_page: NewPage, server: Server) -> None:
     page = new_page(token=None, viewport={"width": 375, "height": 740})
     page.goto("/sign-in")
-    page.keyboard.type(server.admin_token)  # the token field has the focus
+    expect(page.get_by_label("API token")).to_be_focused()  # autofocus: type straight away
+    page.keyboard.type(server.admin_token)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Incidents", exact=True)).to_be_visible()
     page.keyboard.press("Tab")
