@@ -13,31 +13,22 @@ provider "aws" {
   }
 }
 
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
+module "state_kms" {
+  source = "../modules/kms-key"
 
-resource "aws_kms_key" "state" {
-  description             = "Terraform state of incident-tracker"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-    ]
-  })
+  alias       = "incident-tracker-tfstate"
+  description = "Terraform state of incident-tracker"
 }
 
-resource "aws_kms_alias" "state" {
-  name          = "alias/incident-tracker-tfstate"
-  target_key_id = aws_kms_key.state.key_id
+# Moved into the shared kms-key module: existing keys and aliases keep their state.
+moved {
+  from = aws_kms_key.state
+  to   = module.state_kms.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.state
+  to   = module.state_kms.aws_kms_alias.this
 }
 
 resource "aws_s3_bucket" "state" {
@@ -81,7 +72,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.state.arn
+      kms_master_key_id = module.state_kms.arn
     }
     bucket_key_enabled = true
   }

@@ -23,7 +23,7 @@ TERRAFORM = REPO_ROOT / "terraform"
 MODULES = TERRAFORM / "modules"
 ENVIRONMENTS = TERRAFORM / "environments"
 ROOTS = [TERRAFORM / "bootstrap", *sorted(p for p in ENVIRONMENTS.iterdir() if p.is_dir())]
-REQUIRED_MODULES = ["network", "cluster", "database", "registry", "identities"]
+REQUIRED_MODULES = ["network", "cluster", "database", "registry", "identities", "kms-key"]
 OPEN_CIDRS = {"0.0.0.0/0", "::/0"}
 LOAD_BALANCER_PORTS = {80, 443}
 
@@ -284,7 +284,8 @@ def test_cluster_logs_encryption_imdsv2_private_nodes_and_load_balancing() -> No
     }
     encryption = one(eks, "encryption_config")
     assert encryption["resources"] == ["secrets"]
-    assert one(encryption, "provider")["key_arn"] == "${aws_kms_key.this.arn}"
+    assert one(encryption, "provider")["key_arn"] == "${module.kms.arn}"
+    assert module_calls(cluster)["kms"]["source"] == "../kms-key"
     assert one(eks, "access_config")["authentication_mode"] == "API"
     # EKS Auto Mode load balancing (the AWS-managed load balancer controller): the three
     # capabilities are switched on together; no Auto Mode node pools, workloads stay on the
@@ -305,11 +306,34 @@ def test_cluster_logs_encryption_imdsv2_private_nodes_and_load_balancing() -> No
     assert stack["cluster"]["subnet_ids"] == "${module.network.private_subnet_ids}"
 
 
+KMS_KEY_MODULE = MODULES / "kms-key"
+
+
 def test_every_kms_key_rotates() -> None:
+    # Every key is made by modules/kms-key (one aws_kms_key, rotation a literal true) and
+    # called from bootstrap, network, cluster, database and registry.
     keys = [(d, n, k) for d in all_tf_dirs() for n, k in resources(d, "aws_kms_key").items()]
-    assert len(keys) >= 5
+    assert [(d, n) for d, n, _ in keys] == [(KMS_KEY_MODULE, "this")], keys
     for directory, name, key in keys:
         assert key["enable_key_rotation"] is True, f"{directory}: aws_kms_key.{name}"
+        assert key["policy"], f"{directory}: aws_kms_key.{name} has no key policy"
+    assert variables(KMS_KEY_MODULE)["deletion_window_in_days"]["default"] == 30
+    callers = [
+        (directory, name)
+        for directory in all_tf_dirs()
+        for name, call in module_calls(directory).items()
+        if call["source"] in ("../kms-key", "../modules/kms-key")
+    ]
+    assert {d.relative_to(TERRAFORM).as_posix() for d, _ in callers} == {
+        "bootstrap",
+        "modules/network",
+        "modules/cluster",
+        "modules/database",
+        "modules/registry",
+    }
+    assert len(callers) >= 5
+    for directory, name in callers:
+        assert "deletion_window_in_days" not in module_calls(directory)[name], directory
 
 
 # --------------------------------------------------------------------------- database

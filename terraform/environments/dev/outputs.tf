@@ -1,3 +1,6 @@
+# Same as ../prod/outputs.tf on purpose: a root must declare its own outputs (terraform/README.md,
+# Layout). Change both copies together.
+
 output "namespace" {
   description = "Kubernetes namespace of the app."
   value       = module.stack.namespace

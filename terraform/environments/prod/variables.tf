@@ -1,3 +1,6 @@
+# Same as ../dev/variables.tf on purpose: a root must declare its own input variables (terraform/README.md,
+# Layout). Change both copies together.
+
 variable "region" {
   description = "AWS region of the environment."
   type        = string

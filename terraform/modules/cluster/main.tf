@@ -1,10 +1,6 @@
-data "aws_caller_identity" "current" {}
-data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  account_id            = data.aws_caller_identity.current.account_id
-  region                = data.aws_region.current.name
   partition             = data.aws_partition.current.partition
   log_group             = "/aws/eks/${var.name}/cluster"
   public_access         = length(var.endpoint_public_access_cidrs) > 0
@@ -15,49 +11,31 @@ locals {
 # KMS: one key for Kubernetes secrets (envelope encryption) and the control-plane logs
 ################################################################################
 
-resource "aws_kms_key" "this" {
-  description             = "${var.name} EKS secrets and control-plane logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
+module "kms" {
+  source = "../kms-key"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsEncrypts"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group}"
-          }
-        }
-      },
-    ]
-  })
-
-  tags = var.tags
+  alias               = "${var.name}-eks"
+  description         = "${var.name} EKS secrets and control-plane logs"
+  logs_log_group_name = local.log_group
+  tags                = var.tags
 }
 
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.name}-eks"
-  target_key_id = aws_kms_key.this.key_id
+# Moved into the shared kms-key module: existing keys and aliases keep their state.
+moved {
+  from = aws_kms_key.this
+  to   = module.kms.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.this
+  to   = module.kms.aws_kms_alias.this
 }
 
 # Created before the cluster so EKS does not create it unencrypted and kept forever.
 resource "aws_cloudwatch_log_group" "cluster" {
   name              = local.log_group
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
+  kms_key_id        = module.kms.arn
 
   tags = var.tags
 }
@@ -105,7 +83,7 @@ data "aws_iam_policy_document" "cluster_encryption" {
       "kms:ListGrants",
       "kms:DescribeKey",
     ]
-    resources = [aws_kms_key.this.arn]
+    resources = [module.kms.arn]
   }
 }
 
@@ -160,7 +138,7 @@ resource "aws_eks_cluster" "this" {
     resources = ["secrets"]
 
     provider {
-      key_arn = aws_kms_key.this.arn
+      key_arn = module.kms.arn
     }
   }
 

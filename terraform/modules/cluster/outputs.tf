@@ -40,7 +40,7 @@ output "oidc_issuer" {
 
 output "kms_key_arn" {
   description = "KMS key encrypting Kubernetes secrets and the control-plane logs."
-  value       = aws_kms_key.this.arn
+  value       = module.kms.arn
 }
 
 output "node_role_arn" {

@@ -1,54 +1,33 @@
-data "aws_caller_identity" "current" {}
-data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  account_id    = data.aws_caller_identity.current.account_id
-  region        = data.aws_region.current.name
-  partition     = data.aws_partition.current.partition
-  port          = 5432
-  log_exports   = ["postgresql", "upgrade"]
-  log_group_arn = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/rds/instance/${var.name}/*"
+  partition   = data.aws_partition.current.partition
+  port        = 5432
+  log_exports = ["postgresql", "upgrade"]
 }
 
 ################################################################################
 # KMS: storage, Performance Insights, the master-user secret and the exported logs
 ################################################################################
 
-resource "aws_kms_key" "this" {
-  description             = "${var.name} RDS storage, Performance Insights, master secret, logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
+module "kms" {
+  source = "../kms-key"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsEncrypts"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = { "kms:EncryptionContext:aws:logs:arn" = local.log_group_arn }
-        }
-      },
-    ]
-  })
-
-  tags = var.tags
+  alias               = "${var.name}-rds"
+  description         = "${var.name} RDS storage, Performance Insights, master secret, logs"
+  logs_log_group_name = "/aws/rds/instance/${var.name}/*"
+  tags                = var.tags
 }
 
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.name}-rds"
-  target_key_id = aws_kms_key.this.key_id
+# Moved into the shared kms-key module: existing keys and aliases keep their state.
+moved {
+  from = aws_kms_key.this
+  to   = module.kms.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.this
+  to   = module.kms.aws_kms_alias.this
 }
 
 ################################################################################
@@ -129,7 +108,7 @@ resource "aws_cloudwatch_log_group" "this" {
 
   name              = "/aws/rds/instance/${var.name}/${each.value}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
+  kms_key_id        = module.kms.arn
 
   tags = var.tags
 }
@@ -180,7 +159,7 @@ resource "aws_db_instance" "this" {
   # RDS generates the master password, keeps it in Secrets Manager (JSON username/password)
   # and rotates it; the app reads that secret through its pod role.
   manage_master_user_password   = true
-  master_user_secret_kms_key_id = aws_kms_key.this.arn
+  master_user_secret_kms_key_id = module.kms.arn
 
   iam_database_authentication_enabled = true
 
@@ -188,7 +167,7 @@ resource "aws_db_instance" "this" {
   max_allocated_storage = var.max_allocated_storage
   storage_type          = "gp3"
   storage_encrypted     = true
-  kms_key_id            = aws_kms_key.this.arn
+  kms_key_id            = module.kms.arn
 
   db_subnet_group_name   = aws_db_subnet_group.this.name
   vpc_security_group_ids = [aws_security_group.this.id]
@@ -210,7 +189,7 @@ resource "aws_db_instance" "this" {
   allow_major_version_upgrade = false
 
   performance_insights_enabled          = true
-  performance_insights_kms_key_id       = aws_kms_key.this.arn
+  performance_insights_kms_key_id       = module.kms.arn
   performance_insights_retention_period = var.performance_insights_retention_period
   monitoring_interval                   = 60
   monitoring_role_arn                   = aws_iam_role.monitoring.arn

@@ -25,7 +25,7 @@ output "master_user_secret_arn" {
 
 output "kms_key_arn" {
   description = "KMS key of the storage and of the master-user secret (the app needs kms:Decrypt on it)."
-  value       = aws_kms_key.this.arn
+  value       = module.kms.arn
 }
 
 output "security_group_id" {

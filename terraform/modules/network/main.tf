@@ -1,5 +1,4 @@
 data "aws_caller_identity" "current" {}
-data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
 locals {
@@ -8,7 +7,6 @@ locals {
   public_cidrs  = [for i, az in var.azs : cidrsubnet(var.vpc_cidr, 8, 240 + i)]
   nat_count     = var.single_nat_gateway ? 1 : length(var.azs)
   account_id    = data.aws_caller_identity.current.account_id
-  region        = data.aws_region.current.name
   partition     = data.aws_partition.current.partition
 
   # How the load balancer controller (here: EKS Auto Mode) picks subnets: internet-facing
@@ -133,48 +131,30 @@ resource "aws_route_table_association" "private" {
 }
 
 # VPC flow logs: every accepted and rejected flow, to an encrypted CloudWatch log group.
-resource "aws_kms_key" "flow_logs" {
-  description             = "${var.name} VPC flow logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
+module "flow_logs_kms" {
+  source = "../kms-key"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsEncrypts"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/vpc-flow-logs/${var.name}"
-          }
-        }
-      },
-    ]
-  })
-
-  tags = var.tags
+  alias               = "${var.name}-flow-logs"
+  description         = "${var.name} VPC flow logs"
+  logs_log_group_name = "/aws/vpc-flow-logs/${var.name}"
+  tags                = var.tags
 }
 
-resource "aws_kms_alias" "flow_logs" {
-  name          = "alias/${var.name}-flow-logs"
-  target_key_id = aws_kms_key.flow_logs.key_id
+# Moved into the shared kms-key module: existing keys and aliases keep their state.
+moved {
+  from = aws_kms_key.flow_logs
+  to   = module.flow_logs_kms.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.flow_logs
+  to   = module.flow_logs_kms.aws_kms_alias.this
 }
 
 resource "aws_cloudwatch_log_group" "flow_logs" {
   name              = "/aws/vpc-flow-logs/${var.name}"
   retention_in_days = var.flow_log_retention_days
-  kms_key_id        = aws_kms_key.flow_logs.arn
+  kms_key_id        = module.flow_logs_kms.arn
 
   tags = var.tags
 }

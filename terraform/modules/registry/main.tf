@@ -1,30 +1,20 @@
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
+module "kms" {
+  source = "../kms-key"
 
-resource "aws_kms_key" "this" {
-  description             = "ECR repository ${var.name}"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-    ]
-  })
-
-  tags = var.tags
+  alias       = "ecr-${var.name}"
+  description = "ECR repository ${var.name}"
+  tags        = var.tags
 }
 
-resource "aws_kms_alias" "this" {
-  name          = "alias/ecr-${var.name}"
-  target_key_id = aws_kms_key.this.key_id
+# Moved into the shared kms-key module: existing keys and aliases keep their state.
+moved {
+  from = aws_kms_key.this
+  to   = module.kms.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.this
+  to   = module.kms.aws_kms_alias.this
 }
 
 # One repository for every environment: prod runs the very digest dev ran.
@@ -39,7 +29,7 @@ resource "aws_ecr_repository" "this" {
 
   encryption_configuration {
     encryption_type = "KMS"
-    kms_key         = aws_kms_key.this.arn
+    kms_key         = module.kms.arn
   }
 
   tags = var.tags
