@@ -49,7 +49,7 @@ class Settings:
     db_pool_size: int = 5
     db_connect_timeout_seconds: int = 3
     db_statement_timeout_ms: int = 5000
-    db_pool_pre_ping: bool = False
+    db_pool_pre_ping: bool = True
     idempotency_ttl_hours: int = 24
     alembic_ini: Path = Path("alembic.ini")
     # Signs the web UI's session cookie; kept out of repr so it never reaches a log.
@@ -212,7 +212,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_pool_size=_int(env, "DB_POOL_SIZE", 5, 1, 100),
         db_connect_timeout_seconds=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, 1, 60),
         db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
-        db_pool_pre_ping=_bool(env, "DB_POOL_PRE_PING", False),
+        db_pool_pre_ping=_bool(env, "DB_POOL_PRE_PING", True),
         idempotency_ttl_hours=_int(env, "IDEMPOTENCY_TTL_HOURS", 24, 1, 24 * 30),
         alembic_ini=Path(_optional(env, "ALEMBIC_INI") or "alembic.ini"),
         secret_key=secret_key,
