@@ -52,11 +52,24 @@ def keyset_page(
     limit: int,
     cursor: str | None,
 ) -> Page[Row]:
-    """Newest first by id; fetch one extra row to know whether another page exists."""
-    query = query.order_by(id_column.desc()).limit(limit + 1)
+    """Newest first by id; fetch one extra row to know whether another page exists.
+
+    The page's ids come from an id-only subquery and the rows are then fetched by primary
+    key (a deferred join). The subquery can be answered from a `(filter, id)` index alone,
+    so a filtered page deep in the list reads as little as the first one; selecting whole
+    rows directly, the planner walks the primary key backwards and reads, then discards,
+    every newer row the filter rejects.
+    """
+    page_ids = query.with_only_columns(id_column).order_by(id_column.desc()).limit(limit + 1)
     if cursor:
-        query = query.where(id_column < decode_cursor(cursor))
-    rows: list[Row] = list(session.scalars(query))
+        page_ids = page_ids.where(id_column < decode_cursor(cursor))
+    rows: list[Row] = list(
+        session.scalars(
+            sa.select(id_column.class_)
+            .where(id_column.in_(page_ids.scalar_subquery()))
+            .order_by(id_column.desc())
+        )
+    )
     items = rows[:limit]
     last_id = getattr(items[-1], id_column.key) if items else None
     return Page(items, encode_cursor(last_id) if len(rows) > limit and last_id else None)
