@@ -20,7 +20,7 @@ from tests.support.postgres import created_database
 from tests.support.programs import cli, served_app
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page
+    from playwright.sync_api import Browser, Page
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -81,31 +81,40 @@ NewPage = Callable[..., "Page"]
 
 
 @pytest.fixture
-def new_page(chromium: Browser, server: Server) -> Iterator[NewPage]:
-    """Open pages, each in a browser context of its own (its own cookies), signed in or not."""
-    contexts: list[BrowserContext] = []
+def new_page(
+    chromium: Browser, server: Server, request: pytest.FixtureRequest
+) -> Iterator[NewPage]:
+    """Open pages, each in a browser context of its own (its own cookies), signed in or not.
+
+    Every page's last state is saved as reports/screenshots/<test>.png (<test>-2.png, ...
+    for the second and later pages), so each browser test leaves one.
+    """
+    pages: list[Page] = []
 
     def open_page(
         token: str | None = server.admin_token, viewport: dict[str, int] = DESKTOP
     ) -> Page:
         context = chromium.new_context(base_url=server.url, viewport=viewport)  # type: ignore[arg-type]
-        contexts.append(context)
         page = context.new_page()
+        pages.append(page)
         if token is not None:
             sign_in(page, token)
         return page
 
     yield open_page
-    for context in contexts:
-        context.close()
+    try:
+        for number, page in enumerate(pages, start=1):
+            name = request.node.name + ("" if number == 1 else f"-{number}")
+            page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    finally:
+        for page in pages:
+            page.context.close()
 
 
 @pytest.fixture
-def page(new_page: NewPage, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A signed-in page; its last state is saved as reports/screenshots/<test>.png."""
-    opened = new_page()
-    yield opened
-    opened.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
+def page(new_page: NewPage) -> Page:
+    """A signed-in page."""
+    return new_page()
 
 
 def sign_in(page: Page, token: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.integration.conftest import api_client, token_for
+from tests.integration.conftest import api_client, move, token_for
 from tests.integration.test_incidents import assert_problem
 
 URL = "/api/v1/integrations/alertmanager"
@@ -69,6 +69,12 @@ def _events(client: FlaskClient, incident_id: int) -> list[dict[str, Any]]:
     return items
 
 
+def _notes(client: FlaskClient, incident_id: int) -> list[dict[str, Any]]:
+    """The incident's Alertmanager notes, without its status changes."""
+    events = _events(client, incident_id)
+    return [e for e in events if (e["data"] or {}).get("source") == "alertmanager"]
+
+
 def test_group_opens_one_incident_and_tracks_its_firing_set(
     client: FlaskClient, alertmanager: FlaskClient
 ) -> None:
@@ -120,6 +126,44 @@ def test_auto_resolve_resolves_with_a_summary(
     # The group fires again: the old incident is resolved, so a new one opens.
     reopened = alertmanager.post(URL, json=notification(alert("a")))
     assert reopened.json["action"] == "created" and reopened.json["incident_id"] != incident_id
+
+
+def test_an_incident_resolved_by_hand_keeps_its_group_until_the_group_clears(
+    client: FlaskClient, alertmanager: FlaskClient, auto_resolve: None
+) -> None:
+    incident_id = alertmanager.post(URL, json=notification(alert("a"))).json["incident_id"]
+    resolved = move(client, incident_id, "resolved", resolution_summary="rolled back")
+    assert resolved.status_code == 200, resolved.json
+    repeat = alertmanager.post(URL, json=notification(alert("a")))  # still firing
+    assert repeat.json == {"action": "unchanged", "incident_id": incident_id}
+    joined = alertmanager.post(URL, json=notification(alert("a"), alert("b")))
+    assert joined.json == {"action": "updated", "incident_id": incident_id}
+    ended = alertmanager.post(
+        URL, json=notification(alert("a", "resolved"), alert("b", "resolved"))
+    )
+    assert ended.json == {"action": "resolved", "incident_id": incident_id}
+    incident = client.get(f"/api/v1/incidents/{incident_id}").json
+    assert (incident["status"], incident["resolution_summary"]) == ("resolved", "rolled back")
+    assert [n["data"]["firing"] for n in _notes(client, incident_id)] == [
+        ["fp-a"],
+        ["fp-a", "fp-b"],
+        [],
+    ]
+    assert len(client.get("/api/v1/incidents").json["items"]) == 1
+    # The group cleared: firing again is a new occurrence.
+    again = alertmanager.post(URL, json=notification(alert("a")))
+    assert again.json["action"] == "created" and again.json["incident_id"] != incident_id
+
+
+def test_a_closed_incident_no_longer_takes_its_groups_notifications(
+    client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    incident_id = alertmanager.post(URL, json=notification(alert("a"))).json["incident_id"]
+    move(client, incident_id, "resolved", resolution_summary="rolled back")
+    assert move(client, incident_id, "closed").status_code == 200
+    repeat = alertmanager.post(URL, json=notification(alert("a")))
+    assert repeat.json["action"] == "created" and repeat.json["incident_id"] != incident_id
+    assert len(_notes(client, incident_id)) == 1
 
 
 def test_resolved_group_without_an_incident_is_ignored(alertmanager: FlaskClient) -> None:

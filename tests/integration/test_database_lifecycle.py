@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import psycopg2
@@ -16,12 +18,15 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from flask import Flask
-from flask.testing import FlaskClient
+from psycopg2 import sql
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from incident_tracker import create_app, migrate
 from incident_tracker.database import db
+from incident_tracker.incidents.models import Incident
 from tests.conftest import DatabaseUnderTest
+from tests.integration.conftest import api_client, create, move
 from tests.integration.test_incidents import assert_problem
 from tests.support.postgres import created_database, free_port, libpq_dsn
 
@@ -138,11 +143,27 @@ def test_credentials_from_secrets_manager(
         moto.wait(timeout=10)
 
 
+@pytest.fixture(params=[True, False], ids=["pre-ping", "no-pre-ping"])
+def pre_ping_app(request: pytest.FixtureRequest, app: Flask) -> Iterator[Flask]:
+    """The app again with DB_POOL_PRE_PING on and off: the README supports both."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DB_POOL_PRE_PING", "true" if request.param else "false")
+        application = create_app({"TESTING": True})
+    assert application.extensions["incident_tracker.settings"].db_pool_pre_ping is request.param
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
 def test_outage_gives_503_then_recovers_without_restart(
-    app: Flask, client: FlaskClient, test_database: DatabaseUnderTest
+    pre_ping_app: Flask, admin_token: str, test_database: DatabaseUnderTest
 ) -> None:
     if test_database.server is None:
-        pytest.skip(f"needs a PostgreSQL the suite can stop; this run uses {test_database.source}")
+        pytest.skip(
+            "stopping the database needs a PostgreSQL server the suite started itself; "
+            f"this run uses {test_database.source}, which it cannot stop"
+        )
+    client = api_client(pre_ping_app, admin_token)
     assert client.get("/readyz").status_code == 200
     test_database.server.stop()
     try:
@@ -158,3 +179,101 @@ def test_outage_gives_503_then_recovers_without_restart(
         assert time.monotonic() < deadline, "not ready 10 s after the database came back"
         time.sleep(0.2)
     assert client.get("/api/v1/incidents").json["items"] == []
+
+
+# What one write may change, all in its own transaction (api_tokens' last_used_at is not).
+WRITTEN_TABLES = (
+    "incidents",
+    "incident_events",
+    "audit_log",
+    "webhook_deliveries",
+    "idempotency_records",
+)
+
+
+def _rows(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    with (
+        contextlib.closing(psycopg2.connect(libpq_dsn(database_url))) as connection,
+        connection.cursor() as cursor,
+    ):
+        rows = {}
+        for table in WRITTEN_TABLES:
+            query = sql.SQL("SELECT * FROM {} ORDER BY 1, 2").format(sql.Identifier(table))
+            cursor.execute(query)
+            rows[table] = cursor.fetchall()
+        return rows
+
+
+def _terminate_backend(database_url: str, pid: int) -> None:
+    """pg_terminate_backend from a second connection, then wait until the backend is gone."""
+    with contextlib.closing(psycopg2.connect(libpq_dsn(database_url))) as connection:
+        connection.autocommit = True  # each look at pg_stat_activity sees it afresh
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            assert cursor.fetchone() == (True,)
+            deadline = time.monotonic() + 10
+            while True:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+                if cursor.fetchone() == (0,):
+                    return
+                assert time.monotonic() < deadline, f"backend {pid} still there after 10 s"
+                time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def backend_killed_mid_write(database_url: str) -> Iterator[list[int]]:
+    """Kill the session's PostgreSQL backend after its first flush that writes an incident.
+
+    That flush has sent the write's first statements; the rest and the commit have not run.
+    Yields the pids killed, so the test can tell that the kill happened.
+    """
+    killed: list[int] = []
+
+    def kill(session: Session, _context: Any) -> None:
+        touched = (*session.new, *session.dirty)  # still the flushed objects in after_flush
+        if killed or not any(isinstance(item, Incident) for item in touched):
+            return
+        pid = session.connection().connection.dbapi_connection.get_backend_pid()  # type: ignore[union-attr]
+        _terminate_backend(database_url, pid)
+        killed.append(pid)
+
+    sa.event.listen(db.session, "after_flush", kill)
+    try:
+        yield killed
+    finally:
+        sa.event.remove(db.session, "after_flush", kill)
+
+
+@pytest.mark.parametrize("write", ["create", "transition"])
+def test_connection_lost_mid_write_leaves_the_database_as_it_was(
+    pre_ping_app: Flask, admin_token: str, test_database: DatabaseUnderTest, write: str
+) -> None:
+    client = api_client(pre_ping_app, admin_token)
+    events = ["incident.created", "incident.status_changed"]
+    subscription = {"url": "https://example.com/hook", "events": events}
+    assert client.post("/api/v1/webhooks", json=subscription).status_code == 201  # outbox rows
+    incident_id = create(client)["id"]
+
+    def send() -> Any:
+        if write == "create":
+            body = {"title": "Mid-write", "severity": "SEV1", "service": "db"}
+            return client.post(
+                "/api/v1/incidents", json=body, headers={"Idempotency-Key": "mid-write-1"}
+            )
+        return move(client, incident_id, "investigating")
+
+    before = _rows(test_database.url)
+    with backend_killed_mid_write(test_database.url) as killed:
+        failed = send()
+    assert len(killed) == 1, "the write never flushed an incident"
+    assert_problem(failed, 503)
+    assert _rows(test_database.url) == before
+    retried = send()  # the next request gets a live connection, with pre-ping or without
+    after = _rows(test_database.url)
+    grown = {table for table in WRITTEN_TABLES if len(after[table]) > len(before[table])}
+    if write == "create":  # the idempotency key's claim was rolled back too: not a replay
+        assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+        assert grown == {"incidents", "audit_log", "webhook_deliveries", "idempotency_records"}
+    else:
+        assert retried.status_code == 200 and retried.json["status"] == "investigating"
+        assert grown == {"incident_events", "audit_log", "webhook_deliveries"}

@@ -51,18 +51,26 @@ ROUTE = "/api/v1/integrations/alertmanager"
 
 @pytest.fixture(scope="module")
 def service(test_database: DatabaseUnderTest) -> Iterator[Served]:
-    """The service with auto-resolve on, and an admin token in env["TOKEN"] for reading."""
+    """The service with auto-resolve on, an admin token in env["TOKEN"] for reading and
+    Alertmanager's token in env["ALERTMANAGER_TOKEN"]."""
     with created_database(test_database.url, f"monitoring_{os.getpid()}") as url:
         env = {"DATABASE_URL": url, "ALERTMANAGER_AUTO_RESOLVE": "true"}
         with served_app(env) as served:
             served.env["TOKEN"] = cli(env, "tokens", "create", "reader", "--scope", "admin").strip()
+            served.env["ALERTMANAGER_TOKEN"] = cli(
+                env, "tokens", "create", "alertmanager", "--scope", "incidents:write"
+            ).strip()
             yield served
 
 
-def _get(served: Served, path: str) -> Any:
-    request = urllib.request.Request(
-        served.url + path, headers={"Authorization": f"Bearer {served.env['TOKEN']}"}
-    )
+def _api(served: Served, path: str, body: Any = None) -> Any:
+    """GET, or POST `body` as JSON, with the admin token."""
+    headers = {"Authorization": f"Bearer {served.env['TOKEN']}"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(served.url + path, data=data, headers=headers)
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.load(response)
 
@@ -82,9 +90,9 @@ def _notifications(served: Served) -> int:
 @pytest.fixture
 def alertmanager(service: Served, tmp_path: Path) -> Iterator[str]:
     binary = require_program("prometheus-alertmanager", "prometheus-alertmanager")
-    token = cli(service.env, "tokens", "create", "alertmanager", "--scope", "incidents:write")
     config = tmp_path / "alertmanager.yml"
-    config.write_text(ALERTMANAGER_CONFIG.format(url=service.url, token=token.strip()))
+    token = service.env["ALERTMANAGER_TOKEN"]
+    config.write_text(ALERTMANAGER_CONFIG.format(url=service.url, token=token))
     port = free_port()
     process = subprocess.Popen(
         [
@@ -126,7 +134,7 @@ def _amtool(alertmanager: str, *args: str) -> None:
 
 
 def _alertmanager_notes(served: Served, incident_id: int) -> list[dict[str, Any]]:
-    events = _get(served, f"/api/v1/incidents/{incident_id}/events")["items"]
+    events = _api(served, f"/api/v1/incidents/{incident_id}/events")["items"]
     return [e for e in events if (e["data"] or {}).get("source") == "alertmanager"]
 
 
@@ -137,8 +145,8 @@ def test_alertmanager_opens_updates_and_resolves_one_incident(
     labels = ["alertname=DiskFull", "service=checkout", "severity=critical"]
     summary = "--annotation=summary=Disk almost full on checkout"
     _amtool(alertmanager, *labels, "instance=a", summary)
-    wait_for("an incident", lambda: _get(service, "/api/v1/incidents")["items"])
-    [incident] = _get(service, "/api/v1/incidents")["items"]
+    wait_for("an incident", lambda: _api(service, "/api/v1/incidents")["items"])
+    [incident] = _api(service, "/api/v1/incidents")["items"]
     assert (incident["title"], incident["severity"], incident["service"]) == (
         "Disk almost full on checkout",
         "SEV1",
@@ -153,13 +161,13 @@ def test_alertmanager_opens_updates_and_resolves_one_incident(
     seen = _notifications(service)
     _amtool(alertmanager, *labels, "instance=a", summary)
     wait_for("two repeat notifications", lambda: _notifications(service) >= seen + 2)
-    assert len(_get(service, "/api/v1/incidents")["items"]) == 1
+    assert len(_api(service, "/api/v1/incidents")["items"]) == 1
     assert len(_alertmanager_notes(service, incident["id"])) == 1
 
     # A second alert of the same group: one more timeline note, still one incident.
     _amtool(alertmanager, *labels, "instance=b", summary)
     wait_for("a second note", lambda: len(_alertmanager_notes(service, incident["id"])) == 2)
-    assert len(_get(service, "/api/v1/incidents")["items"]) == 1
+    assert len(_api(service, "/api/v1/incidents")["items"]) == 1
     assert len(_alertmanager_notes(service, incident["id"])[-1]["data"]["firing"]) == 2
 
     # Ending both alerts records the resolution and, with auto-resolve on, resolves.
@@ -167,13 +175,38 @@ def test_alertmanager_opens_updates_and_resolves_one_incident(
     for instance in ("a", "b"):
         _amtool(alertmanager, *labels, f"instance={instance}", summary, f"--end={now}")
     incident_path = f"/api/v1/incidents/{incident['id']}"
-    wait_for("the resolution", lambda: _get(service, incident_path)["status"] == "resolved")
-    resolved = _get(service, incident_path)
+    wait_for("the resolution", lambda: _api(service, incident_path)["status"] == "resolved")
+    resolved = _api(service, incident_path)
     assert resolved["resolution_summary"].startswith("Resolved by Alertmanager")
     assert _alertmanager_notes(service, incident["id"])[-1]["data"]["firing"] == []
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(f"Alertmanager flow took {time.monotonic() - started:.1f} s")
+
+
+def test_repeats_for_an_incident_resolved_by_hand_open_nothing_new(
+    service: Served, alertmanager: str
+) -> None:
+    labels = ["alertname=QueueBacklog", "service=payments", "severity=warning"]
+    _amtool(alertmanager, *labels, "instance=a")
+    listed = "/api/v1/incidents?service=payments"
+    wait_for("an incident", lambda: _api(service, listed)["items"])
+    [incident] = _api(service, listed)["items"]
+    path = f"/api/v1/incidents/{incident['id']}"
+    body = {"to": "resolved", "resolution_summary": "scaled the consumers"}
+    assert _api(service, path + "/transitions", body)["status"] == "resolved"
+    seen = _notifications(service)
+    wait_for("two repeat notifications", lambda: _notifications(service) >= seen + 2)
+    assert [i["id"] for i in _api(service, listed)["items"]] == [incident["id"]]
+    assert len(_alertmanager_notes(service, incident["id"])) == 1
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _amtool(alertmanager, *labels, "instance=a", f"--end={now}")
+    wait_for(
+        "the all-clear note",
+        lambda: _alertmanager_notes(service, incident["id"])[-1]["data"]["firing"] == [],
+    )
+    assert [i["id"] for i in _api(service, listed)["items"]] == [incident["id"]]
+    assert _api(service, path)["resolution_summary"] == "scaled the consumers"
 
 
 def test_promtool_accepts_our_metrics(service: Served) -> None:

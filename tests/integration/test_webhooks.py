@@ -60,6 +60,8 @@ class Receiver:
         self.requests: list[str] = []  # X-Event-Id of every request
         self.events: dict[str, dict[str, Any]] = {}  # accepted events by id
         self.bad_signatures = 0
+        self.hold_at: int | None = None  # the request (1-based) whose answer waits for `release`
+        self.release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
@@ -77,6 +79,8 @@ class Receiver:
                     status = receiver.script.pop(0) if receiver.script else 200
                 if status == 200:
                     receiver.events.setdefault(event_id, json.loads(body))
+                if len(receiver.requests) == receiver.hold_at:
+                    receiver.release.wait(timeout=60)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -139,10 +143,10 @@ class WorkerProcess:
         # The liveness probe's evidence: the loop touches the file every round.
         wait_for("the worker's first heartbeat", self.heartbeat.exists)
 
-    def stop(self) -> int:
-        """SIGTERM, as Kubernetes sends it; the exit status."""
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        """SIGTERM, as Kubernetes sends it, or another signal; the exit status."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
+        self.process.send_signal(signum)
         status = self.process.wait(timeout=30)
         self.process = None
         return status
@@ -204,6 +208,35 @@ def test_no_event_lost_across_worker_and_receiver_restarts(
     assert sorted(receiver.requests) == sorted(receiver.events)  # each sent exactly once
     notes = [e for e in receiver.events.values() if e["type"] == "incident.note_added"]
     assert sorted(e["data"]["incident"]["id"] for e in notes) == ids
+    assert receiver.bad_signatures == 0
+
+
+def test_no_event_lost_when_the_worker_is_killed_mid_batch(
+    app: Flask, client: FlaskClient, receiver: Receiver, worker_process: WorkerProcess
+) -> None:
+    subscribe(client, receiver, ["incident.created"])
+    for n in range(8):
+        create(client, title=f"incident {n}")
+    event_ids = {row.event_id for row in _outbox(app)}
+    # Two requests answered, the third's answer held: the batch of five is in flight.
+    receiver.hold_at = 3
+    worker_process.env["WEBHOOK_TIMEOUT_SECONDS"] = "60"  # the held request must not time out
+    worker_process.start()
+    wait_for("the held request", lambda: len(receiver.requests) == 3)
+    assert worker_process.stop(signal.SIGKILL) == -signal.SIGKILL
+    receiver.release.set()
+    assert {row.status for row in _outbox(app)} == {"pending"}  # the batch committed nothing
+    worker_process.start()
+    wait_for(
+        "every delivery",
+        lambda: {row.status for row in _outbox(app)} == {"delivered"},
+        timeout=60,
+    )
+    assert worker_process.stop() == 0
+    assert set(receiver.events) == event_ids  # none lost, none dead
+    in_flight = receiver.requests[:3]
+    assert all(receiver.requests.count(event_id) >= 2 for event_id in in_flight)  # sent again
+    assert all(receiver.events[event_id]["id"] == event_id for event_id in event_ids)
     assert receiver.bad_signatures == 0
 
 

@@ -2,7 +2,9 @@
 
 One alert group is one incident, found by its dedup_key. The group's set of firing alerts
 is kept on the incident's timeline (the `data` of the latest Alertmanager note), so a
-repeated notification adds nothing and a change of that set adds one note.
+repeated notification adds nothing and a change of that set adds one note. An incident a
+responder resolved while its alerts still fired stays the group's incident until the group
+clears (docs/integrations.md).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from incident_tracker.database import DbSession, rfc3339, utcnow
 from incident_tracker.errors import Problem
 from incident_tracker.incidents import service as incidents
 from incident_tracker.incidents.lifecycle import Severity, Status
-from incident_tracker.incidents.models import EventKind, IncidentEvent
+from incident_tracker.incidents.models import EventKind, Incident, IncidentEvent
 
 SOURCE = "alertmanager"
 DEDUP_PREFIX = "alertmanager:"
@@ -155,18 +157,36 @@ def resolution_summary(payload: Mapping[str, Any]) -> str:
     )[:10_000]
 
 
-def _open_incident(
+def _group_incident(session: DbSession, key: str) -> Incident | None:
+    """The incident the group's notifications go to, locked; None when a new one is due.
+
+    That is the group's open incident, else its latest resolved one if alerts still fired at
+    its last notification: resolving by hand does not stop Alertmanager repeating them.
+    Once the group has cleared, or its incident is closed or canceled, it starts afresh.
+    """
+    incident_id = incidents.open_incident_id(session, key) or session.scalar(
+        sa.select(Incident.id)
+        .where(Incident.dedup_key == key, Incident.status == Status.RESOLVED)
+        .order_by(Incident.id.desc())
+        .limit(1)
+    )
+    if incident_id is None:
+        return None
+    incident = incidents.get_incident(session, incident_id, for_update=True)  # one at a time
+    if incident.status is Status.RESOLVED and not _last_firing(session, incident_id):
+        return None
+    return incident
+
+
+def _create_incident(
     session: DbSession,
     payload: Mapping[str, Any],
     firing: Sequence[Alert],
     key: str,
     actor: Identity,
     settings: Settings,
-) -> tuple[int, bool]:
-    """The group's open incident, created when there is none; (id, created)."""
-    existing = incidents.open_incident_id(session, key)
-    if existing is not None:
-        return existing, False
+) -> tuple[Incident, bool]:
+    """A new incident for the group, locked; (incident, created)."""
     fields = {
         "title": title_of(payload, firing),
         "summary": _first("description", payload["common_annotations"], firing, "annotations")[
@@ -180,12 +200,15 @@ def _open_incident(
         "started_at": min(min(alert["starts_at"] for alert in firing), utcnow()),
     }
     try:
-        created = incidents.create_incident(session, fields, actor, incidents.snapshot)
+        incident_id = incidents.create_incident(
+            session, fields, actor, incidents.snapshot
+        ).incident_id
+        created = True
     except Problem as clash:  # a concurrent notification of the same group created it
         if "existing_incident_id" not in clash.extra:
             raise
-        return int(clash.extra["existing_incident_id"]), False
-    return created.incident_id, True
+        incident_id, created = int(clash.extra["existing_incident_id"]), False
+    return incidents.get_incident(session, incident_id, for_update=True), created
 
 
 def receive(
@@ -194,10 +217,12 @@ def receive(
     """Apply one notification in the caller's transaction."""
     firing = _firing(payload)
     key = dedup_key(payload["group_key"])
-    if not firing and incidents.open_incident_id(session, key) is None:
-        return Outcome("ignored", None)
-    incident_id, created = _open_incident(session, payload, firing, key, actor, settings)
-    incidents.get_incident(session, incident_id, for_update=True)  # one notification at a time
+    incident, created = _group_incident(session, key), False
+    if incident is None:
+        if not firing:
+            return Outcome("ignored", None)
+        incident, created = _create_incident(session, payload, firing, key, actor, settings)
+    incident_id = incident.id
     text, data = _note(payload, firing)
     if not created and _last_firing(session, incident_id) == data["firing"]:
         return Outcome("unchanged", incident_id)
@@ -206,7 +231,7 @@ def receive(
         return Outcome("created", incident_id)
     if firing:
         return Outcome("updated", incident_id)
-    if settings.alertmanager_auto_resolve:
+    if settings.alertmanager_auto_resolve and incident.status is not Status.RESOLVED:
         incidents.transition_incident(
             session,
             incident_id,
