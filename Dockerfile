@@ -1,8 +1,8 @@
 # Incident Tracker: gunicorn + Flask, built in two stages.
 #
 # BASE_IMAGE is the official Python image, pinned by digest so every build starts from the
-# same bytes. Keeping it current: Renovate's dockerfile manager (it reads image references in
-# ARG defaults) opens a PR when the tag moves; by hand, run
+# same bytes. Keeping it current: Renovate's regex manager (.github/renovate.json; Dependabot
+# reads FROM lines, not ARG defaults) opens a PR when the tag gets a new digest; by hand, run
 #   docker buildx imagetools inspect python:3.11-slim-bookworm
 # and replace the digest below. CI proves the same stages on a locally made Debian bookworm
 # base (ci/prove-image), so any Debian-based image with python3 and its venv module works.

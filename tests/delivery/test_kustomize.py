@@ -1,8 +1,9 @@
 """The Kustomize overlays, rendered as ci/render renders them for a deploy.
 
-Strict schema validation for the cluster's Kubernetes version, checkov on the rendered output,
-and the rules of the manifests themselves (replicas, PDB, HTTPS, probes, limits, security
-context, the image by digest, no secret values, dev differing from prod only where intended).
+Strict schema validation for the Kubernetes version each environment's Terraform creates,
+checkov on the rendered output, and the rules of the manifests themselves (replicas, PDB,
+HTTPS, probes, limits, security context, network policies, the image by digest, no secret
+values, dev differing from prod only where intended).
 """
 
 from __future__ import annotations
@@ -19,17 +20,24 @@ import pytest
 import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
-from tests.support.steps import assert_checkov_clean
+from tests.support.hcl import load
+from tests.support.steps import assert_checkov_clean, run_ci_step
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE = ROOT / "kustomize"
 ENVIRONMENTS = ("dev", "prod")
-# The EKS version the Terraform creates; the one place the manifests' tests name it.
-KUBERNETES_VERSION = "1.33"
 IMAGE = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/incident-tracker@sha256:" + "0123abcd" * 8
 WORKLOAD_KINDS = {"Deployment", "Job", "StatefulSet", "DaemonSet", "CronJob", "Pod"}
 
 Doc = dict[str, Any]
+
+
+def stack_setting(env: str, name: str) -> str:
+    """A value env's Terraform root passes to its stack (kubernetes_version, vpc_cidr): the
+    manifests are checked against what the Terraform creates, never a copy of it."""
+    main = load(ROOT / "terraform" / "environments" / env / "main.tf")
+    (stack,) = [call["stack"] for call in main["module"] if "stack" in call]
+    return str(stack[name])
 
 
 def render(env: str, outdir: Path, image: str = IMAGE) -> list[Doc]:
@@ -89,17 +97,28 @@ def test_overlay_passes_strict_schema_validation(rendered: dict[str, list[Doc]],
     } <= kinds
     for doc in rendered[env]:
         # Raises on an unknown field, a wrong type, or an apiVersion this version lacks.
-        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(doc, stack_setting(env, "kubernetes_version"), strict=True)
 
 
-def test_schema_validation_fails_on_an_unknown_api_version() -> None:
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_schema_validation_fails_on_an_unknown_api_version(env: str) -> None:
     """The guard above really guards: the Python API raises where the CLI only warns."""
+    version = stack_setting(env, "kubernetes_version")
     unknown: Doc = {"apiVersion": "autoscaling/v2beta1", "kind": "HorizontalPodAutoscaler"}
     with pytest.raises(SchemaNotFoundError):
-        kubernetes_validate.validate(unknown, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(unknown, version, strict=True)
     typo = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": {"typ": "X"}}
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(typo, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(typo, version, strict=True)
+
+
+def test_manifests_check_validates_each_overlay_for_its_clusters_version() -> None:
+    """The pipeline's step reads the same Terraform setting as the test above."""
+    result = run_ci_step("manifests-check")
+    assert result.returncode == 0, result.stderr
+    for env in ENVIRONMENTS:
+        version = stack_setting(env, "kubernetes_version")
+        assert f"kubernetes schemas {version}: {env} " in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -164,11 +183,37 @@ def test_web_pods_have_probes_and_roll_safely(rendered: dict[str, list[Doc]], en
     assert pod_spec(deployment)["terminationGracePeriodSeconds"] > pre_stop + 20
 
     job = one(rendered[env], "Job", "incident-tracker-migrate")
+    assert "livenessProbe" not in job["spec"]["template"]["spec"]["containers"][0]
     assert job["spec"]["template"]["spec"]["containers"][0]["command"] == [
         "incident-tracker",
         "db",
         "upgrade",
     ]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_deployment_container_is_probed(rendered: dict[str, list[Doc]], env: str) -> None:
+    """Liveness everywhere (a hung worker is restarted too); readiness where traffic comes in."""
+    deployments = [d for d in rendered[env] if d["kind"] == "Deployment"]
+    assert {d["metadata"]["name"] for d in deployments} >= {
+        "incident-tracker",
+        "incident-tracker-worker",
+    }
+    for deployment in deployments:
+        for container in pod_spec(deployment)["containers"]:
+            where = f"{deployment['metadata']['name']}/{container['name']}"
+            assert {"httpGet", "exec", "tcpSocket", "grpc"} & container["livenessProbe"].keys()
+            if container.get("ports"):
+                served = {p.get("name") for p in container["ports"]} | {
+                    p["containerPort"] for p in container["ports"]
+                }
+                assert container["readinessProbe"]["httpGet"]["port"] in served, where
+    worker = one(rendered[env], "Deployment", "incident-tracker-worker")
+    (container,) = pod_spec(worker)["containers"]
+    assert "ports" not in container, "the worker serves nothing, so it needs no readiness"
+    # The probe reads the heartbeat file the worker's loop touches.
+    heartbeat = container["command"][container["command"].index("--heartbeat-file") + 1]
+    assert heartbeat in " ".join(container["livenessProbe"]["exec"]["command"])
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -191,8 +236,70 @@ def test_selectors_find_the_web_pods_only(rendered: dict[str, list[Doc]], env: s
         "name": deployment["metadata"]["name"],
     }
     assert 1 <= hpa["minReplicas"] <= hpa["maxReplicas"]
-    policy = one(docs, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"]
-    assert policy.items() <= pod_labels.items() and policy.items() <= job_labels.items()
+
+
+Peer = tuple[str, str, int | str]  # (CIDR or "*" for anywhere, protocol, port or "*")
+
+
+def allowed(docs: list[Doc], labels: dict[str, str], direction: str) -> set[Peer] | None:
+    """What the NetworkPolicies together allow pods with these labels in one direction
+    ("ingress" or "egress"); None when no policy isolates that direction (all allowed)."""
+    policies = [doc["spec"] for doc in docs if doc["kind"] == "NetworkPolicy"]
+    assert all(set(policy["podSelector"]) == {"matchLabels"} for policy in policies)
+    isolating = [
+        policy
+        for policy in policies
+        if policy["podSelector"]["matchLabels"].items() <= labels.items()
+        and direction.capitalize() in policy["policyTypes"]
+    ]
+    if not isolating:
+        return None
+    found: set[Peer] = set()
+    for policy in isolating:
+        for rule in policy.get(direction, []):
+            for peer in rule.get("from" if direction == "ingress" else "to") or [{}]:
+                assert set(peer) <= {"ipBlock"} and "except" not in peer.get("ipBlock", {}), peer
+                for port in rule.get("ports") or [{"port": "*"}]:
+                    cidr = peer.get("ipBlock", {}).get("cidr", "*")
+                    found.add((cidr, port.get("protocol", "TCP"), port["port"]))
+    return found
+
+
+# Every pod: DNS, PostgreSQL, HTTPS (Secrets Manager, STS, webhook receivers), anywhere.
+COMMON_EGRESS: set[Peer] = {
+    ("*", "UDP", 53),
+    ("*", "TCP", 53),
+    ("*", "TCP", 5432),
+    ("*", "TCP", 443),
+}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_network_policies_admit_the_alb_to_web_pods_only(
+    rendered: dict[str, list[Doc]], env: str
+) -> None:
+    docs = rendered[env]
+
+    def labels(kind: str, name: str) -> dict[str, str]:
+        found: dict[str, str] = one(docs, kind, name)["spec"]["template"]["metadata"]["labels"]
+        return found
+
+    web = labels("Deployment", "incident-tracker")
+    worker = labels("Deployment", "incident-tracker-worker")
+    migrate = labels("Job", "incident-tracker-migrate")
+    # From the VPC (where the ALB's addresses are, target-type ip), on the app port only.
+    vpc = stack_setting(env, "vpc_cidr")
+    assert allowed(docs, web, "ingress") == {(vpc, "TCP", 8000)}
+    assert allowed(docs, worker, "ingress") == set()
+    assert allowed(docs, migrate, "ingress") == set()
+    assert allowed(docs, web, "egress") == COMMON_EGRESS
+    assert allowed(docs, migrate, "egress") == COMMON_EGRESS
+    # Webhook receivers on http:// too (docs/integrations.md: other ports need a patch).
+    assert allowed(docs, worker, "egress") == COMMON_EGRESS | {("*", "TCP", 80)}
+    for policy in (d for d in docs if d["kind"] == "NetworkPolicy"):
+        # ci/deploy applies everything but the web and worker components before the
+        # migration: the policies must be in that step, or running pods lose their rules.
+        assert "app.kubernetes.io/component" not in policy["metadata"]["labels"], policy
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -281,6 +388,7 @@ INTENDED_DIFFERENCES = [
     r"ConfigMap/data/(LOG_LEVEL|DB_HOST|DB_SECRET_ARN|AWS_REGION|WEB_CONCURRENCY)",
     r"ServiceAccount/metadata/annotations/eks\.amazonaws\.com/role-arn",
     r"Ingress/spec/rules/0/host",
+    r"NetworkPolicy/spec/ingress/0/from/0/ipBlock/cidr",  # the VPC's CIDR
     r"Ingress/metadata/annotations/alb\.ingress\.kubernetes\.io/certificate-arn",
     r"HorizontalPodAutoscaler/spec/(min|max)Replicas",
     r"Deployment/spec/template/spec/containers/0/resources/(requests|limits)/(cpu|memory)",

@@ -8,6 +8,7 @@ concurrency, environments, OIDC-only AWS access and the pull_request_target trap
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -254,10 +255,25 @@ def test_release_never_builds() -> None:
     assert triggers(load(WORKFLOWS / "release.yml"))["push"] == {"tags": ["v*"]}
 
 
-def test_dependabot_watches_actions_pip_and_docker() -> None:
+def test_dependency_updates_cover_actions_pip_and_the_base_image() -> None:
     config = load(ROOT / ".github" / "dependabot.yml")
     ecosystems = {update["package-ecosystem"] for update in config["updates"]}
-    assert {"github-actions", "pip", "docker"} <= ecosystems
+    assert {"github-actions", "pip"} <= ecosystems
+    # The base image is pinned in an ARG default, which Dependabot's docker ecosystem does not
+    # read (only FROM lines, here all `FROM ${BASE_IMAGE}`): Renovate's regex manager does.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert set(re.findall(r"(?m)^FROM (\S+)", dockerfile)) == {"${BASE_IMAGE}"}
+    renovate = json.loads((ROOT / ".github" / "renovate.json").read_text())
+    assert renovate["enabledManagers"] == ["custom.regex"], "the rest is Dependabot's"
+    (manager,) = renovate["customManagers"]
+    assert manager["datasourceTemplate"] == "docker"
+    assert all(re.search(f.strip("/"), "Dockerfile") for f in manager["managerFilePatterns"])
+    # Renovate's named groups are (?<name>...); Python spells them (?P<name>...).
+    (pattern,) = (p.replace("(?<", "(?P<") for p in manager["matchStrings"])
+    (found,) = re.finditer(pattern, dockerfile)
+    pinned = re.search(r"(?m)^ARG BASE_IMAGE=(\S+)$", dockerfile)
+    assert pinned
+    assert pinned.group(1) == "{depName}:{currentValue}@{currentDigest}".format(**found.groupdict())
 
 
 # --- Jenkins -------------------------------------------------------------------------------

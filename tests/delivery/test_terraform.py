@@ -7,16 +7,15 @@ controller, ECR immutable, no open ingress, CI trust pinned to this repository.
 
 from __future__ import annotations
 
-import copy
-import functools
 import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
+
+from tests.support.hcl import load
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO_ROOT / "terraform"
@@ -29,29 +28,6 @@ LOAD_BALANCER_PORTS = {80, 443}
 
 
 # --------------------------------------------------------------------------- HCL helpers
-
-
-def _clean(value: Any) -> Any:
-    """python-hcl2 8.x keeps the quotes of strings and keys and adds __comments__ and
-    __is_block__ markers; strip them so the tests compare plain values."""
-    if isinstance(value, dict):
-        return {_clean(k): _clean(v) for k, v in value.items() if not str(k).startswith("__")}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
-@functools.cache
-def _parsed(path: Path) -> dict[str, Any]:
-    with path.open() as handle:
-        return _clean(hcl2.load(handle))  # type: ignore[no-any-return]
-
-
-def load(path: Path) -> dict[str, Any]:
-    """A parsed .tf file (parsing is slow: each file once per run, copies handed out)."""
-    return copy.deepcopy(_parsed(path))
 
 
 def blocks(directory: Path, kind: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -246,15 +222,38 @@ def _ingress_rules() -> Iterator[tuple[str, dict[str, Any]]]:
             yield f"{where}: aws_vpc_security_group_ingress_rule.{name}", rule
 
 
+def _opens_more_than_a_load_balancer_port(rule: dict[str, Any]) -> bool:
+    """Open to the internet on anything but exactly port 80 or 443 (a range 80-443 is not)."""
+    cidrs = set(rule.get("cidr_blocks", []) or []) | set(rule.get("ipv6_cidr_blocks", []) or [])
+    cidrs |= {rule[k] for k in ("cidr_ipv4", "cidr_ipv6") if k in rule}
+    if not cidrs & OPEN_CIDRS:
+        return False
+    port = rule.get("from_port")
+    return port != rule.get("to_port") or port not in LOAD_BALANCER_PORTS
+
+
 def test_no_ingress_from_anywhere_except_load_balancer_ports() -> None:
     rules = list(_ingress_rules())
     assert rules, "expected at least the RDS rule"
     for where, rule in rules:
-        cidrs = set(rule.get("cidr_blocks", []) or []) | set(rule.get("ipv6_cidr_blocks", []) or [])
-        cidrs |= {rule[k] for k in ("cidr_ipv4", "cidr_ipv6") if k in rule}
-        if cidrs & OPEN_CIDRS:
-            ports = {rule.get("from_port"), rule.get("to_port")}
-            assert ports <= LOAD_BALANCER_PORTS, f"{where} open to the internet on {ports}"
+        assert not _opens_more_than_a_load_balancer_port(rule), f"{where} open to the internet"
+
+
+@pytest.mark.parametrize(
+    ("rule", "too_open"),
+    [
+        ({"cidr_ipv4": "0.0.0.0/0", "from_port": 443, "to_port": 443}, False),
+        ({"cidr_blocks": ["0.0.0.0/0"], "from_port": 80, "to_port": 80}, False),
+        ({"cidr_ipv4": "10.0.0.0/16", "from_port": 0, "to_port": 65535}, False),
+        ({"cidr_ipv4": "0.0.0.0/0", "from_port": 80, "to_port": 443}, True),
+        ({"ipv6_cidr_blocks": ["::/0"], "from_port": 22, "to_port": 22}, True),
+        ({"cidr_ipv6": "::/0", "from_port": 0, "to_port": 65535}, True),
+    ],
+)
+def test_the_open_ingress_rule_check_refuses_port_ranges(
+    rule: dict[str, Any], too_open: bool
+) -> None:
+    assert _opens_more_than_a_load_balancer_port(rule) is too_open
 
 
 def test_api_endpoint_cannot_be_opened_to_everyone() -> None:

@@ -4,9 +4,10 @@ variable "name" {
 }
 
 variable "kubernetes_version" {
+  # No default: each environment root sets it, and ci/manifests-check validates that
+  # environment's manifests against the same version.
   description = "Kubernetes minor version of the control plane and the managed nodes."
   type        = string
-  default     = "1.32"
 }
 
 variable "vpc_id" {
