@@ -70,6 +70,7 @@ class Settings:
     webhook_backoff_base_seconds: float = 5.0
     webhook_backoff_cap_seconds: float = 3600.0
     webhook_timeout_seconds: float = 10.0
+    webhook_retention_days: int = 14
 
     @property
     def uses_embedded_sqlite(self) -> bool:
@@ -232,6 +233,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_backoff_base_seconds=backoff_base,
         webhook_backoff_cap_seconds=backoff_cap,
         webhook_timeout_seconds=_float(env, "WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1, 120),
+        webhook_retention_days=_int(env, "WEBHOOK_RETENTION_DAYS", 14, 1, 3650),
     )
 
 

@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from incident_tracker.config import load_settings
-from incident_tracker.database import db
+from incident_tracker.database import db, utcnow
 from incident_tracker.webhooks import worker
-from incident_tracker.webhooks.models import WebhookDelivery
+from incident_tracker.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.conftest import DatabaseUnderTest
 from tests.integration.conftest import create, move
 from tests.integration.test_incidents import assert_problem
@@ -337,3 +338,30 @@ def test_dead_letters_are_listed_and_retried(
         client.get("/api/v1/webhooks/deliveries?status=delivered").json["items"][0]["id"]
         == (dead[0]["id"])
     )
+
+
+def test_delivered_rows_past_retention_are_pruned_in_batches(
+    app: Flask, client: FlaskClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscribe(client, receiver, ["incident.created"])
+    for _ in range(5):
+        create(client)
+    now = utcnow()
+    old, recent = now - timedelta(days=30), now - timedelta(days=1)
+    with app.app_context():
+        deliveries = db.session.scalars(
+            sa.select(WebhookDelivery).order_by(WebhookDelivery.id)
+        ).all()
+        ids = [delivery.id for delivery in deliveries]
+        for delivery, status, delivered_at in zip(
+            deliveries,
+            [DeliveryStatus.DELIVERED] * 3 + [DeliveryStatus.DEAD, DeliveryStatus.PENDING],
+            [old, old, recent, None, None],
+            strict=True,
+        ):
+            delivery.status, delivery.delivered_at, delivery.created_at = status, delivered_at, old
+        db.session.commit()
+        monkeypatch.setattr(worker, "PRUNE_BATCH_SIZE", 1)  # the loop over batches runs too
+        assert worker.prune_delivered(db.session, retention_days=14) == 2
+        kept = db.session.scalars(sa.select(WebhookDelivery.id).order_by(WebhookDelivery.id))
+        assert list(kept) == ids[2:]  # the recent delivery, the dead letter, the pending row

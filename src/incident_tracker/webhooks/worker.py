@@ -13,6 +13,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import requests
 import sqlalchemy as sa
@@ -26,6 +27,8 @@ from incident_tracker.webhooks.service import backoff_seconds, signature
 log = structlog.get_logger(__name__)
 USER_AGENT = "incident-tracker-webhooks/1"
 MAX_ERROR_LENGTH = 500
+PRUNE_INTERVAL_SECONDS = 3600.0
+PRUNE_BATCH_SIZE = 1000
 
 
 def _claim(
@@ -120,19 +123,54 @@ def deliver_due(
     return tried
 
 
+def prune_delivered(session: DbSession, retention_days: int) -> int:
+    """Delete delivered rows older than the retention, a batch per transaction; return how many.
+
+    Dead rows stay until an admin retries them or their subscription is deleted: they are the
+    record of what a receiver never got.
+    """
+    cutoff = utcnow() - timedelta(days=retention_days)
+    deleted = 0
+    while True:
+        batch = (
+            sa.select(WebhookDelivery.id)
+            .where(
+                WebhookDelivery.status == DeliveryStatus.DELIVERED,
+                WebhookDelivery.delivered_at < cutoff,
+            )
+            .limit(PRUNE_BATCH_SIZE)
+        )
+        result = session.execute(
+            sa.delete(WebhookDelivery).where(WebhookDelivery.id.in_(batch.scalar_subquery()))
+        )
+        count = cast(sa.CursorResult[Any], result).rowcount
+        session.commit()
+        deleted += count
+        if count < PRUNE_BATCH_SIZE:
+            break
+    if deleted:
+        log.info("webhook deliveries pruned", deleted=deleted, retention_days=retention_days)
+    return deleted
+
+
 def run(
     session: DbSession, settings: Settings, stop: threading.Event, heartbeat: Path | None = None
 ) -> None:
     """Deliver until `stop` is set; sleep the poll interval whenever nothing was due.
 
     Each round touches `heartbeat`, so a liveness probe can tell a stuck worker by its age.
+    Once an hour (and at start) it prunes delivered rows past WEBHOOK_RETENTION_DAYS.
     """
     log.info("webhook worker started", poll_interval=settings.webhook_poll_interval_seconds)
+    next_prune = time.monotonic()
     with requests.Session() as http:
         while not stop.is_set():
             if heartbeat is not None:
                 heartbeat.touch()
             try:
+                if time.monotonic() >= next_prune:
+                    prune_delivered(session, settings.webhook_retention_days)
+                    next_prune = time.monotonic() + PRUNE_INTERVAL_SECONDS
                 tried = deliver_due(session, http, settings, stop)
             except sa.exc.SQLAlchemyError:
                 log.warning("webhook worker: database unavailable, retrying", exc_info=True)
