@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+import prometheus_client
 
 from incident_tracker import migrate
 from incident_tracker.auth import service as auth_service
@@ -206,8 +207,16 @@ def webhooks_retry(delivery_id: int) -> None:
     default=None,
     help="touched every round, for a liveness probe",
 )
-def worker(heartbeat_file: Path | None) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="serve Prometheus metrics on this port (all interfaces)",
+)
+def worker(heartbeat_file: Path | None, metrics_port: int | None) -> None:
     """Send webhook deliveries until SIGTERM or SIGINT (the delivery in flight completes)."""
+    if metrics_port is not None:
+        prometheus_client.start_http_server(metrics_port)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

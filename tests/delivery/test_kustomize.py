@@ -193,26 +193,34 @@ def test_web_pods_have_probes_and_roll_safely(rendered: dict[str, list[Doc]], en
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_deployment_container_is_probed(rendered: dict[str, list[Doc]], env: str) -> None:
-    """Liveness everywhere (a hung worker is restarted too); readiness where traffic comes in."""
-    deployments = [d for d in rendered[env] if d["kind"] == "Deployment"]
+    """Liveness everywhere (a hung worker is restarted too); readiness where a Service sends
+    traffic."""
+    docs = rendered[env]
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
     assert {d["metadata"]["name"] for d in deployments} >= {
         "incident-tracker",
         "incident-tracker-worker",
     }
+    selectors = [d["spec"]["selector"].items() for d in docs if d["kind"] == "Service"]
     for deployment in deployments:
+        labels = deployment["spec"]["template"]["metadata"]["labels"].items()
+        behind_a_service = any(selector <= labels for selector in selectors)
         for container in pod_spec(deployment)["containers"]:
             where = f"{deployment['metadata']['name']}/{container['name']}"
             assert {"httpGet", "exec", "tcpSocket", "grpc"} & container["livenessProbe"].keys()
-            if container.get("ports"):
+            if behind_a_service:
                 served = {p.get("name") for p in container["ports"]} | {
                     p["containerPort"] for p in container["ports"]
                 }
                 assert container["readinessProbe"]["httpGet"]["port"] in served, where
-    worker = one(rendered[env], "Deployment", "incident-tracker-worker")
+    worker = one(docs, "Deployment", "incident-tracker-worker")
+    worker_labels = worker["spec"]["template"]["metadata"]["labels"].items()
+    assert not any(selector <= worker_labels for selector in selectors), "only scraped"
     (container,) = pod_spec(worker)["containers"]
-    assert "ports" not in container, "the worker serves nothing, so it needs no readiness"
     # The probe reads the heartbeat file the worker's loop touches.
-    heartbeat = container["command"][container["command"].index("--heartbeat-file") + 1]
+    [heartbeat] = [
+        arg.split("=", 1)[1] for arg in container["command"] if arg.startswith("--heartbeat-file=")
+    ]
     assert heartbeat in " ".join(container["livenessProbe"]["exec"]["command"])
 
 
@@ -275,7 +283,7 @@ COMMON_EGRESS: set[Peer] = {
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_network_policies_admit_the_alb_to_web_pods_only(
+def test_network_policies_admit_only_the_vpc_and_only_to_served_ports(
     rendered: dict[str, list[Doc]], env: str
 ) -> None:
     docs = rendered[env]
@@ -290,7 +298,7 @@ def test_network_policies_admit_the_alb_to_web_pods_only(
     # From the VPC (where the ALB's addresses are, target-type ip), on the app port only.
     vpc = stack_setting(env, "vpc_cidr")
     assert allowed(docs, web, "ingress") == {(vpc, "TCP", 8000)}
-    assert allowed(docs, worker, "ingress") == set()
+    assert allowed(docs, worker, "ingress") == {(vpc, "TCP", 9100)}  # its metrics port
     assert allowed(docs, migrate, "ingress") == set()
     assert allowed(docs, web, "egress") == COMMON_EGRESS
     assert allowed(docs, migrate, "egress") == COMMON_EGRESS

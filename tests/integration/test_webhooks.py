@@ -22,6 +22,7 @@ import requests
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from incident_tracker.config import load_settings
 from incident_tracker.database import db, utcnow
@@ -138,14 +139,32 @@ class WorkerProcess:
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.heartbeat = Path(tempfile.mkdtemp()) / "heartbeat"
+        self.metrics_port = free_port()
 
     def start(self) -> None:
         self.heartbeat.unlink(missing_ok=True)
         self.process = subprocess.Popen(
-            [str(CLI), "worker", "--heartbeat-file", str(self.heartbeat)], env=self.env
+            [
+                str(CLI),
+                "worker",
+                "--heartbeat-file",
+                str(self.heartbeat),
+                "--metrics-port",
+                str(self.metrics_port),
+            ],
+            env=self.env,
         )
         # The liveness probe's evidence: the loop touches the file every round.
         wait_for("the worker's first heartbeat", self.heartbeat.exists)
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Its Prometheus samples by name and labels, parsed by prometheus_client."""
+        text = requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
 
     def stop(self, signum: int = signal.SIGTERM) -> int:
         """SIGTERM, as Kubernetes sends it, or another signal; the exit status."""
@@ -180,6 +199,13 @@ def test_signed_event_survives_two_500s_and_arrives_once(
     [row] = _outbox(app)
     worker_process.start()
     wait_for("the delivery", lambda: _outbox(app)[0].status == "delivered")
+    pending = ("incident_tracker_webhook_outbox_rows", (("status", "pending"),))
+    wait_for("the outbox gauge", lambda: worker_process.metrics().get(pending) == 0)
+    metrics = worker_process.metrics()
+    attempts = "incident_tracker_webhook_attempts_total"
+    assert metrics[(attempts, (("outcome", "retry"),))] == 2
+    assert metrics[(attempts, (("outcome", "delivered"),))] == 1
+    assert metrics[("incident_tracker_webhook_attempt_duration_seconds_count", ())] == 3
     assert worker_process.stop() == 0
     assert receiver.requests == [row.event_id] * 3 and receiver.bad_signatures == 0
     assert list(receiver.events) == [row.event_id]

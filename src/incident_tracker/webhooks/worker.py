@@ -21,6 +21,7 @@ import structlog
 
 from incident_tracker.config import Settings
 from incident_tracker.database import DbSession, utcnow
+from incident_tracker.webhooks.metrics import ATTEMPT_DURATION, ATTEMPTS, observe_outbox
 from incident_tracker.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from incident_tracker.webhooks.service import backoff_seconds, signature
 
@@ -64,9 +65,10 @@ def send(
         "X-Signature": signature(subscription.secret, int(time.time()), body),
     }
     try:
-        response = http.post(
-            subscription.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-        )
+        with ATTEMPT_DURATION.time():
+            response = http.post(
+                subscription.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            )
     except requests.RequestException as exc:
         return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
     if 200 <= response.status_code < 300:
@@ -92,6 +94,8 @@ def _record_outcome(delivery: WebhookDelivery, error: str | None, settings: Sett
         )
         delivery.next_attempt_at = now + timedelta(seconds=delay)
         delivery.last_error = error
+    outcome = {DeliveryStatus.DELIVERED: "delivered", DeliveryStatus.DEAD: "dead"}
+    ATTEMPTS.labels(outcome.get(delivery.status, "retry")).inc()
     log.info(
         "webhook delivery attempt",
         delivery_id=delivery.id,
@@ -172,8 +176,10 @@ def run(
                     prune_delivered(session, settings.webhook_retention_days)
                     next_prune = time.monotonic() + PRUNE_INTERVAL_SECONDS
                 tried = deliver_due(session, http, settings, stop)
+                observe_outbox(session)
             except sa.exc.SQLAlchemyError:
                 log.warning("webhook worker: database unavailable, retrying", exc_info=True)
+                session.rollback()
                 tried = 0
             if tried == 0:
                 stop.wait(settings.webhook_poll_interval_seconds)
