@@ -248,6 +248,33 @@ def test_deploys_go_through_environments_and_prod_through_prod() -> None:
                 assert job.get("environment", {}).get("name") == "prod", f"{path.name} {job_id}"
 
 
+def test_github_rolls_back_only_after_a_smoke_failure() -> None:
+    """ci/deploy undoes a failed rollout itself: a second undo would restore the broken one."""
+    for name in DEPLOY_JOBS:
+        steps = load(WORKFLOWS / name)["jobs"][DEPLOY_JOBS[name][0]]["steps"]
+        ids = [step.get("id") for step in steps]
+        (rollback,) = [i for i, step in enumerate(steps) if "ci/rollback" in step.get("run", "")]
+        assert ids[rollback - 1] == "smoke" and "ci/smoke" in steps[rollback - 1]["run"], name
+        assert steps[rollback]["if"] == "failure() && steps.smoke.outcome == 'failure'", name
+
+
+def jenkins_stages_named(title: str) -> list[str]:
+    """The text of every stage('title') of the Jenkinsfile (a title can repeat per flow)."""
+    text = JENKINSFILE.read_text()
+    starts = [text.rfind("\n", 0, m.start()) + 1 for m in re.finditer(rf"stage\('{title}'\)", text)]
+    return [jenkins_stage_text(title, text[start:]) for start in starts]
+
+
+def test_jenkins_rolls_back_only_after_a_smoke_failure() -> None:
+    """The rollback is the Smoke test stage's own `post { failure }`, nowhere else."""
+    smoke = jenkins_stages_named("Smoke test")
+    assert len(smoke) == 2
+    for body, env in zip(smoke, ("dev", "prod"), strict=True):
+        assert re.search(rf"post \{{\s*failure \{{\s*sh 'ci/rollback {env}' \}}", body), body
+    assert JENKINSFILE.read_text().count("ci/rollback") == 2
+    assert all("post" not in body for body in jenkins_stages_named("Deploy"))
+
+
 def test_release_never_builds() -> None:
     release = [step for _, step in jobs_steps(WORKFLOWS / "release.yml")]
     assert not any("ci/build-image" in s.get("run", "") for s in release)
