@@ -57,7 +57,9 @@ def kubectl(tmp_path: Path) -> Path:
 def run(
     *args: str, env: dict[str, str] | None = None, tmp_path: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "SMOKE", "EKS", "AWS_"))}
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "SMOKE", "EKS", "AWS_"))
+    }
     if tmp_path is not None:
         environment["DEPLOY_RENDER_DIR"] = str(tmp_path / "rendered")
         environment["FAKE_KUBECTL_LOG"] = str(tmp_path / "calls.jsonl")
@@ -269,9 +271,7 @@ def test_deploy_says_so_when_the_rollback_fails_too(kubectl: Path, tmp_path: Pat
 # ---- rollback (after a failed smoke test) ----
 
 
-@pytest.mark.parametrize(
-    ("env", "context"), [("dev", []), ("prod", ["--context", "prod-cluster"])]
-)
+@pytest.mark.parametrize(("env", "context"), [("dev", []), ("prod", ["--context", "prod-cluster"])])
 def test_rollback_undoes_each_deployment_once_and_waits(
     env: str, context: list[str], kubectl: Path, tmp_path: Path
 ) -> None:
@@ -344,7 +344,12 @@ def aws(kubectl: Path, tmp_path: Path) -> str:
 def test_steps_write_the_kubeconfig_of_eks_cluster_name_first(
     step: tuple[str, ...], aws: str, kubectl: Path, tmp_path: Path
 ) -> None:
-    env = {"PATH": aws, "KUBECTL": str(kubectl), "EKS_CLUSTER_NAME": "it-dev", "AWS_REGION": "eu-west-1"}
+    env = {
+        "PATH": aws,
+        "KUBECTL": str(kubectl),
+        "EKS_CLUSTER_NAME": "it-dev",
+        "AWS_REGION": "eu-west-1",
+    }
     result = run(*step, env=env, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     made = calls(tmp_path)
@@ -354,10 +359,22 @@ def test_steps_write_the_kubeconfig_of_eks_cluster_name_first(
 
 
 def test_kubeconfig_context_follows_kube_context(aws: str, kubectl: Path, tmp_path: Path) -> None:
-    env = {"PATH": aws, "KUBECTL": str(kubectl), "EKS_CLUSTER_NAME": "it-prod", "KUBE_CONTEXT": "prod"}
+    env = {
+        "PATH": aws,
+        "KUBECTL": str(kubectl),
+        "EKS_CLUSTER_NAME": "it-prod",
+        "KUBE_CONTEXT": "prod",
+    }
     result = run("rollback", "prod", env=env, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert calls(tmp_path)[0] == ["eks", "update-kubeconfig", "--name", "it-prod", "--alias", "prod"]
+    assert calls(tmp_path)[0] == [
+        "eks",
+        "update-kubeconfig",
+        "--name",
+        "it-prod",
+        "--alias",
+        "prod",
+    ]
     assert all(call[:2] == ["--context", "prod"] for call in calls(tmp_path)[1:])
 
 
