@@ -8,7 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 APP_IMAGE_NAME="incident-tracker"
 APP_DEPLOYMENT="incident-tracker"
 MIGRATION_JOB="incident-tracker-migrate"
-# kubectl for the cluster; tests point it at a recording fake (rendering always uses ci/tool).
+# kubectl for the cluster (init_kube installs the pinned one when none is on PATH); tests point
+# it at a recording fake. Rendering always uses ci/tool.
 KUBECTL="${KUBECTL:-kubectl}"
 DRY_RUN="${DRY_RUN:-0}"
 ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-300s}"
@@ -66,6 +67,7 @@ init_kube() {
     [[ -n "${KUBE_CONTEXT:-}" ]] && login+=(--alias "$KUBE_CONTEXT")
     run "${login[@]}"
   fi
+  command -v "$KUBECTL" >/dev/null 2>&1 || KUBECTL="$("$REPO_ROOT/ci/tool" --path kubectl)"
   kube=("$KUBECTL")
   [[ -n "${KUBE_CONTEXT:-}" ]] && kube+=(--context "$KUBE_CONTEXT")
   return 0
