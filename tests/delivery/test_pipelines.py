@@ -36,7 +36,7 @@ FLOWS: dict[str, list[str]] = {
         "build-image",
     ],
     "deploy": ["build-image", "push-image", "deploy", "smoke", "rollback"],
-    "release": ["resolve-digest", "deploy", "smoke", "rollback", "tag-release"],
+    "release": ["resolve-digest", "check-release", "deploy", "smoke", "rollback", "tag-release"],
 }
 GITHUB_FLOW_FILES = {"pr": "pr.yml", "deploy": "deploy.yml", "release": "release.yml"}
 JENKINS_FLOW_STAGES = {"pr": "PR checks", "deploy": "Deploy to dev", "release": "Release to prod"}
@@ -244,7 +244,9 @@ def test_deploys_go_through_environments_and_prod_through_prod() -> None:
             runs = " ".join(s.get("run", "") for s in job.get("steps", []))
             if "ci/deploy" in runs:
                 assert "environment" in job, f"{path.name} {job_id} deploys with no environment"
-            if "ci/tag-release" in runs or "ci/resolve-digest" in runs:
+            if any(
+                f"ci/{step}" in runs for step in ("tag-release", "resolve-digest", "check-release")
+            ):
                 assert job.get("environment", {}).get("name") == "prod", f"{path.name} {job_id}"
 
 
