@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 JENKINSFILE = ROOT / "Jenkinsfile"
 POD_YAML = ROOT / "ci" / "jenkins" / "pod.yaml"
+# The pod template's own service account: no AWS role trusts it (tests/delivery/test_terraform).
+PR_SERVICE_ACCOUNT = "jenkins-pr"
 
 # The ci/ steps of each flow, in order (the contract both systems implement).
 FLOWS: dict[str, list[str]] = {
@@ -338,7 +340,7 @@ def test_jenkins_builds_without_a_docker_daemon() -> None:
 def test_pod_template_uses_irsa_and_hardened_containers() -> None:
     pod = load(POD_YAML)
     spec = pod["spec"]
-    assert pod["kind"] == "Pod" and spec["serviceAccountName"] == "jenkins-agent"
+    assert pod["kind"] == "Pod" and spec["serviceAccountName"] == PR_SERVICE_ACCOUNT
     containers = {c["name"]: c for c in spec["containers"]}
     assert {"python", "buildah"} <= set(containers)
     for name, container in containers.items():
@@ -346,6 +348,37 @@ def test_pod_template_uses_irsa_and_hardened_containers() -> None:
         assert context["privileged"] is False and context["allowPrivilegeEscalation"] is False
         assert context["capabilities"]["drop"] == ["ALL"], name
         assert "SYS_ADMIN" not in context["capabilities"].get("add", []), name
+
+
+def kubernetes_agents(stage_text: str) -> list[str]:
+    """The body of each `kubernetes { ... }` agent in a stage's text."""
+    return re.findall(r"kubernetes \{\n(.*?)\n\s*\}", stage_text, re.DOTALL)
+
+
+def test_jenkins_pr_checks_get_no_aws_role_and_deploys_their_environment_s() -> None:
+    """One service account per trust level: PR (none), dev deploys, prod releases."""
+    expected = {"PR checks": None, "Deploy to dev": "dev", "Release to prod": "prod"}
+    for stage, environment in expected.items():
+        agents = kubernetes_agents(jenkins_stage_text(stage))
+        assert agents, stage
+        for agent in agents:
+            named = re.findall(r"serviceAccount '([^']+)'", agent)
+            assert named == ([f"jenkins-deploy-{environment}"] if environment else []), stage
+    assert len(kubernetes_agents(JENKINSFILE.read_text())) == 4
+
+
+def test_github_assumes_aws_roles_only_behind_an_environment() -> None:
+    for path in workflow_files():
+        for job_id, job in load(path)["jobs"].items():
+            assumes = any(
+                str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")
+                for s in job.get("steps", [])
+            )
+            if assumes:
+                assert job.get("environment", {}).get("name") in ("dev", "prod"), (path, job_id)
+                assert "AWS_DEPLOY_ROLE_ARN" in str(job), f"{path.name} {job_id}: the env's role"
+    image = load(WORKFLOWS / "deploy.yml")["jobs"]["image"]
+    assert image["environment"] == {"name": "dev"}  # no url: it deploys nothing
 
 
 def jenkins_block(text: str, name: str) -> str:
