@@ -6,6 +6,7 @@ version tag to that same manifest.
 
     python ci/ecr.py push SHA [--archive build/image.tar]   (entry point: ci/push-image)
     python ci/ecr.py resolve SHA                            (entry point: ci/resolve-digest)
+    python ci/ecr.py check VERSION REPO@sha256:DIGEST       (entry point: ci/check-release)
     python ci/ecr.py tag VERSION REPO@sha256:DIGEST         (entry point: ci/tag-release)
 
 Each prints the image reference `REPO_URL@sha256:...` on stdout; messages go to stderr.
@@ -34,6 +35,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 # ECR tags: up to 128 characters, letters, digits, _ . -; a git SHA and v1.2.3 both fit.
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# Release versions: vMAJOR.MINOR.PATCH, optionally -PRERELEASE (no +BUILD: ECR tags have no '+').
+VERSION_RE = re.compile(
+    r"^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z][0-9A-Za-z.-]*)?$"
+)
 REGION_RE = re.compile(r"\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com")
 
 
@@ -197,21 +202,42 @@ def push(repo: Repository, sha: str, archive: Path) -> str:
     return repo.ref(digest)
 
 
-def tag(version: str, ref: str) -> str:
-    """Add VERSION to the manifest REF names. Idempotent for the same digest; an existing
-    VERSION on another digest is an error (release tags, like the repository, are immutable)."""
-    check_tag(version, "release version")
-    repo, digest = parse_ref(ref)
-    client = ecr_client(repo)
+def release_tag_state(client: Any, repo: Repository, version: str, digest: str) -> bool:
+    """Whether VERSION already names `digest` (False: not used yet). Refuses a malformed
+    version, and one already on another digest (release tags, like the repository, are
+    immutable)."""
+    if len(version) > 128 or not VERSION_RE.match(version):  # 128: ECR's tag limit
+        raise StepError(
+            f"invalid release version {version!r}: "
+            "want vMAJOR.MINOR.PATCH[-PRERELEASE], e.g. v1.4.0"
+        )
     current = digest_for_tag(client, repo, version)
-    if current == digest:
-        print(f"{repo.url}:{version} already names {digest}; nothing to do", file=sys.stderr)
-        return ref
-    if current is not None:
+    if current is not None and current != digest:
         raise StepError(
             f"{repo.url}:{version} already names {current}, not {digest}: "
             "a released version is never moved to another image"
         )
+    return current == digest
+
+
+def check(version: str, ref: str) -> str:
+    """Before a release deploys anything: VERSION is well formed and free, or already names
+    this very image (a rerun), so the tag at the end cannot fail on it."""
+    repo, digest = parse_ref(ref)
+    tagged = release_tag_state(ecr_client(repo), repo, version, digest)
+    state = "already names this image" if tagged else "is free"
+    print(f"{repo.url}:{version} {state}", file=sys.stderr)
+    return ref
+
+
+def tag(version: str, ref: str) -> str:
+    """Add VERSION to the manifest REF names. Idempotent for the same digest; the checks of
+    `check` first."""
+    repo, digest = parse_ref(ref)
+    client = ecr_client(repo)
+    if release_tag_state(client, repo, version, digest):
+        print(f"{repo.url}:{version} already names {digest}; nothing to do", file=sys.stderr)
+        return ref
     found = client.batch_get_image(
         repositoryName=repo.name,
         imageIds=[{"imageDigest": digest}],
@@ -250,15 +276,21 @@ def main(argv: list[str] | None = None) -> int:
     push_cmd.add_argument("--archive", type=Path, default=Path("build/image.tar"))
     resolve_cmd = steps.add_parser("resolve", help="digest reference of ECR_REPOSITORY_URL:SHA")
     resolve_cmd.add_argument("sha")
-    tag_cmd = steps.add_parser("tag", help="add VERSION to the image REPO@sha256:...")
-    tag_cmd.add_argument("version")
-    tag_cmd.add_argument("ref")
+    for step, text in (
+        ("check", "check VERSION can be given to the image REPO@sha256:..."),
+        ("tag", "add VERSION to the image REPO@sha256:..."),
+    ):
+        command = steps.add_parser(step, help=text)
+        command.add_argument("version")
+        command.add_argument("ref")
     args = parser.parse_args(argv)
     try:
         if args.step == "push":
             print(push(repository_from_env(), args.sha, args.archive))
         elif args.step == "resolve":
             print(resolve(repository_from_env(), args.sha))
+        elif args.step == "check":
+            print(check(args.version, args.ref))
         else:
             print(tag(args.version, args.ref))
     except StepError as exc:

@@ -1,4 +1,4 @@
-"""The logic of ci/render, ci/deploy, ci/promote and ci/smoke, without a cluster.
+"""The logic of ci/render, ci/deploy, ci/rollback, ci/promote and ci/smoke, without a cluster.
 
 No cluster exists here, so the cluster side is a test double: KUBECTL points the steps at a
 fake kubectl that records its arguments and fails on demand (`rollout status`, the migration
@@ -21,6 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "5f" * 32
+WORKLOADS = ["incident-tracker", "incident-tracker-worker"]  # the overlays' Deployments
 IMAGE = f"111122223333.dkr.ecr.eu-west-1.amazonaws.com/incident-tracker@{DIGEST}"
 
 FAKE_KUBECTL = """#!/usr/bin/env python3
@@ -30,7 +31,8 @@ with open(os.environ["FAKE_KUBECTL_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
 words = [a for a in args if not a.startswith("-")]
 fail = os.environ.get("FAKE_KUBECTL_FAIL", "")
-if "rollout" in words and "status" in words and "rollout-status" in fail:
+only = os.environ.get("FAKE_KUBECTL_FAIL_ONLY", words[-1])
+if "rollout" in words and "status" in words and "rollout-status" in fail and only in words:
     undone = any("undo" in json.loads(line) for line in open(os.environ["FAKE_KUBECTL_LOG"]))
     if not undone or "rollout-status-always" in fail:
         sys.exit("error: deployment exceeded its progress deadline")
@@ -55,7 +57,9 @@ def kubectl(tmp_path: Path) -> Path:
 def run(
     *args: str, env: dict[str, str] | None = None, tmp_path: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "SMOKE"))}
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "SMOKE", "EKS", "AWS_"))
+    }
     if tmp_path is not None:
         environment["DEPLOY_RENDER_DIR"] = str(tmp_path / "rendered")
         environment["FAKE_KUBECTL_LOG"] = str(tmp_path / "calls.jsonl")
@@ -157,7 +161,7 @@ def deploy_plan(namespace: str, manifests: Path, context: list[str]) -> list[lis
         [*apply, "--selector", "app.kubernetes.io/component notin (web,worker)"],
         [*ns, "get", "job/incident-tracker-migrate", *job_state],
         apply,
-        [*ns, "rollout", "status", "deployment/incident-tracker", "--timeout=300s"],
+        *[[*ns, "rollout", "status", f"deployment/{name}", "--timeout=300s"] for name in WORKLOADS],
     ]
 
 
@@ -225,30 +229,31 @@ def test_deploy_gives_up_on_a_migration_that_does_not_finish(kubectl: Path, tmp_
     assert not [call for call in calls(tmp_path) if "rollout" in call]
 
 
-def test_deploy_rolls_back_when_the_rollout_fails(kubectl: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("failing", WORKLOADS)
+def test_deploy_undoes_every_deployment_when_a_rollout_fails(
+    failing: str, kubectl: Path, tmp_path: Path
+) -> None:
     result = run(
         "deploy",
         "prod",
         IMAGE,
-        env={"KUBECTL": str(kubectl), "FAKE_KUBECTL_FAIL": "rollout-status"},
+        env={
+            "KUBECTL": str(kubectl),
+            "FAKE_KUBECTL_FAIL": "rollout-status",
+            "FAKE_KUBECTL_FAIL_ONLY": f"deployment/{failing}",
+        },
         tmp_path=tmp_path,
     )
     assert result.returncode != 0
+    assert f"rollout of deployment/{failing} failed" in result.stderr
     assert "rolled back to the previous revision" in result.stderr
-    rollout = [call[2:4] for call in calls(tmp_path) if "rollout" in call]
-    assert rollout == [
-        ["rollout", "status"],
-        ["rollout", "undo"],
-        ["rollout", "status"],
-    ]
-    undo = next(call for call in calls(tmp_path) if "undo" in call)
-    assert undo == [
-        "--namespace",
-        "incident-tracker-prod",
-        "rollout",
-        "undo",
-        "deployment/incident-tracker",
-    ]
+    rollout = [call[2:] for call in calls(tmp_path) if "rollout" in call]
+    waited = [["rollout", "status", f"deployment/{name}", "--timeout=300s"] for name in WORKLOADS]
+    undone = [["rollout", "undo", f"deployment/{name}"] for name in WORKLOADS]
+    # Waits up to the failed one, then undoes both (the worker was applied too) and waits.
+    assert rollout == [*waited[: WORKLOADS.index(failing) + 1], *undone, *waited]
+    namespaces = {tuple(call[:2]) for call in calls(tmp_path) if "rollout" in call}
+    assert namespaces == {("--namespace", "incident-tracker-prod")}
 
 
 def test_deploy_says_so_when_the_rollback_fails_too(kubectl: Path, tmp_path: Path) -> None:
@@ -260,7 +265,48 @@ def test_deploy_says_so_when_the_rollback_fails_too(kubectl: Path, tmp_path: Pat
         tmp_path=tmp_path,
     )
     assert result.returncode != 0
-    assert "the undo failed too" in result.stderr
+    assert "the undo of deployment/incident-tracker failed too" in result.stderr
+
+
+# ---- rollback (after a failed smoke test) ----
+
+
+@pytest.mark.parametrize(("env", "context"), [("dev", []), ("prod", ["--context", "prod-cluster"])])
+def test_rollback_undoes_each_deployment_once_and_waits(
+    env: str, context: list[str], kubectl: Path, tmp_path: Path
+) -> None:
+    extra = {"KUBE_CONTEXT": "prod-cluster"} if context else {}
+    result = run("rollback", env, env={"KUBECTL": str(kubectl), **extra}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    ns = [*context, "--namespace", f"incident-tracker-{env}"]
+    expected = [[*ns, "rollout", "undo", f"deployment/{name}"] for name in WORKLOADS]
+    expected += [
+        [*ns, "rollout", "status", f"deployment/{name}", "--timeout=300s"] for name in WORKLOADS
+    ]
+    assert calls(tmp_path) == expected
+    assert planned(result.stdout) == [[str(kubectl), *call] for call in expected]
+
+
+def test_rollback_fails_when_the_undo_fails(kubectl: Path, tmp_path: Path) -> None:
+    result = run(
+        "rollback",
+        "dev",
+        env={"KUBECTL": str(kubectl), "FAKE_KUBECTL_FAIL": "rollout-undo"},
+        tmp_path=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "the undo of deployment/incident-tracker failed too" in result.stderr
+    assert [call for call in calls(tmp_path) if "status" in call] == []
+
+
+@pytest.mark.parametrize(("args", "message"), [((), "usage: ci/rollback"), (("qa",), "'qa'")])
+def test_rollback_checks_its_arguments(
+    args: tuple[str, ...], message: str, kubectl: Path, tmp_path: Path
+) -> None:
+    result = run("rollback", *args, env={"KUBECTL": str(kubectl)}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert calls(tmp_path) == []
 
 
 @pytest.mark.parametrize(
@@ -279,6 +325,72 @@ def test_deploy_checks_its_arguments(
     result = run("deploy", *args, env={"KUBECTL": str(kubectl), **env}, tmp_path=tmp_path)
     assert result.returncode != 0
     assert message in result.stderr
+    assert calls(tmp_path) == []
+
+
+# ---- kubeconfig for EKS (aws is a recording fake: no AWS here) ----
+
+
+@pytest.fixture
+def aws(kubectl: Path, tmp_path: Path) -> str:
+    """A PATH whose `aws` records its arguments in the same log as the fake kubectl."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").symlink_to(kubectl)
+    return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+
+
+@pytest.mark.parametrize("step", [("deploy", "dev", IMAGE), ("rollback", "dev")])
+def test_steps_write_the_kubeconfig_of_eks_cluster_name_first(
+    step: tuple[str, ...], aws: str, kubectl: Path, tmp_path: Path
+) -> None:
+    env = {
+        "PATH": aws,
+        "KUBECTL": str(kubectl),
+        "EKS_CLUSTER_NAME": "it-dev",
+        "AWS_REGION": "eu-west-1",
+    }
+    result = run(*step, env=env, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    made = calls(tmp_path)
+    assert made[0] == ["eks", "update-kubeconfig", "--name", "it-dev", "--region", "eu-west-1"]
+    assert not [call for call in made[1:] if "update-kubeconfig" in call]
+    assert len(made) > 1  # then the cluster calls
+
+
+def test_kubeconfig_context_follows_kube_context(aws: str, kubectl: Path, tmp_path: Path) -> None:
+    env = {
+        "PATH": aws,
+        "KUBECTL": str(kubectl),
+        "EKS_CLUSTER_NAME": "it-prod",
+        "KUBE_CONTEXT": "prod",
+    }
+    result = run("rollback", "prod", env=env, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert calls(tmp_path)[0] == [
+        "eks",
+        "update-kubeconfig",
+        "--name",
+        "it-prod",
+        "--alias",
+        "prod",
+    ]
+    assert all(call[:2] == ["--context", "prod"] for call in calls(tmp_path)[1:])
+
+
+def test_no_kubeconfig_is_written_without_eks_cluster_name(
+    aws: str, kubectl: Path, tmp_path: Path
+) -> None:
+    result = run("rollback", "dev", env={"PATH": aws, "KUBECTL": str(kubectl)}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not [call for call in calls(tmp_path) if "update-kubeconfig" in call]
+
+
+def test_deploy_dry_run_prints_the_kubeconfig_step(aws: str, tmp_path: Path) -> None:
+    env = {"PATH": aws, "EKS_CLUSTER_NAME": "it-dev"}
+    result = run("deploy", "--dry-run", "dev", IMAGE, env=env, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert planned(result.stdout)[0] == ["aws", "eks", "update-kubeconfig", "--name", "it-dev"]
     assert calls(tmp_path) == []
 
 
@@ -316,7 +428,7 @@ def test_promote_takes_a_given_digest_without_asking_dev(kubectl: Path, tmp_path
     assert calls(tmp_path) == []
     assert planned(result.stdout)[-1][-3:] == [
         "status",
-        "deployment/incident-tracker",
+        "deployment/incident-tracker-worker",
         "--timeout=300s",
     ]
 
@@ -430,3 +542,36 @@ def test_build_image_refuses_an_unknown_builder() -> None:
     result = run("build-image", "a1b2c3d", env={"BUILDER": "kaniko"})
     assert result.returncode != 0
     assert "BUILDER must be buildah or docker" in result.stderr
+
+
+# ---- ci/tool: the pinned kubectl where none is installed (a Jenkins agent pod) ----
+
+
+def path_without(tmp_path: Path, missing: str) -> str:
+    """This PATH's programs, linked into one directory, without `missing`."""
+    bin_dir = tmp_path / "path"
+    bin_dir.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        for program in Path(directory).glob("*") if Path(directory).is_dir() else []:
+            link = bin_dir / program.name
+            if program.name != missing and not link.exists() and os.access(program, os.X_OK):
+                link.symlink_to(program)
+    return str(bin_dir)
+
+
+def test_tool_installs_the_pinned_kubectl_when_none_is_on_path(tmp_path: Path) -> None:
+    env = {"PATH": path_without(tmp_path, "kubectl")}
+    found = run("tool", "--path", "kubectl", env=env)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == str(ROOT / ".tools" / "kubectl" / "bin" / "kubectl")
+    version = run("tool", "kubectl", "version", "--client", env=env)
+    assert version.returncode == 0, version.stderr
+    assert "Client Version: v1.37.1" in version.stdout
+
+
+def test_tool_prefers_the_kubectl_on_path(kubectl: Path, tmp_path: Path) -> None:
+    result = run(
+        "tool", "--path", "kubectl", env={"PATH": f"{kubectl.parent}:{os.environ['PATH']}"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(kubectl)

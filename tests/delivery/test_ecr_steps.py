@@ -198,6 +198,60 @@ def test_release_tag_never_moves_to_another_image(env: dict[str, str], tmp_path:
     assert digest_of(env, "v1.0.0") == first.split("@")[1]
 
 
+def test_release_check_passes_a_free_version_and_tags_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    ref = pushed(env, tmp_path)
+    result = step(env, "check-release", "v1.2.3", ref)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ref
+    assert "v1.2.3 is free" in result.stderr
+    repo_name = env["ECR_REPOSITORY_URL"].split("/", 1)[1]
+    tags = ecr(env).describe_images(repositoryName=repo_name)["imageDetails"][0]["imageTags"]
+    assert tags == [SHA]
+
+
+def test_release_check_passes_a_rerun_of_the_same_release(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    ref = pushed(env, tmp_path)
+    assert step(env, "tag-release", "v1.2.3", ref).returncode == 0
+    result = step(env, "check-release", "v1.2.3", ref)
+    assert result.returncode == 0, result.stderr
+    assert "already names this image" in result.stderr
+
+
+def test_release_check_refuses_a_version_already_on_another_image(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    first = pushed(env, tmp_path, sha="a" * 40, content=b"first")
+    second = pushed(env, tmp_path, sha="b" * 40, content=b"second")
+    assert step(env, "tag-release", "v1.0.0", first).returncode == 0
+    result = step(env, "check-release", "v1.0.0", second)
+    assert result.returncode == 1
+    assert "never moved to another image" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("entry", ["check-release", "tag-release"])
+@pytest.mark.parametrize(
+    "version", ["1.2.3", "v1.2", "v01.2.3", "latest", "v1.2.3+build", "v1.2.3-"]
+)
+def test_release_steps_refuse_a_malformed_version(
+    env: dict[str, str], tmp_path: Path, entry: str, version: str
+) -> None:
+    ref = pushed(env, tmp_path)
+    result = step(env, entry, version, ref)
+    assert result.returncode == 1
+    assert "want vMAJOR.MINOR.PATCH[-PRERELEASE]" in result.stderr
+
+
+def test_release_check_accepts_a_prerelease(env: dict[str, str], tmp_path: Path) -> None:
+    ref = pushed(env, tmp_path)
+    result = step(env, "check-release", "v2.0.0-rc.1", ref)
+    assert result.returncode == 0, result.stderr
+
+
 def test_release_tag_of_a_missing_image_fails_clearly(env: dict[str, str]) -> None:
     ref = f"{env['ECR_REPOSITORY_URL']}@sha256:{'0' * 64}"
     result = step(env, "tag-release", "v9.9.9", ref)

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 JENKINSFILE = ROOT / "Jenkinsfile"
 POD_YAML = ROOT / "ci" / "jenkins" / "pod.yaml"
+# The pod template's own service account: no AWS role trusts it (tests/delivery/test_terraform).
+PR_SERVICE_ACCOUNT = "jenkins-pr"
 
 # The ci/ steps of each flow, in order (the contract both systems implement).
 FLOWS: dict[str, list[str]] = {
@@ -36,7 +38,7 @@ FLOWS: dict[str, list[str]] = {
         "build-image",
     ],
     "deploy": ["build-image", "push-image", "deploy", "smoke", "rollback"],
-    "release": ["resolve-digest", "deploy", "smoke", "rollback", "tag-release"],
+    "release": ["resolve-digest", "check-release", "deploy", "smoke", "rollback", "tag-release"],
 }
 GITHUB_FLOW_FILES = {"pr": "pr.yml", "deploy": "deploy.yml", "release": "release.yml"}
 JENKINS_FLOW_STAGES = {"pr": "PR checks", "deploy": "Deploy to dev", "release": "Release to prod"}
@@ -244,8 +246,37 @@ def test_deploys_go_through_environments_and_prod_through_prod() -> None:
             runs = " ".join(s.get("run", "") for s in job.get("steps", []))
             if "ci/deploy" in runs:
                 assert "environment" in job, f"{path.name} {job_id} deploys with no environment"
-            if "ci/tag-release" in runs or "ci/resolve-digest" in runs:
+            if any(
+                f"ci/{step}" in runs for step in ("tag-release", "resolve-digest", "check-release")
+            ):
                 assert job.get("environment", {}).get("name") == "prod", f"{path.name} {job_id}"
+
+
+def test_github_rolls_back_only_after_a_smoke_failure() -> None:
+    """ci/deploy undoes a failed rollout itself: a second undo would restore the broken one."""
+    for name in DEPLOY_JOBS:
+        steps = load(WORKFLOWS / name)["jobs"][DEPLOY_JOBS[name][0]]["steps"]
+        ids = [step.get("id") for step in steps]
+        (rollback,) = [i for i, step in enumerate(steps) if "ci/rollback" in step.get("run", "")]
+        assert ids[rollback - 1] == "smoke" and "ci/smoke" in steps[rollback - 1]["run"], name
+        assert steps[rollback]["if"] == "failure() && steps.smoke.outcome == 'failure'", name
+
+
+def jenkins_stages_named(title: str) -> list[str]:
+    """The text of every stage('title') of the Jenkinsfile (a title can repeat per flow)."""
+    text = JENKINSFILE.read_text()
+    starts = [text.rfind("\n", 0, m.start()) + 1 for m in re.finditer(rf"stage\('{title}'\)", text)]
+    return [jenkins_stage_text(title, text[start:]) for start in starts]
+
+
+def test_jenkins_rolls_back_only_after_a_smoke_failure() -> None:
+    """The rollback is the Smoke test stage's own `post { failure }`, nowhere else."""
+    smoke = jenkins_stages_named("Smoke test")
+    assert len(smoke) == 2
+    for body, env in zip(smoke, ("dev", "prod"), strict=True):
+        assert re.search(rf"post \{{\s*failure \{{\s*sh 'ci/rollback {env}' \}}", body), body
+    assert JENKINSFILE.read_text().count("ci/rollback") == 2
+    assert all("post" not in body for body in jenkins_stages_named("Deploy"))
 
 
 def test_release_never_builds() -> None:
@@ -309,7 +340,7 @@ def test_jenkins_builds_without_a_docker_daemon() -> None:
 def test_pod_template_uses_irsa_and_hardened_containers() -> None:
     pod = load(POD_YAML)
     spec = pod["spec"]
-    assert pod["kind"] == "Pod" and spec["serviceAccountName"] == "jenkins-agent"
+    assert pod["kind"] == "Pod" and spec["serviceAccountName"] == PR_SERVICE_ACCOUNT
     containers = {c["name"]: c for c in spec["containers"]}
     assert {"python", "buildah"} <= set(containers)
     for name, container in containers.items():
@@ -317,6 +348,37 @@ def test_pod_template_uses_irsa_and_hardened_containers() -> None:
         assert context["privileged"] is False and context["allowPrivilegeEscalation"] is False
         assert context["capabilities"]["drop"] == ["ALL"], name
         assert "SYS_ADMIN" not in context["capabilities"].get("add", []), name
+
+
+def kubernetes_agents(stage_text: str) -> list[str]:
+    """The body of each `kubernetes { ... }` agent in a stage's text."""
+    return re.findall(r"kubernetes \{\n(.*?)\n\s*\}", stage_text, re.DOTALL)
+
+
+def test_jenkins_pr_checks_get_no_aws_role_and_deploys_their_environment_s() -> None:
+    """One service account per trust level: PR (none), dev deploys, prod releases."""
+    expected = {"PR checks": None, "Deploy to dev": "dev", "Release to prod": "prod"}
+    for stage, environment in expected.items():
+        agents = kubernetes_agents(jenkins_stage_text(stage))
+        assert agents, stage
+        for agent in agents:
+            named = re.findall(r"serviceAccount '([^']+)'", agent)
+            assert named == ([f"jenkins-deploy-{environment}"] if environment else []), stage
+    assert len(kubernetes_agents(JENKINSFILE.read_text())) == 4
+
+
+def test_github_assumes_aws_roles_only_behind_an_environment() -> None:
+    for path in workflow_files():
+        for job_id, job in load(path)["jobs"].items():
+            assumes = any(
+                str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")
+                for s in job.get("steps", [])
+            )
+            if assumes:
+                assert job.get("environment", {}).get("name") in ("dev", "prod"), (path, job_id)
+                assert "AWS_DEPLOY_ROLE_ARN" in str(job), f"{path.name} {job_id}: the env's role"
+    image = load(WORKFLOWS / "deploy.yml")["jobs"]["image"]
+    assert image["environment"] == {"name": "dev"}  # no url: it deploys nothing
 
 
 def jenkins_block(text: str, name: str) -> str:

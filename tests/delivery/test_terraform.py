@@ -7,6 +7,7 @@ controller, ECR immutable, no open ingress, CI trust pinned to this repository.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.support.hcl import load
 
@@ -108,6 +110,29 @@ def test_terraform_fmt_init_validate() -> None:
         pytest.skip(reason.strip())
     assert result.returncode == 0, output
     assert f"passed for {len(ROOTS)} roots" in output, output
+
+
+def test_terraform_check_without_a_mirror_uses_the_registry_or_says_it_cannot(
+    tmp_path: Path,
+) -> None:
+    """GitHub runners and Jenkins agents have no provider mirror: init from the registry there;
+    offline, skip (exit 3) naming the reason instead of failing."""
+    result = subprocess.run(
+        [str(REPO_ROOT / "ci" / "terraform-check")],
+        cwd=REPO_ROOT,
+        env={**os.environ, "TF_PLUGIN_MIRROR": str(tmp_path)},  # no providers in it
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    output = result.stdout + result.stderr
+    if "the Terraform registry is unreachable" in output:
+        assert result.returncode == 3, output
+        assert output.startswith("skipped: no local mirror"), output
+    else:
+        assert result.returncode == 0, output
+        assert "providers from the Terraform registry" in output, output
 
 
 def test_checkov_terraform_has_no_failures() -> None:
@@ -439,10 +464,8 @@ def test_github_role_trusts_only_this_repository_and_branch_or_environment() -> 
     # The subjects each environment passes: dev = main and the dev environment, prod = prod.
     dev = module_calls(ENVIRONMENTS / "dev")["stack"]["github_subjects"]
     prod = module_calls(ENVIRONMENTS / "prod")["stack"]["github_subjects"]
-    assert dev == [
-        "repo:${var.github_repository}:ref:refs/heads/main",
-        "repo:${var.github_repository}:environment:dev",
-    ]
+    # deploy.yml's image job runs in the dev environment too: no branch-only subject.
+    assert dev == ["repo:${var.github_repository}:environment:dev"]
     assert prod == ["repo:${var.github_repository}:environment:prod"]
 
     # The repository is one OWNER/REPO and the module refuses wildcard subjects.
@@ -501,6 +524,40 @@ def test_deployers_are_scoped_to_one_repository_one_cluster_one_namespace() -> N
     assert scope == {"type": "namespace", "namespaces": ["${var.namespace}"]}
     assert association["policy_arn"].endswith("cluster-access-policy/AmazonEKSEditPolicy")
     assert resources(identities, "aws_iam_role")["jenkins"]
+
+
+def test_jenkins_roles_trust_only_their_environment_s_deploy_service_account() -> None:
+    """IRSA subjects per service account: jenkins-deploy-dev for the dev role, -prod for prod;
+    the PR pods' service account (ci/jenkins/pod.yaml) is trusted by no role."""
+    identities = MODULES / "identities"
+    trust = data_source(identities, "aws_iam_policy_document", "jenkins_assume")
+    assert trust["count"] == "${var.jenkins.enabled ? 1 : 0}"
+    (statement,) = _statements(trust)
+    subject = _conditions(statement)["${local.jenkins_issuer}:sub"]
+    assert subject["test"] == "StringEquals"
+    assert subject["values"] == [
+        "system:serviceaccount:${var.jenkins.namespace}:${var.jenkins.service_account}"
+    ]
+    # The stack names the account after its environment; no layer sets a shared default.
+    assert module_calls(MODULES / "stack")["identities"]["jenkins"] == "${local.jenkins}"
+    passed = merged(MODULES / "stack", "locals")["jenkins"]
+    assert 'coalesce(var.jenkins.service_account, "jenkins-deploy-${var.environment}")' in passed
+    for directory in (identities, MODULES / "stack", ENVIRONMENTS / "dev", ENVIRONMENTS / "prod"):
+        jenkins_type = variables(directory)["jenkins"]["type"]
+        assert "service_account = optional(string)" in jenkins_type.replace("'", ""), directory
+    for root in ("dev", "prod"):
+        stack = module_calls(ENVIRONMENTS / root)["stack"]
+        assert stack["environment"] == root and stack["jenkins"] == "${var.jenkins}"
+
+    # ...and these are the names the Jenkins pipeline uses.
+    jenkinsfile = (REPO_ROOT / "Jenkinsfile").read_text()
+    pod_account = yaml.safe_load((REPO_ROOT / "ci" / "jenkins" / "pod.yaml").read_text())["spec"][
+        "serviceAccountName"
+    ]
+    assert pod_account == "jenkins-pr"
+    for root in ("dev", "prod"):
+        assert f"serviceAccount 'jenkins-deploy-{root}'" in jenkinsfile
+        assert pod_account != f"jenkins-deploy-{root}"
 
 
 # --------------------------------------------------------------------------- documentation

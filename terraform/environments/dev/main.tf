@@ -37,12 +37,9 @@ module "stack" {
     backup_retention_period = 7
   }
 
-  # Every merge to main deploys dev: trust this repository's main branch (the job that builds
-  # and pushes) and its "dev" environment (the deploy job; the environment admits main only).
-  github_subjects = [
-    "repo:${var.github_repository}:ref:refs/heads/main",
-    "repo:${var.github_repository}:environment:dev",
-  ]
+  # Every merge to main deploys dev: trust this repository's "dev" environment only (both jobs
+  # of deploy.yml, build-and-push and deploy, run in it; the environment admits main only).
+  github_subjects  = ["repo:${var.github_repository}:environment:dev"]
   allow_image_push = true
   jenkins          = var.jenkins
 }

@@ -39,11 +39,11 @@ variable "admin_principal_arns" {
 }
 
 variable "jenkins" {
-  description = "Jenkins agents' role: defaults to Jenkins running in this cluster, namespace jenkins, service account jenkins-agent."
+  description = "Jenkins agents' role: defaults to Jenkins running in this cluster, namespace jenkins, service account jenkins-deploy-<environment>."
   type = object({
     enabled           = optional(bool, true)
     namespace         = optional(string, "jenkins")
-    service_account   = optional(string, "jenkins-agent")
+    service_account   = optional(string)
     oidc_provider_arn = optional(string)
     oidc_issuer       = optional(string)
   })

@@ -175,10 +175,13 @@ resource "aws_iam_role_policy" "github_deploy" {
 }
 
 ################################################################################
-# Jenkins agents' role (IRSA on the cluster Jenkins runs in)
+# Jenkins deploy agents' role (IRSA on the cluster Jenkins runs in): this environment's
+# deploy service account only; PR builds run as another one, which no role trusts
 ################################################################################
 
 data "aws_iam_policy_document" "jenkins_assume" {
+  count = var.jenkins.enabled ? 1 : 0
+
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
 
@@ -204,9 +207,9 @@ data "aws_iam_policy_document" "jenkins_assume" {
 resource "aws_iam_role" "jenkins" {
   count = var.jenkins.enabled ? 1 : 0
 
-  name                 = "${var.name}-jenkins-agent"
+  name                 = "${var.name}-jenkins-deploy"
   description          = "Jenkins agents deploy to ${var.cluster_name}"
-  assume_role_policy   = data.aws_iam_policy_document.jenkins_assume.json
+  assume_role_policy   = data.aws_iam_policy_document.jenkins_assume[0].json
   max_session_duration = 3600
 
   tags = var.tags

@@ -84,17 +84,24 @@ variable "github_subjects" {
 
 variable "jenkins" {
   description = <<-EOT
-    The Jenkins agents' role (IRSA). oidc_provider_arn/oidc_issuer default to this cluster's
-    (Jenkins running inside it); set them to the cluster Jenkins runs in otherwise.
+    The Jenkins deploy agents' role (IRSA), trusted by exactly one service account, the one
+    the Jenkinsfile gives this environment's deploy stages (e.g. jenkins-deploy-dev); never the
+    PR builds' one. oidc_provider_arn/oidc_issuer default to this cluster's (Jenkins running
+    inside it); set them to the cluster Jenkins runs in otherwise.
   EOT
   type = object({
     enabled           = optional(bool, true)
     namespace         = optional(string, "jenkins")
-    service_account   = optional(string, "jenkins-agent")
+    service_account   = optional(string)
     oidc_provider_arn = optional(string)
     oidc_issuer       = optional(string)
   })
   default = {}
+
+  validation {
+    condition     = !var.jenkins.enabled || var.jenkins.service_account != null
+    error_message = "Name the Jenkins deploy agents' service account (jenkins.service_account)."
+  }
 }
 
 variable "tags" {

@@ -5,6 +5,12 @@ locals {
   name      = "${var.app_name}-${var.environment}"
   namespace = "${var.app_name}-${var.environment}"
   tags      = merge(var.tags, { Environment = var.environment })
+
+  # One Jenkins service account per environment (PR builds run as one no role trusts), so the
+  # agent of one environment's stages cannot assume the other environment's role.
+  jenkins = merge(var.jenkins, {
+    service_account = coalesce(var.jenkins.service_account, "jenkins-deploy-${var.environment}")
+  })
 }
 
 data "aws_ecr_repository" "app" {
@@ -72,6 +78,6 @@ module "identities" {
   allow_image_tag          = var.allow_image_tag
   github_oidc_provider_arn = data.aws_iam_openid_connect_provider.github.arn
   github_subjects          = var.github_subjects
-  jenkins                  = var.jenkins
+  jenkins                  = local.jenkins
   tags                     = local.tags
 }

@@ -82,11 +82,11 @@ variable "allow_image_tag" {
 }
 
 variable "jenkins" {
-  description = "Jenkins agents' role settings (see the identities module)."
+  description = "Jenkins agents' role settings (see the identities module); service_account defaults to jenkins-deploy-<environment>."
   type = object({
     enabled           = optional(bool, true)
     namespace         = optional(string, "jenkins")
-    service_account   = optional(string, "jenkins-agent")
+    service_account   = optional(string)
     oidc_provider_arn = optional(string)
     oidc_issuer       = optional(string)
   })
