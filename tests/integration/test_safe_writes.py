@@ -82,6 +82,22 @@ def test_dedup_key_allows_one_open_incident(client: FlaskClient) -> None:
     assert second["id"] != first["id"]
 
 
+def test_reopen_onto_a_taken_dedup_key_is_409_and_changes_nothing(client: FlaskClient) -> None:
+    first = create(client, dedup_key="alert:disk-full")
+    move(client, first["id"], "resolved", resolution_summary="cleaned up")
+    resolved = client.get(f"/api/v1/incidents/{first['id']}").json
+    second = create(client, dedup_key="alert:disk-full")  # the alert fired again
+    clash = move(client, first["id"], "investigating", reason="back again")
+    problem = assert_problem(clash, 409)
+    assert problem["existing_incident_id"] == second["id"]
+    assert problem["type"] == "urn:incident-tracker:problem:dedup-conflict"
+    assert client.get(f"/api/v1/incidents/{first['id']}").json == resolved
+    events = client.get(f"/api/v1/incidents/{first['id']}/events").json["items"]
+    assert [e["data"]["to"] for e in events] == ["resolved"]
+    move(client, second["id"], "canceled", reason="duplicate")
+    assert move(client, first["id"], "investigating").status_code == 200
+
+
 def test_concurrent_dedup_creates_make_one_incident(app: Flask, admin_token: str) -> None:
     responses = concurrently(
         app,
