@@ -11,6 +11,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIMETYPE = "application/problem+json"
+# Every 503 tells clients when to come back (README: "Retry-After: 5 on every 503").
+RETRY_AFTER_SECONDS = "5"
 log = structlog.get_logger(__name__)
 
 
@@ -32,7 +34,9 @@ class Problem(Exception):  # noqa: N818 (named after the RFC's term)
         self.detail = detail
         self.type = type_
         self.errors = errors
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
+        if status == 503:
+            self.headers.setdefault("Retry-After", RETRY_AFTER_SECONDS)
         self.extra = extra
 
     def response(self) -> Response:
@@ -125,7 +129,6 @@ def handle_database_unavailable(error: DBAPIError) -> Response:
             503,
             "The database is unavailable; retry shortly.",
             type_="urn:incident-tracker:problem:database-unavailable",
-            headers={"Retry-After": "5"},
         )
     )
 
