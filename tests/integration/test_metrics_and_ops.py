@@ -134,7 +134,14 @@ def test_prometheus_metrics(client: FlaskClient) -> None:
         'incident_tracker_http_requests_total{method="GET",'
         'route="/api/v1/incidents/<int:incident_id>",status="404"}'
     ) in text
-    assert "incident_tracker_http_request_duration_seconds_bucket" in text
+    assert (
+        'incident_tracker_http_request_duration_seconds_count{method="GET",'
+        'route="/api/v1/incidents/<int:incident_id>",status="404"}'
+    ) in text
+    assert (
+        'incident_tracker_http_request_duration_seconds_count{method="POST",'
+        'route="/api/v1/incidents",status="201"}'
+    ) in text
 
 
 def test_openapi_document_is_valid_and_complete(client: FlaskClient) -> None:
