@@ -164,6 +164,24 @@ def test_tokens_cli(app: Flask, test_database: DatabaseUnderTest) -> None:
     assert _cli(test_database.url, "tokens", "revoke", "ci-bot").returncode == 2
 
 
+def test_a_revoked_100_character_name_can_be_taken_again(
+    app: Flask, test_database: DatabaseUnderTest
+) -> None:
+    name = "n" * 100
+    first = _cli(test_database.url, "tokens", "create", name, "--scope", "incidents:read")
+    assert first.returncode == 0, first.stderr
+    revoked = _cli(test_database.url, "tokens", "revoke", name)
+    assert revoked.returncode == 0, revoked.stderr
+    second = _cli(test_database.url, "tokens", "create", name, "--scope", "incidents:read")
+    assert second.returncode == 0, second.stderr
+    listed = _cli(test_database.url, "tokens", "list").stdout.splitlines()[1:]
+    rows = [line.split("\t") for line in listed]
+    # name, then whether revoked_at is set: the revoked row kept its name.
+    assert [(row[0], row[-1] != "-") for row in rows] == [(name, True), (name, False)]
+    assert_problem(api_client(app, first.stdout.strip()).get("/api/v1/incidents"), 401)
+    assert api_client(app, second.stdout.strip()).get("/api/v1/incidents").status_code == 200
+
+
 def _audit(client: FlaskClient, **query: Any) -> list[dict[str, Any]]:
     response = client.get("/api/v1/audit", query_string=query)
     assert response.status_code == 200, response.json

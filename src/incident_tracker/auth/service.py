@@ -53,7 +53,7 @@ def create_token(
         raise TokenError("name: 1-100 letters, digits, '.', '_', '@' or '-'")
     if not scopes or not set(scopes) <= set(SCOPES):
         raise TokenError(f"scopes: one or more of {', '.join(SCOPES)}")
-    if session.scalar(sa.select(ApiToken.id).where(ApiToken.name == name)) is not None:
+    if _active(session, name) is not None:
         raise TokenError(f"a token named {name!r} exists; revoke it first")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
@@ -87,19 +87,22 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def list_tokens(session: DbSession) -> list[ApiToken]:
-    return list(session.scalars(sa.select(ApiToken).order_by(ApiToken.name)))
+    return list(session.scalars(sa.select(ApiToken).order_by(ApiToken.name, ApiToken.id)))
+
+
+def _active(session: DbSession, name: str) -> ApiToken | None:
+    """The unrevoked token of that name; revoked ones keep their names for the audit trail."""
+    return session.scalar(
+        sa.select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+    )
 
 
 def revoke_token(session: DbSession, name: str, actor: str) -> None:
-    row = session.scalar(
-        sa.select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
-    )
+    row = _active(session, name)
     if row is None:
         raise TokenError(f"no active token named {name!r}")
     before = describe(row)
-    row.revoked_at = utcnow()
-    # Free the name for a successor while keeping the revoked row for the audit trail.
-    row.name = f"{name}~revoked~{row.id}"
+    row.revoked_at = utcnow()  # frees the name for a successor (uq_api_tokens_active_name)
     session.flush()
     audit.record(session, actor, "token.revoke", "token", name, before, describe(row))
 
