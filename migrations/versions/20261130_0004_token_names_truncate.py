@@ -1,4 +1,4 @@
-"""A revoked token keeps its name.
+"""A revoked token keeps its name; TRUNCATE of the audit log is refused too.
 
 Token names were unique over all rows, so revoking renamed a token to
 "<name>~revoked~<id>", which overflows the 100-character column for long names. Now only
@@ -31,6 +31,10 @@ SUFFIX = sa.literal("~revoked~").concat(sa.cast(TOKENS.c.id, sa.Text))
 REVOKED = TOKENS.c.revoked_at.is_not(None)
 
 
+def _is_postgres() -> bool:
+    return op.get_bind().dialect.name == "postgresql"
+
+
 def upgrade() -> None:
     with op.batch_alter_table("api_tokens") as batch:  # SQLite drops a constraint by copying
         batch.drop_constraint("uq_api_tokens_name", type_="unique")
@@ -52,9 +56,17 @@ def upgrade() -> None:
         postgresql_where=ACTIVE_ONLY,
         sqlite_where=ACTIVE_ONLY,
     )
+    if _is_postgres():
+        # Revision 0002's function refuses UPDATE and DELETE; TRUNCATE bypasses row triggers.
+        op.execute(
+            "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log"
+            " FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
+        )
 
 
 def downgrade() -> None:
+    if _is_postgres():
+        op.execute("DROP TRIGGER audit_log_no_truncate ON audit_log")
     op.drop_index("uq_api_tokens_active_name", table_name="api_tokens")
     # Make names unique again the old way, shortening the name so the suffix fits.
     op.execute(
