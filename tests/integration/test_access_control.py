@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from incident_tracker.auth import service as auth_service
 from incident_tracker.auth.models import ApiToken
 from incident_tracker.database import db, utcnow
 from tests.conftest import DatabaseUnderTest
@@ -212,6 +213,28 @@ def test_each_write_leaves_exactly_one_audit_row(client: FlaskClient) -> None:
     )
     assert note["after"]["body"] == "note"
     assert all(r["actor"] == "tester" and r["request_id"] for r in rows)
+
+
+def test_token_create_and_revoke_are_audited(app: Flask, client: FlaskClient) -> None:
+    secret = token_for(app, "responder", "incidents:read")
+    with app.app_context():
+        auth_service.revoke_token(db.session, "responder", "cli:ops")
+        db.session.commit()
+    rows = _audit(client, entity_type="token", entity_id="responder")
+    assert [(r["action"], r["actor"]) for r in rows] == [
+        ("token.revoke", "cli:ops"),
+        ("token.create", "test-setup"),
+    ]
+    revocation, creation = rows
+    assert creation["before"] is None
+    assert creation["after"]["name"] == "responder"
+    assert creation["after"]["scopes"] == ["incidents:read"]
+    assert creation["after"]["revoked_at"] is None
+    assert revocation["before"] == creation["after"]
+    assert revocation["after"]["revoked_at"] is not None
+    assert {**revocation["after"], "revoked_at": None} == creation["after"]
+    stored = str(rows)
+    assert secret not in stored and hashlib.sha256(secret.encode()).hexdigest() not in stored
 
 
 def test_failed_writes_leave_no_audit_row(client: FlaskClient) -> None:
