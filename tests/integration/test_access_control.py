@@ -160,6 +160,7 @@ def test_tokens_cli(app: Flask, test_database: DatabaseUnderTest) -> None:
     assert token not in listed.stdout
     assert _cli(test_database.url, "tokens", "create", "ci-bot", "--scope", "admin").returncode == 2
     assert _cli(test_database.url, "tokens", "create", "x", "--scope", "root").returncode == 2
+    assert _cli(test_database.url, "tokens", "create", "x\n", "--scope", "admin").returncode == 2
     assert _cli(test_database.url, "tokens", "revoke", "ci-bot").returncode == 0
     assert_problem(client.get("/api/v1/incidents"), 401)
     assert _cli(test_database.url, "tokens", "revoke", "ci-bot").returncode == 2

@@ -67,6 +67,7 @@ def test_started_at_defaults_to_declared_at(client: FlaskClient) -> None:
         ({"severity": "SEV5"}, "severity"),
         ({"service": "Checkout"}, "service"),
         ({"service": "-checkout"}, "service"),
+        ({"service": "checkout\n"}, "service"),
         ({"service": "c" * 101}, "service"),
         ({"summary": "s" * 10_001}, "summary"),
         ({"tags": ["t"] * 21}, "tags"),

@@ -17,8 +17,9 @@ from incident_tracker.auth.models import ApiToken
 from incident_tracker.database import DbSession, rfc3339, utcnow
 
 TOKEN_PREFIX = "itk_"  # noqa: S105 (a marker that makes leaked tokens greppable, not a secret)
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
-_DURATION = re.compile(r"^(\d{1,6})([mhdw])$")
+# Used with fullmatch: `$` with match would also accept a trailing newline.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
+_DURATION = re.compile(r"(\d{1,6})([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # Recording every use would turn each read into a write; a minute's precision is enough.
 LAST_USED_PRECISION = timedelta(minutes=1)
@@ -30,7 +31,7 @@ class TokenError(ValueError):
 
 def parse_duration(text: str) -> timedelta:
     """'30d', '12h', '90m', '2w' → timedelta."""
-    match = _DURATION.match(text.strip())
+    match = _DURATION.fullmatch(text.strip())
     if match is None:
         raise TokenError(f"expected a duration like 30d, 12h, 90m or 2w, got {text!r}")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
@@ -49,7 +50,7 @@ def create_token(
 ) -> str:
     """Store a new token's hash and return the token itself, which is never stored."""
     scopes = sorted(set(scopes))
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise TokenError("name: 1-100 letters, digits, '.', '_', '@' or '-'")
     if not scopes or not set(scopes) <= set(SCOPES):
         raise TokenError(f"scopes: one or more of {', '.join(SCOPES)}")

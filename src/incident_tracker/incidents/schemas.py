@@ -32,7 +32,19 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
-SERVICE = validate.Regexp(r"^[a-z0-9][a-z0-9-]*$", error="lower-case letters, digits and '-'")
+class WholeMatch(validate.Regexp):
+    """The whole value must match: with re.match, `$` also accepts a trailing newline.
+
+    The anchored pattern stays as it is for the OpenAPI document, where `$` means the end.
+    """
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+SERVICE = WholeMatch(r"^[a-z0-9][a-z0-9-]*$", error="lower-case letters, digits and '-'")
 TAG = fields.String(validate=validate.Length(min=1, max=50))
 
 
