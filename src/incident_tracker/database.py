@@ -67,13 +67,20 @@ def rfc3339(value: datetime) -> str:
 def _url_from_secret(settings: Settings) -> URL:
     """Build the URL from the RDS-managed secret, read with the pod's IAM role (IRSA)."""
     import boto3  # imported here: only EKS deployments need it at start-up
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    client = boto3.client(
-        "secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
-    )
     try:
-        raw = client.get_secret_value(SecretId=settings.db_secret_arn)["SecretString"]
-        secret = json.loads(raw)
+        client = boto3.client(
+            "secretsmanager",
+            region_name=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url,
+        )
+        response = client.get_secret_value(SecretId=settings.db_secret_arn)
+    except (BotoCoreError, ClientError) as exc:
+        # No such secret, access denied, no credentials: the operator's to fix, so say so.
+        raise ConfigError("DB_SECRET_ARN", f"the secret could not be read: {exc}") from exc
+    try:
+        secret = json.loads(response["SecretString"])
         username, password = secret["username"], secret["password"]
     except (KeyError, ValueError, TypeError) as exc:
         raise ConfigError(
