@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from flask import has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
@@ -36,6 +37,7 @@ DbSession = Session | scoped_session[Any]
 # BIGINT on PostgreSQL; SQLite only auto-increments an INTEGER primary key.
 BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 MAX_ID = 2**63 - 1  # larger numbers in a URL or cursor can name no row
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -166,4 +168,9 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 @sa.event.listens_for(sa.engine.Engine, "begin")
 def _sqlite_begin(connection: sa.Connection) -> None:
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+        # SQLite has no row locks, and a read transaction that later writes after another
+        # writer committed fails with "database is locked" (a 503). A write request takes the
+        # write lock up front instead, so concurrent writers queue and see each other's
+        # commits: the If-Match losers get 412, as on PostgreSQL.
+        is_write = has_request_context() and request.method in WRITE_METHODS
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")

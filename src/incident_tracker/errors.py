@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 from flask import Flask, Response, json, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -133,6 +134,14 @@ def handle_database_unavailable(error: DBAPIError) -> Response:
     )
 
 
+def handle_stale_write(error: StaleDataError) -> Response:
+    """The versioned UPDATE matched no row: another writer got there first, as a stale If-Match."""
+    log.info("stale write refused", error=str(error))
+    return error_response(
+        Problem(412, "The incident changed while this request ran; fetch it and try again.")
+    )
+
+
 def handle_unexpected(error: Exception) -> Response:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return handle_database_unavailable(error)
@@ -144,4 +153,5 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Problem, handle_problem)
     app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(StaleDataError, handle_stale_write)
     app.register_error_handler(Exception, handle_unexpected)

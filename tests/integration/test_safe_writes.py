@@ -5,12 +5,16 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.integration.conftest import api_client, create, move
+from incident_tracker import create_app, migrate
+from incident_tracker.database import db
+from tests.integration.conftest import api_client, create, move, token_for
 from tests.integration.test_incidents import assert_problem
 
 BODY = {"title": "Payments failing", "severity": "SEV1", "service": "payments"}
@@ -131,3 +135,30 @@ def test_twenty_concurrent_patches_with_one_etag_one_wins(
     assert final["title"] == winner.json["title"]
     events = client.get(f"/api/v1/incidents/{incident['id']}/events").json["items"]
     assert len(events) == 1
+
+
+def test_concurrent_patches_on_sqlite_one_wins_the_rest_412(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite (make run's default) has no row locks; writers must still queue, not 503 or 500."""
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.setenv("SQLITE_PATH", str(tmp_path / "db.sqlite3"))
+    migrate.upgrade(Path("alembic.ini"))
+    sqlite_app = create_app({"TESTING": True})
+    token = token_for(sqlite_app, "tester", "admin")
+    incident = create(api_client(sqlite_app, token))
+    for version in (1, 2):
+        responses = concurrently(
+            sqlite_app,
+            token,
+            8,
+            lambda c, v=version: c.patch(
+                f"/api/v1/incidents/{incident['id']}",
+                # Unique per round: thread ids are reused, and an unchanged title is a no-op.
+                json={"title": f"v{v} edited by {threading.get_ident()}"},
+                headers={"If-Match": f'"{v}"'},
+            ),
+        )
+        assert Counter(r.status_code for r in responses) == {200: 1, 412: 7}
+    with sqlite_app.app_context():
+        db.engine.dispose()
