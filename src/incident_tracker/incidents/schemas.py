@@ -24,7 +24,10 @@ class Timestamp(fields.AwareDateTime):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
         parsed: datetime = super()._deserialize(value, attr, data, **kwargs)
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise ValidationError("out of range in UTC") from None
 
 
 class StrictSchema(Schema):
