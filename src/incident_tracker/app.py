@@ -54,6 +54,33 @@ def _require_json_writes(app: Flask) -> None:
             raise Problem(415, "send the body as application/json")
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def _refuse_nul_characters(app: Flask) -> None:
+    """PostgreSQL text and jsonb cannot hold NUL (U+0000): refuse it up front, not with a 500."""
+
+    @app.before_request
+    def refuse_nul() -> None:
+        if any(_holds_nul(key) or _holds_nul(value) for key, value in request.values.items(True)):
+            raise Problem(400, "query and form parameters may not contain NUL characters")
+        body = request.get_json(silent=True) if request.is_json else None
+        if isinstance(body, dict):
+            fields = sorted(str(key) for key, value in body.items() if _holds_nul([key, value]))
+            if fields:
+                message = "may not contain NUL characters"
+                raise Problem(422, message, errors={field: [message] for field in fields})
+        elif _holds_nul(body):
+            raise Problem(422, "the body may not contain NUL characters")
+
+
 def install_security_headers(app: Flask) -> None:
     @app.after_request
     def add_headers(response: Response) -> Response:
@@ -95,6 +122,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     install_metrics(app)
     install_auth(app)
     _require_json_writes(app)
+    _refuse_nul_characters(app)
     install_security_headers(app)
     api = Api(app, spec_kwargs={"extra_plugins": [BearerAuthPlugin()]})
     api.spec.components.security_scheme(

@@ -23,11 +23,12 @@ class ConfigError(ValueError):
 
 
 _DB_URL_SCHEMES = ("postgresql", "postgresql+psycopg2", "sqlite")
-_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@!-]+$")
+# The patterns below are used with fullmatch: `$` with match also accepts a trailing newline.
+_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@!-]+")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 MIN_SECRET_KEY_LENGTH = 32
-_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 DEFAULT_SEVERITY_MAP = "critical=SEV1,error=SEV2,warning=SEV3,info=SEV4"
@@ -169,7 +170,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 + ", ".join(f"{scheme}://" for scheme in _DB_URL_SCHEMES),
             )
     db_secret_arn = _optional(env, "DB_SECRET_ARN")
-    if db_secret_arn is not None and not _ARN.match(db_secret_arn):
+    if db_secret_arn is not None and not _ARN.fullmatch(db_secret_arn):
         raise ConfigError("DB_SECRET_ARN", "expected a Secrets Manager secret ARN")
     if db_secret_arn is not None and database_url is None and _optional(env, "DB_HOST") is None:
         # The RDS-managed secret holds only the user name and password.
@@ -190,7 +191,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "DB_SECRET_ARN; only the embedded SQLite default makes one itself",
         )
     service_label = _optional(env, "ALERTMANAGER_SERVICE_LABEL") or "service"
-    if not _LABEL_NAME.match(service_label):
+    if not _LABEL_NAME.fullmatch(service_label):
         raise ConfigError("ALERTMANAGER_SERVICE_LABEL", "expected a Prometheus label name")
     backoff_base = _float(env, "WEBHOOK_BACKOFF_BASE_SECONDS", 5.0, 0.01, 86_400)
     backoff_cap = _float(env, "WEBHOOK_BACKOFF_CAP_SECONDS", 3600.0, 0.01, 7 * 86_400)

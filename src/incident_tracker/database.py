@@ -38,6 +38,7 @@ DbSession = Session | scoped_session[Any]
 # BIGINT on PostgreSQL; SQLite only auto-increments an INTEGER primary key.
 BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 MAX_ID = 2**63 - 1  # larger numbers in a URL or cursor can name no row
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -69,13 +70,20 @@ def rfc3339(value: datetime) -> str:
 def _url_from_secret(settings: Settings) -> URL:
     """Build the URL from the RDS-managed secret, read with the pod's IAM role (IRSA)."""
     import boto3  # imported here: only EKS deployments need it at start-up
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    client = boto3.client(
-        "secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
-    )
     try:
-        raw = client.get_secret_value(SecretId=settings.db_secret_arn)["SecretString"]
-        secret = json.loads(raw)
+        client = boto3.client(
+            "secretsmanager",
+            region_name=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url,
+        )
+        response = client.get_secret_value(SecretId=settings.db_secret_arn)
+    except (BotoCoreError, ClientError) as exc:
+        # No such secret, access denied, no credentials: the operator's to fix, so say so.
+        raise ConfigError("DB_SECRET_ARN", f"the secret could not be read: {exc}") from exc
+    try:
+        secret = json.loads(response["SecretString"])
         username, password = secret["username"], secret["password"]
     except (KeyError, ValueError, TypeError) as exc:
         raise ConfigError(
@@ -198,4 +206,9 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 @sa.event.listens_for(sa.engine.Engine, "begin")
 def _sqlite_begin(connection: sa.Connection) -> None:
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+        # SQLite has no row locks, and a read transaction that later writes after another
+        # writer committed fails with "database is locked" (a 503). A write request takes the
+        # write lock up front instead, so concurrent writers queue and see each other's
+        # commits: the If-Match losers get 412, as on PostgreSQL.
+        is_write = has_request_context() and request.method in WRITE_METHODS
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")

@@ -8,9 +8,12 @@ from typing import Any
 import structlog
 from flask import Flask, Response, json, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIMETYPE = "application/problem+json"
+# Every 503 tells clients when to come back (README: "Retry-After: 5 on every 503").
+RETRY_AFTER_SECONDS = "5"
 log = structlog.get_logger(__name__)
 
 
@@ -32,7 +35,9 @@ class Problem(Exception):  # noqa: N818 (named after the RFC's term)
         self.detail = detail
         self.type = type_
         self.errors = errors
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
+        if status == 503:
+            self.headers.setdefault("Retry-After", RETRY_AFTER_SECONDS)
         self.extra = extra
 
     def response(self) -> Response:
@@ -125,8 +130,15 @@ def handle_database_unavailable(error: DBAPIError) -> Response:
             503,
             "The database is unavailable; retry shortly.",
             type_="urn:incident-tracker:problem:database-unavailable",
-            headers={"Retry-After": "5"},
         )
+    )
+
+
+def handle_stale_write(error: StaleDataError) -> Response:
+    """The versioned UPDATE matched no row: another writer got there first, as a stale If-Match."""
+    log.info("stale write refused", error=str(error))
+    return error_response(
+        Problem(412, "The incident changed while this request ran; fetch it and try again.")
     )
 
 
@@ -141,4 +153,5 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Problem, handle_problem)
     app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(StaleDataError, handle_stale_write)
     app.register_error_handler(Exception, handle_unexpected)

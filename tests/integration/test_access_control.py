@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from incident_tracker.auth import service as auth_service
 from incident_tracker.auth.models import ApiToken
 from incident_tracker.database import db, utcnow
 from tests.conftest import DatabaseUnderTest
@@ -159,9 +160,28 @@ def test_tokens_cli(app: Flask, test_database: DatabaseUnderTest) -> None:
     assert token not in listed.stdout
     assert _cli(test_database.url, "tokens", "create", "ci-bot", "--scope", "admin").returncode == 2
     assert _cli(test_database.url, "tokens", "create", "x", "--scope", "root").returncode == 2
+    assert _cli(test_database.url, "tokens", "create", "x\n", "--scope", "admin").returncode == 2
     assert _cli(test_database.url, "tokens", "revoke", "ci-bot").returncode == 0
     assert_problem(client.get("/api/v1/incidents"), 401)
     assert _cli(test_database.url, "tokens", "revoke", "ci-bot").returncode == 2
+
+
+def test_a_revoked_100_character_name_can_be_taken_again(
+    app: Flask, test_database: DatabaseUnderTest
+) -> None:
+    name = "n" * 100
+    first = _cli(test_database.url, "tokens", "create", name, "--scope", "incidents:read")
+    assert first.returncode == 0, first.stderr
+    revoked = _cli(test_database.url, "tokens", "revoke", name)
+    assert revoked.returncode == 0, revoked.stderr
+    second = _cli(test_database.url, "tokens", "create", name, "--scope", "incidents:read")
+    assert second.returncode == 0, second.stderr
+    listed = _cli(test_database.url, "tokens", "list").stdout.splitlines()[1:]
+    rows = [line.split("\t") for line in listed]
+    # name, then whether revoked_at is set: the revoked row kept its name.
+    assert [(row[0], row[-1] != "-") for row in rows] == [(name, True), (name, False)]
+    assert_problem(api_client(app, first.stdout.strip()).get("/api/v1/incidents"), 401)
+    assert api_client(app, second.stdout.strip()).get("/api/v1/incidents").status_code == 200
 
 
 def _audit(client: FlaskClient, **query: Any) -> list[dict[str, Any]]:
@@ -196,6 +216,28 @@ def test_each_write_leaves_exactly_one_audit_row(client: FlaskClient) -> None:
     assert all(r["actor"] == "tester" and r["request_id"] for r in rows)
 
 
+def test_token_create_and_revoke_are_audited(app: Flask, client: FlaskClient) -> None:
+    secret = token_for(app, "responder", "incidents:read")
+    with app.app_context():
+        auth_service.revoke_token(db.session, "responder", "cli:ops")
+        db.session.commit()
+    rows = _audit(client, entity_type="token", entity_id="responder")
+    assert [(r["action"], r["actor"]) for r in rows] == [
+        ("token.revoke", "cli:ops"),
+        ("token.create", "test-setup"),
+    ]
+    revocation, creation = rows
+    assert creation["before"] is None
+    assert creation["after"]["name"] == "responder"
+    assert creation["after"]["scopes"] == ["incidents:read"]
+    assert creation["after"]["revoked_at"] is None
+    assert revocation["before"] == creation["after"]
+    assert revocation["after"]["revoked_at"] is not None
+    assert {**revocation["after"], "revoked_at": None} == creation["after"]
+    stored = str(rows)
+    assert secret not in stored and hashlib.sha256(secret.encode()).hexdigest() not in stored
+
+
 def test_failed_writes_leave_no_audit_row(client: FlaskClient) -> None:
     iid = create(client)["id"]
     before = _audit(client)
@@ -215,10 +257,12 @@ def test_audit_is_paginated_and_append_only(app: Flask, client: FlaskClient) -> 
     second = client.get(f"/api/v1/audit?limit=3&cursor={first['next_cursor']}").json
     ids = [r["id"] for r in first["items"] + second["items"]]
     assert ids == sorted(ids, reverse=True) and len(set(ids)) == 6  # 5 creates + token create
-    with app.app_context(), pytest.raises(sa.exc.InternalError, match="append-only"):
-        db.session.execute(sa.text("DELETE FROM audit_log"))
-    with app.app_context():
-        db.session.rollback()
+    for statement in ("DELETE FROM audit_log", "TRUNCATE audit_log"):
+        with app.app_context(), pytest.raises(sa.exc.InternalError, match="append-only"):
+            db.session.execute(sa.text(statement))
+        with app.app_context():
+            db.session.rollback()
+    assert len(_audit(client, limit=100)) == 6
 
 
 def test_security_headers(client: FlaskClient) -> None:

@@ -67,6 +67,9 @@ def test_started_at_defaults_to_declared_at(client: FlaskClient) -> None:
         ({"severity": "SEV5"}, "severity"),
         ({"service": "Checkout"}, "service"),
         ({"service": "-checkout"}, "service"),
+        ({"service": "checkout\n"}, "service"),
+        ({"title": "nul \x00 byte"}, "title"),
+        ({"tags": ["ok", "nul \x00 byte"]}, "tags"),
         ({"service": "c" * 101}, "service"),
         ({"summary": "s" * 10_001}, "summary"),
         ({"tags": ["t"] * 21}, "tags"),
@@ -75,6 +78,7 @@ def test_started_at_defaults_to_declared_at(client: FlaskClient) -> None:
         ({"commander": "c" * 201}, "commander"),
         ({"started_at": "2026-01-02T04:10:00"}, "started_at"),
         ({"started_at": "yesterday"}, "started_at"),
+        ({"started_at": "0001-01-01T00:00:00+03:00"}, "started_at"),
         ({"status": "resolved"}, "status"),
         ({"colour": "red"}, "colour"),
     ],
@@ -116,6 +120,12 @@ def test_body_errors(client: FlaskClient, app: Any) -> None:
     assert_problem(client.post("/api/v1/incidents", json=big), 413)
     assert_problem(client.post("/api/v1/incidents", json=["a", "list"]), 422)
     assert client.get("/api/v1/incidents").json["items"] == []
+
+
+def test_nul_in_query_parameters_is_a_400(client: FlaskClient) -> None:
+    # PostgreSQL cannot take U+0000 in a string: refused up front rather than a 500.
+    assert_problem(client.get("/api/v1/incidents?q=nul%00byte"), 400)
+    assert_problem(client.get("/api/v1/audit?entity_id=nul%00byte"), 400)
 
 
 def test_unknown_incident_and_route(client: FlaskClient) -> None:

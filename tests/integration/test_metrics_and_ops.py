@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
+from incident_tracker import create_app
 from incident_tracker.database import db
 from incident_tracker.incidents.models import Incident
-from tests.integration.conftest import create, move
+from incident_tracker.ops.views import SCHEMA_HEAD_KEY
+from tests.integration.conftest import TEST_SECRET_KEY, create, move
 from tests.integration.test_incidents import assert_problem
+from tests.support.postgres import free_port
 
 DECLARED = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -101,6 +105,26 @@ def test_health_readiness_and_request_id(client: FlaskClient) -> None:
     assert len(generated.headers["X-Request-ID"]) == 32
 
 
+def test_every_503_carries_retry_after(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not ready because the schema is behind the code.
+    monkeypatch.setitem(app.extensions, SCHEMA_HEAD_KEY, "9999_from_the_future")
+    behind = client.get("/readyz")
+    assert_problem(behind, 503)
+    assert behind.headers["Retry-After"] == "5"
+    # Not ready, and no API call served, because nothing answers on the database's port.
+    monkeypatch.setenv("DATABASE_URL", f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/x")
+    monkeypatch.setenv("SECRET_KEY", TEST_SECRET_KEY)
+    unreachable = create_app({"TESTING": True}).test_client()
+    for response in (
+        unreachable.get("/readyz"),
+        unreachable.get("/api/v1/incidents", headers={"Authorization": "Bearer itk_x"}),
+    ):
+        assert_problem(response, 503)
+        assert response.headers["Retry-After"] == "5"
+
+
 def test_prometheus_metrics(client: FlaskClient) -> None:
     create(client)
     client.get("/api/v1/incidents/12345")
@@ -110,7 +134,14 @@ def test_prometheus_metrics(client: FlaskClient) -> None:
         'incident_tracker_http_requests_total{method="GET",'
         'route="/api/v1/incidents/<int:incident_id>",status="404"}'
     ) in text
-    assert "incident_tracker_http_request_duration_seconds_bucket" in text
+    assert (
+        'incident_tracker_http_request_duration_seconds_count{method="GET",'
+        'route="/api/v1/incidents/<int:incident_id>",status="404"}'
+    ) in text
+    assert (
+        'incident_tracker_http_request_duration_seconds_count{method="POST",'
+        'route="/api/v1/incidents",status="201"}'
+    ) in text
 
 
 def test_openapi_document_is_valid_and_complete(client: FlaskClient) -> None:

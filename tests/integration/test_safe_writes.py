@@ -5,12 +5,16 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.integration.conftest import api_client, create, move
+from incident_tracker import create_app, migrate
+from incident_tracker.database import db
+from tests.integration.conftest import api_client, create, move, token_for
 from tests.integration.test_incidents import assert_problem
 
 BODY = {"title": "Payments failing", "severity": "SEV1", "service": "payments"}
@@ -82,6 +86,22 @@ def test_dedup_key_allows_one_open_incident(client: FlaskClient) -> None:
     assert second["id"] != first["id"]
 
 
+def test_reopen_onto_a_taken_dedup_key_is_409_and_changes_nothing(client: FlaskClient) -> None:
+    first = create(client, dedup_key="alert:disk-full")
+    move(client, first["id"], "resolved", resolution_summary="cleaned up")
+    resolved = client.get(f"/api/v1/incidents/{first['id']}").json
+    second = create(client, dedup_key="alert:disk-full")  # the alert fired again
+    clash = move(client, first["id"], "investigating", reason="back again")
+    problem = assert_problem(clash, 409)
+    assert problem["existing_incident_id"] == second["id"]
+    assert problem["type"] == "urn:incident-tracker:problem:dedup-conflict"
+    assert client.get(f"/api/v1/incidents/{first['id']}").json == resolved
+    events = client.get(f"/api/v1/incidents/{first['id']}/events").json["items"]
+    assert [e["data"]["to"] for e in events] == ["resolved"]
+    move(client, second["id"], "canceled", reason="duplicate")
+    assert move(client, first["id"], "investigating").status_code == 200
+
+
 def test_concurrent_dedup_creates_make_one_incident(app: Flask, admin_token: str) -> None:
     responses = concurrently(
         app,
@@ -115,3 +135,30 @@ def test_twenty_concurrent_patches_with_one_etag_one_wins(
     assert final["title"] == winner.json["title"]
     events = client.get(f"/api/v1/incidents/{incident['id']}/events").json["items"]
     assert len(events) == 1
+
+
+def test_concurrent_patches_on_sqlite_one_wins_the_rest_412(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite (make run's default) has no row locks; writers must still queue, not 503 or 500."""
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.setenv("SQLITE_PATH", str(tmp_path / "db.sqlite3"))
+    migrate.upgrade(Path("alembic.ini"))
+    sqlite_app = create_app({"TESTING": True})
+    token = token_for(sqlite_app, "tester", "admin")
+    incident = create(api_client(sqlite_app, token))
+    for version in (1, 2):
+        responses = concurrently(
+            sqlite_app,
+            token,
+            8,
+            lambda c, v=version: c.patch(
+                f"/api/v1/incidents/{incident['id']}",
+                # Unique per round: thread ids are reused, and an unchanged title is a no-op.
+                json={"title": f"v{v} edited by {threading.get_ident()}"},
+                headers={"If-Match": f'"{v}"'},
+            ),
+        )
+        assert Counter(r.status_code for r in responses) == {200: 1, 412: 7}
+    with sqlite_app.app_context():
+        db.engine.dispose()

@@ -15,7 +15,9 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    # Unique among active tokens only (uq_api_tokens_active_name): a revoked token keeps its
+    # name for the audit trail, and a successor may take it.
+    name: Mapped[str] = mapped_column(sa.String(100))
     # SHA-256 of the token: tokens carry 256 random bits, so a fast hash is enough.
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     scopes: Mapped[list[str]] = mapped_column(JSONDocument)
@@ -23,3 +25,13 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        sa.Index(
+            "uq_api_tokens_active_name",
+            "name",
+            unique=True,
+            postgresql_where=sa.text("revoked_at IS NULL"),
+            sqlite_where=sa.text("revoked_at IS NULL"),
+        ),
+    )

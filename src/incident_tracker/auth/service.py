@@ -17,8 +17,9 @@ from incident_tracker.auth.models import ApiToken
 from incident_tracker.database import DbSession, rfc3339, utcnow
 
 TOKEN_PREFIX = "itk_"  # noqa: S105 (a marker that makes leaked tokens greppable, not a secret)
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
-_DURATION = re.compile(r"^(\d{1,6})([mhdw])$")
+# Used with fullmatch: `$` with match would also accept a trailing newline.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
+_DURATION = re.compile(r"(\d{1,6})([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # Recording every use would turn each read into a write; a minute's precision is enough.
 LAST_USED_PRECISION = timedelta(minutes=1)
@@ -30,7 +31,7 @@ class TokenError(ValueError):
 
 def parse_duration(text: str) -> timedelta:
     """'30d', '12h', '90m', '2w' → timedelta."""
-    match = _DURATION.match(text.strip())
+    match = _DURATION.fullmatch(text.strip())
     if match is None:
         raise TokenError(f"expected a duration like 30d, 12h, 90m or 2w, got {text!r}")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
@@ -49,11 +50,11 @@ def create_token(
 ) -> str:
     """Store a new token's hash and return the token itself, which is never stored."""
     scopes = sorted(set(scopes))
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise TokenError("name: 1-100 letters, digits, '.', '_', '@' or '-'")
     if not scopes or not set(scopes) <= set(SCOPES):
         raise TokenError(f"scopes: one or more of {', '.join(SCOPES)}")
-    if session.scalar(sa.select(ApiToken.id).where(ApiToken.name == name)) is not None:
+    if _active(session, name) is not None:
         raise TokenError(f"a token named {name!r} exists; revoke it first")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
@@ -87,19 +88,22 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def list_tokens(session: DbSession) -> list[ApiToken]:
-    return list(session.scalars(sa.select(ApiToken).order_by(ApiToken.name)))
+    return list(session.scalars(sa.select(ApiToken).order_by(ApiToken.name, ApiToken.id)))
+
+
+def _active(session: DbSession, name: str) -> ApiToken | None:
+    """The unrevoked token of that name; revoked ones keep their names for the audit trail."""
+    return session.scalar(
+        sa.select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+    )
 
 
 def revoke_token(session: DbSession, name: str, actor: str) -> None:
-    row = session.scalar(
-        sa.select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
-    )
+    row = _active(session, name)
     if row is None:
         raise TokenError(f"no active token named {name!r}")
     before = describe(row)
-    row.revoked_at = utcnow()
-    # Free the name for a successor while keeping the revoked row for the audit trail.
-    row.name = f"{name}~revoked~{row.id}"
+    row.revoked_at = utcnow()  # frees the name for a successor (uq_api_tokens_active_name)
     session.flush()
     audit.record(session, actor, "token.revoke", "token", name, before, describe(row))
 

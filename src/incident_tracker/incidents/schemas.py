@@ -24,7 +24,10 @@ class Timestamp(fields.AwareDateTime):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
         parsed: datetime = super()._deserialize(value, attr, data, **kwargs)
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise ValidationError("out of range in UTC") from None
 
 
 class StrictSchema(Schema):
@@ -32,7 +35,19 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
-SERVICE = validate.Regexp(r"^[a-z0-9][a-z0-9-]*$", error="lower-case letters, digits and '-'")
+class WholeMatch(validate.Regexp):
+    """The whole value must match: with re.match, `$` also accepts a trailing newline.
+
+    The anchored pattern stays as it is for the OpenAPI document, where `$` means the end.
+    """
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+SERVICE = WholeMatch(r"^[a-z0-9][a-z0-9-]*$", error="lower-case letters, digits and '-'")
 TAG = fields.String(validate=validate.Length(min=1, max=50))
 
 

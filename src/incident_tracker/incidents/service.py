@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -95,6 +96,28 @@ def _dedup_clash(session: DbSession, dedup_key: str) -> Problem | None:
     )
 
 
+@contextmanager
+def _opening(session: DbSession, dedup_key: str | None) -> Iterator[None]:
+    """Flush a write that leaves an incident holding `dedup_key` open (a create, a reopen).
+
+    A clash is the 409 problem, also when a concurrent write took the key between our check
+    and our flush (the partial unique index uq_incidents_open_dedup_key refuses it then).
+    """
+    if dedup_key is None:
+        yield
+        session.flush()
+        return
+    if (clash := _dedup_clash(session, dedup_key)) is not None:
+        raise clash
+    try:
+        with session.begin_nested():
+            yield
+    except IntegrityError:
+        if (clash := _dedup_clash(session, dedup_key)) is not None:
+            raise clash from None
+        raise
+
+
 def request_fingerprint(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -166,8 +189,6 @@ def create_incident(
     started_at = fields.get("started_at") or now
     _check_started_at(started_at, now)
     dedup_key = fields.get("dedup_key")
-    if dedup_key is not None and (clash := _dedup_clash(session, dedup_key)) is not None:
-        raise clash
     incident = Incident(
         title=fields["title"],
         summary=fields.get("summary"),
@@ -183,14 +204,8 @@ def create_incident(
         created_at=now,
         updated_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(incident)
-    except IntegrityError:
-        # A concurrent create took the dedup_key between our check and our insert.
-        if dedup_key is not None and (clash := _dedup_clash(session, dedup_key)) is not None:
-            raise clash from None
-        raise
+    with _opening(session, dedup_key):
+        session.add(incident)
     body = render(incident)
     _record(session, actor, "incident.create", EventType.INCIDENT_CREATED, incident, None)
     if idempotency is not None:
@@ -334,22 +349,25 @@ def transition_incident(
         raise Problem(403, str(exc)) from None
     now = utcnow()
     before = snapshot(incident)
-    lifecycle.apply_move(incident, move, now, reason=reason, resolution_summary=resolution_summary)
-    incident.updated_at = now
     data: dict[str, Any] = {"from": move.source.value, "to": move.target.value}
-    if move.is_reopen:
-        data["reopen_count"] = incident.reopen_count
-    session.add(
-        _event(
-            incident,
-            EventKind.STATUS_CHANGE,
-            actor,
-            now,
-            body=(resolution_summary if move.target is Status.RESOLVED else reason) or None,
-            data=data,
+    # Only a reopen turns a closed incident open again, so only it can clash on dedup_key.
+    with _opening(session, incident.dedup_key if move.is_reopen else None):
+        lifecycle.apply_move(
+            incident, move, now, reason=reason, resolution_summary=resolution_summary
         )
-    )
-    session.flush()
+        incident.updated_at = now
+        if move.is_reopen:
+            data["reopen_count"] = incident.reopen_count
+        session.add(
+            _event(
+                incident,
+                EventKind.STATUS_CHANGE,
+                actor,
+                now,
+                body=(resolution_summary if move.target is Status.RESOLVED else reason) or None,
+                data=data,
+            )
+        )
     _record(
         session,
         actor,

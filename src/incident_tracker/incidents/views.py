@@ -56,7 +56,7 @@ _IDEMPOTENCY_KEY = {
     "description": "Replays the first response for 24 h instead of creating again.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
-_ETAG_VALUE = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
+_ETAG_VALUE = re.compile(r'\s*(?:W/)?"(\d{1,18})"\s*')  # used with fullmatch
 CSV_COLUMNS = tuple(IncidentSchema().fields)
 
 
@@ -73,7 +73,7 @@ def _if_match(required: bool) -> int | None:
         return None
     if raw.strip() == "*":
         return None
-    match = _ETAG_VALUE.match(raw)
+    match = _ETAG_VALUE.fullmatch(raw)
     if match is None:
         raise Problem(412, 'If-Match must be the incident\'s ETag, e.g. "3"')
     return int(match.group(1))

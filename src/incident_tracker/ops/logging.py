@@ -11,7 +11,7 @@ from typing import TextIO
 import structlog
 from flask import Flask, Response, g, request
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")  # fullmatch: no trailing newline
 
 
 def configure_logging(level: str, stream: TextIO = sys.stdout) -> None:
@@ -50,7 +50,7 @@ def install_request_id(app: Flask) -> None:
     @app.before_request
     def bind_request_id() -> None:
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
 

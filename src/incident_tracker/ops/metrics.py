@@ -1,4 +1,4 @@
-"""Prometheus metrics: request counts and latency by route, incidents by status."""
+"""Prometheus metrics: request counts and latency by route and status, incidents by status."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ REQUESTS = Counter(
 )
 LATENCY = Histogram(
     "incident_tracker_http_request_duration_seconds",
-    "Time to answer an HTTP request, by method and route template.",
-    ["method", "route"],
+    "Time to answer an HTTP request, by method, route template and status.",
+    ["method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 AUTH_FAILURES = Counter(
@@ -83,11 +83,13 @@ def install_metrics(app: Flask) -> None:
 
     @app.after_request
     def record(response: Response) -> Response:
+        # The route template, not the raw path, keeps the label sets few.
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        labels = (request.method, route, str(response.status_code))
         started = g.get("metrics_started")
         if started is not None:
-            LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+            LATENCY.labels(*labels).observe(time.perf_counter() - started)
+        REQUESTS.labels(*labels).inc()
         return response
 
     @app.get("/metrics")

@@ -15,7 +15,7 @@ from incident_tracker.incidents.models import Incident
 INCIDENT_FIELDS = ("title", "severity", "service", "summary", "commander", "tags", "started_at")
 LIST_FILTERS = ("status", "severity", "service", "q", "limit")
 # What <input type="datetime-local" step="1"> sends, read as UTC (the pages say so).
-_LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
+_LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")  # used with fullmatch
 LOCAL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
@@ -45,7 +45,7 @@ def incident_fields(raw: Mapping[str, str]) -> dict[str, Any]:
     fields["tags"] = [tag.strip() for tag in raw["tags"].split(",") if tag.strip()]
     if raw["started_at"]:
         # A malformed value is passed on unchanged so the schema reports it on the field.
-        suffix = "Z" if _LOCAL_TIME.match(raw["started_at"]) else ""
+        suffix = "Z" if _LOCAL_TIME.fullmatch(raw["started_at"]) else ""
         fields["started_at"] = raw["started_at"] + suffix
     return fields
 
