@@ -73,7 +73,8 @@ def _url_from_secret(settings: Settings) -> URL:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        client = boto3.client(
+        # A session of its own: boto3's shared default one keeps the credentials it found first.
+        client = boto3.session.Session().client(
             "secretsmanager",
             region_name=settings.aws_region,
             endpoint_url=settings.aws_endpoint_url,
