@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import psycopg2.extensions
 import sqlalchemy as sa
 from flask import has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
@@ -138,56 +137,19 @@ def engine_options(url: URL, settings: Settings) -> dict[str, Any]:
 Result = TypeVar("Result")
 
 
-READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def _connect_for_request(session: DbSession) -> None:
-    """Take the request's connection; a GET or HEAD takes it in autocommit on PostgreSQL.
-
-    Such a request only reads (a token's last-used time aside: one UPDATE, atomic on its
-    own), so it needs no transaction; without one, psycopg2 sends no BEGIN before the first
-    statement and no ROLLBACK when the pool takes the connection back: two of a read's four
-    round trips (docs/performance.md). SQLAlchemy's own AUTOCOMMIT isolation level would
-    cost a `SET default_transaction_isolation` each way instead; flipping psycopg2's flag
-    sends nothing (SQLAlchemy's pre-ping does the same), and `_end_autocommit` flips it back.
-    """
-    if not (has_request_context() and request.method in READ_ONLY_METHODS):
-        return
-    dbapi_connection = session.connection().connection.dbapi_connection
-    if _is_idle_psycopg2(dbapi_connection):
-        dbapi_connection.autocommit = True  # type: ignore[union-attr]
-
-
-def _is_idle_psycopg2(dbapi_connection: Any) -> bool:
-    return (
-        type(dbapi_connection).__module__.startswith("psycopg2")
-        and not dbapi_connection.closed
-        and dbapi_connection.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
-    )
-
-
-@sa.event.listens_for(sa.pool.Pool, "checkin")
-def _end_autocommit(dbapi_connection: Any, _record: Any) -> None:
-    """Pooled connections are transactional again once a read request hands theirs back."""
-    if _is_idle_psycopg2(dbapi_connection) and dbapi_connection.autocommit:
-        dbapi_connection.autocommit = False
-
-
 def retry_on_stale_connection(session: DbSession, read: Callable[[], Result]) -> Result:
-    """Run a request's first statement, read-only, once more if its pooled connection was dead.
+    """Run a read-only first statement, once more if its pooled connection was dead.
 
     After a database restart every pooled connection is stale. The first use of one fails
     with a disconnect error, which makes SQLAlchemy discard the whole pool; a read that has
     written nothing can then safely run again on a fresh connection.
     """
     try:
-        _connect_for_request(session)
         return read()
     except sa.exc.DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
         session.rollback()
-        _connect_for_request(session)
         return read()
 
 
