@@ -32,7 +32,7 @@ from tests.conftest import DatabaseUnderTest
 from tests.integration.conftest import create, move
 from tests.integration.test_incidents import assert_problem
 from tests.support.postgres import free_port
-from tests.support.programs import CLI, wait_for
+from tests.support.programs import CLI, assert_promtool_accepts, wait_for
 
 ALL_EVENTS = [
     "incident.created",
@@ -157,12 +157,14 @@ class WorkerProcess:
         # The liveness probe's evidence: the loop touches the file every round.
         wait_for("the worker's first heartbeat", self.heartbeat.exists)
 
+    def metrics_text(self) -> str:
+        return requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         """Its Prometheus samples by name and labels, parsed by prometheus_client."""
-        text = requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
         return {
             (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text)
+            for family in text_string_to_metric_families(self.metrics_text())
             for sample in family.samples
         }
 
@@ -206,6 +208,7 @@ def test_signed_event_survives_two_500s_and_arrives_once(
     assert metrics[(attempts, (("outcome", "retry"),))] == 2
     assert metrics[(attempts, (("outcome", "delivered"),))] == 1
     assert metrics[("incident_tracker_webhook_attempt_duration_seconds_count", ())] == 3
+    assert_promtool_accepts(worker_process.metrics_text().encode())
     assert worker_process.stop() == 0
     assert receiver.requests == [row.event_id] * 3 and receiver.bad_signatures == 0
     assert list(receiver.events) == [row.event_id]

@@ -96,6 +96,19 @@ def require_program(command: str, package: str) -> str:
     return path
 
 
+def assert_promtool_accepts(metrics_text: bytes) -> None:
+    """`promtool check metrics` (Prometheus's own linter) passes on this exposition."""
+    promtool = require_program("promtool", "prometheus")
+    result = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=metrics_text,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
 def wait_for(what: str, check: object, timeout: float = 30.0, interval: float = 0.2) -> None:
     """Poll `check()` until it is truthy; fail naming `what` after `timeout` seconds."""
     assert callable(check)
