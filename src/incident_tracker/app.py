@@ -13,7 +13,7 @@ from incident_tracker.api import Api
 from incident_tracker.audit.views import blp as audit_blp
 from incident_tracker.auth.views import BearerAuthPlugin, install_auth
 from incident_tracker.config import Settings, load_settings
-from incident_tracker.database import database_url, db, engine_options
+from incident_tracker.database import WRITE_METHODS, database_url, db, engine_options
 from incident_tracker.errors import Problem, register_error_handlers
 from incident_tracker.incidents.views import blp as incidents_blp
 from incident_tracker.integrations.views import blp as integrations_blp
@@ -24,7 +24,8 @@ from incident_tracker.ops.views import blp as ops_blp
 from incident_tracker.web.setup import install_web
 from incident_tracker.webhooks.views import blp as webhooks_blp
 
-_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Writes that carry a body; a DELETE has none, so it needs no content type.
+_BODY_METHODS = WRITE_METHODS - {"DELETE"}
 # HTML pages load only what the app itself serves: no inline script or style, no framing.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -49,7 +50,7 @@ def _openapi_config() -> dict[str, Any]:
 def _require_json_writes(app: Flask) -> None:
     @app.before_request
     def require_json() -> None:
-        is_api_write = request.method in _WRITE_METHODS and request.path.startswith("/api/")
+        is_api_write = request.method in _BODY_METHODS and request.path.startswith("/api/")
         if is_api_write and not request.is_json:
             raise Problem(415, "send the body as application/json")
 
