@@ -30,6 +30,8 @@ USER_AGENT = "incident-tracker-webhooks/1"
 MAX_ERROR_LENGTH = 500
 PRUNE_INTERVAL_SECONDS = 3600.0
 PRUNE_BATCH_SIZE = 1000
+# The attempts counter's outcome label; a row still pending after an attempt is a retry.
+_OUTCOME = {DeliveryStatus.DELIVERED: "delivered", DeliveryStatus.DEAD: "dead"}
 
 
 def _claim(
@@ -94,8 +96,7 @@ def _record_outcome(delivery: WebhookDelivery, error: str | None, settings: Sett
         )
         delivery.next_attempt_at = now + timedelta(seconds=delay)
         delivery.last_error = error
-    outcome = {DeliveryStatus.DELIVERED: "delivered", DeliveryStatus.DEAD: "dead"}
-    ATTEMPTS.labels(outcome.get(delivery.status, "retry")).inc()
+    ATTEMPTS.labels(_OUTCOME.get(delivery.status, "retry")).inc()
     log.info(
         "webhook delivery attempt",
         delivery_id=delivery.id,
