@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.stack import Service, service_env
-from incident_tracker.pagination import encode_cursor
+from incident_tracker.core.pagination import encode_cursor
 
 _EXECUTION = re.compile(r"Execution Time: ([\d.]+) ms")
 
@@ -23,7 +23,7 @@ def explain_pages(service: Service, cursors: dict[str, int | None], repeat: int)
     os.environ.update(service_env(service.pg))
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     from incident_tracker.app import create_app
-    from incident_tracker.database import db
+    from incident_tracker.core.database import db
     from incident_tracker.incidents import service as incidents
 
     app = create_app()

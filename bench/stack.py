@@ -244,6 +244,6 @@ def token_hash(token: str) -> str:
 
 
 def cursor_for(last_id: int) -> str:
-    from incident_tracker.pagination import encode_cursor
+    from incident_tracker.core.pagination import encode_cursor
 
     return encode_cursor(last_id)

@@ -13,8 +13,8 @@ import incident_tracker.audit.models
 import incident_tracker.auth.models
 import incident_tracker.incidents.models
 import incident_tracker.webhooks.models  # noqa: F401 (registers the tables on the metadata)
-from incident_tracker.config import load_settings
-from incident_tracker.database import Base, database_url
+from incident_tracker.core.config import load_settings
+from incident_tracker.core.database import Base, database_url
 from incident_tracker.migrate import MIGRATION_LOCK_ID
 
 target_metadata = Base.metadata

@@ -9,7 +9,8 @@ import flask_smorest
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 
-from incident_tracker.errors import PROBLEM_MIMETYPE, handle_http_exception
+from incident_tracker.core.problem import PROBLEM_MIMETYPE
+from incident_tracker.errors import handle_http_exception
 
 
 class ProblemSchema(Schema):

@@ -10,11 +10,20 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from incident_tracker import migrate
 from incident_tracker.api import Api
+from incident_tracker.audit import service as audit
 from incident_tracker.audit.views import blp as audit_blp
-from incident_tracker.auth.views import BearerAuthPlugin, install_auth
-from incident_tracker.config import Settings, load_settings
-from incident_tracker.database import WRITE_METHODS, database_url, db, engine_options
-from incident_tracker.errors import Problem, register_error_handlers
+from incident_tracker.auth.guard import BearerAuthPlugin, install_auth
+from incident_tracker.core import events
+from incident_tracker.core.config import Settings, load_settings
+from incident_tracker.core.database import (
+    WRITE_METHODS,
+    database_url,
+    db,
+    engine_options,
+    write_intent,
+)
+from incident_tracker.core.problem import Problem
+from incident_tracker.errors import register_error_handlers
 from incident_tracker.incidents.views import blp as incidents_blp
 from incident_tracker.integrations.views import blp as integrations_blp
 from incident_tracker.ops.logging import configure_logging, install_request_id
@@ -22,6 +31,7 @@ from incident_tracker.ops.metrics import install_metrics
 from incident_tracker.ops.views import SCHEMA_HEAD_KEY
 from incident_tracker.ops.views import blp as ops_blp
 from incident_tracker.web.setup import install_web
+from incident_tracker.webhooks import service as webhooks
 from incident_tracker.webhooks.views import blp as webhooks_blp
 
 # Writes that carry a body; a DELETE has none, so it needs no content type.
@@ -45,6 +55,18 @@ def _openapi_config() -> dict[str, Any]:
             "servers": [{"url": "/"}],
         },
     }
+
+
+def _mark_write_requests(app: Flask) -> None:
+    """Tell the database layer a request will write (SQLite then locks up front)."""
+
+    @app.before_request
+    def mark() -> None:
+        write_intent.set(request.method in WRITE_METHODS)
+
+    @app.teardown_request
+    def unmark(_error: BaseException | None) -> None:
+        write_intent.set(False)
 
 
 def _require_json_writes(app: Flask) -> None:
@@ -119,6 +141,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_port=1)  # type: ignore[method-assign]
 
     db.init_app(app)
+    # Cross-domain reactions to every change, in its transaction (core/events.py).
+    events.subscribe(audit.on_happened)
+    events.subscribe(webhooks.on_happened)
+    _mark_write_requests(app)
     install_request_id(app)
     install_metrics(app)
     install_auth(app)

@@ -15,9 +15,9 @@ import prometheus_client
 
 from incident_tracker import migrate
 from incident_tracker.auth import service as auth_service
-from incident_tracker.config import ConfigError, load_settings
-from incident_tracker.database import DbSession, rfc3339
-from incident_tracker.errors import Problem
+from incident_tracker.core.config import ConfigError, load_settings
+from incident_tracker.core.database import DbSession, rfc3339
+from incident_tracker.core.problem import Problem
 from incident_tracker.ops.logging import configure_logging
 from incident_tracker.webhooks import service as webhook_service
 from incident_tracker.webhooks import worker as webhook_worker
@@ -36,7 +36,7 @@ def _operator() -> str:
 @contextmanager
 def _session() -> Iterator[DbSession]:
     from incident_tracker.app import create_app  # the app imports this module's neighbours
-    from incident_tracker.database import db
+    from incident_tracker.core.database import db
 
     app = create_app()
     # stdout carries the command's answer (e.g. a new token); logs go to stderr.

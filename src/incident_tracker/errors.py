@@ -11,48 +11,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-PROBLEM_MIMETYPE = "application/problem+json"
-# Every 503 tells clients when to come back (README: "Retry-After: 5 on every 503").
-RETRY_AFTER_SECONDS = "5"
+from incident_tracker.core import exceptions
+from incident_tracker.core.problem import PROBLEM_MIMETYPE, Problem
+
 log = structlog.get_logger(__name__)
-
-
-class Problem(Exception):  # noqa: N818 (named after the RFC's term)
-    """A failure the client should see, with its HTTP status."""
-
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        *,
-        type_: str = "about:blank",
-        errors: dict[str, list[str]] | None = None,
-        headers: dict[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.type = type_
-        self.errors = errors
-        self.headers = dict(headers or {})
-        if status == 503:
-            self.headers.setdefault("Retry-After", RETRY_AFTER_SECONDS)
-        self.extra = extra
-
-    def response(self) -> Response:
-        body: dict[str, Any] = {
-            "type": self.type,
-            "title": http.HTTPStatus(self.status).phrase,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if self.errors:
-            body["errors"] = self.errors
-        body.update(self.extra)
-        response = Response(json.dumps(body), status=self.status, mimetype=PROBLEM_MIMETYPE)
-        response.headers.update(self.headers)
-        return response
 
 
 def wants_html() -> bool:
@@ -123,6 +85,27 @@ def handle_problem(problem: Problem) -> Response:
     return error_response(problem)
 
 
+# What each refusal of a rule means in HTTP; the one place that knows it.
+DOMAIN_STATUS: dict[type[exceptions.DomainError], int] = {
+    exceptions.Malformed: 400,
+    exceptions.NotPermitted: 403,
+    exceptions.NotFound: 404,
+    exceptions.Conflict: 409,
+    exceptions.VersionMismatch: 412,
+    exceptions.Invalid: 422,
+}
+
+
+def problem_of(error: exceptions.DomainError) -> Problem:
+    """The HTTP problem for a rule's refusal (the most specific class that has a status)."""
+    status = next(DOMAIN_STATUS[cls] for cls in type(error).__mro__ if cls in DOMAIN_STATUS)
+    return Problem(status, error.detail, type_=error.type, errors=error.errors, **error.extra)
+
+
+def handle_domain_error(error: exceptions.DomainError) -> Response:
+    return error_response(problem_of(error))
+
+
 def handle_database_unavailable(error: DBAPIError) -> Response:
     log.warning("database unavailable", error=type(error.orig).__name__)
     return error_response(
@@ -152,6 +135,7 @@ def handle_unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Problem, handle_problem)
+    app.register_error_handler(exceptions.DomainError, handle_domain_error)
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(StaleDataError, handle_stale_write)
     app.register_error_handler(Exception, handle_unexpected)

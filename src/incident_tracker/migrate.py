@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from incident_tracker.config import ConfigError
+from incident_tracker.core.config import ConfigError
 
 # Any constant works; every migration run takes the same one so two never interleave.
 MIGRATION_LOCK_ID = 0x1C1D_E7_00

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from incident_tracker import create_app, migrate
 from incident_tracker.auth import service as auth_service
-from incident_tracker.database import db
+from incident_tracker.core.database import db
 from tests.conftest import DatabaseUnderTest
 
 TABLES = (

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from incident_tracker import create_app, migrate
-from incident_tracker.database import db
+from incident_tracker.core.database import db
 from incident_tracker.incidents.models import Incident
 from tests.conftest import DatabaseUnderTest
 from tests.integration.conftest import api_client, create, move

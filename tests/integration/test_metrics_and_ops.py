@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
 from incident_tracker import create_app
-from incident_tracker.database import db
+from incident_tracker.core.database import db
 from incident_tracker.incidents.models import Incident
 from incident_tracker.ops.views import SCHEMA_HEAD_KEY
 from tests.integration.conftest import TEST_SECRET_KEY, create, move

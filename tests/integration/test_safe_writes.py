@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from incident_tracker import create_app, migrate
-from incident_tracker.database import db
+from incident_tracker.core.database import db
 from tests.integration.conftest import api_client, create, move, token_for
 from tests.integration.test_incidents import assert_problem
 

@@ -24,8 +24,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from incident_tracker.config import load_settings
-from incident_tracker.database import db, utcnow
+from incident_tracker.core.config import load_settings
+from incident_tracker.core.database import db, utcnow
 from incident_tracker.webhooks import worker
 from incident_tracker.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.conftest import DatabaseUnderTest

@@ -8,8 +8,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from incident_tracker.config import ConfigError, load_settings
-from incident_tracker.database import database_url
+from incident_tracker.core.config import ConfigError, load_settings
+from incident_tracker.core.database import database_url
 from tests.unit.test_rules import ARN, KEY
 
 SETTINGS = {"DB_SECRET_ARN": ARN, "DB_HOST": "db.internal", "SECRET_KEY": KEY}

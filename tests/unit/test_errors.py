@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy.orm.exc import StaleDataError
 
-from incident_tracker.errors import PROBLEM_MIMETYPE, register_error_handlers
+from incident_tracker.core.problem import PROBLEM_MIMETYPE
+from incident_tracker.errors import register_error_handlers
 
 
 def test_a_stale_versioned_update_is_the_412_of_a_stale_if_match() -> None:

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from incident_tracker.config import ConfigError, load_settings
-from incident_tracker.incidents.lifecycle import Severity
+from incident_tracker.core.config import ConfigError, load_settings
+from incident_tracker.core.severity import Severity
 from incident_tracker.integrations.service import dedup_key, severity_of
 from incident_tracker.webhooks.service import backoff_seconds, signature
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from incident_tracker.config import ConfigError, load_settings, session_secret_key
-from incident_tracker.errors import Problem
+from incident_tracker.core.config import ConfigError, load_settings, session_secret_key
+from incident_tracker.core.exceptions import Malformed
+from incident_tracker.core.pagination import decode_cursor, encode_cursor
+from incident_tracker.errors import problem_of
 from incident_tracker.incidents.stats import percentile, summarize
-from incident_tracker.pagination import decode_cursor, encode_cursor
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-AbCdEf"
 KEY = "k" * 32
@@ -88,9 +89,9 @@ def test_cursor_round_trip(last_id: int) -> None:
     "cursor", ["", "abc", "!!!", encode_cursor(5)[:-2] + "zz", "djE6LTM", encode_cursor(2**63)]
 )
 def test_foreign_cursor_is_a_400(cursor: str) -> None:
-    with pytest.raises(Problem) as failure:
+    with pytest.raises(Malformed) as failure:
         decode_cursor(cursor)
-    assert failure.value.status == 400
+    assert problem_of(failure.value).status == 400
 
 
 def test_percentiles_interpolate_like_percentile_cont() -> None:

@@ -8,8 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from incident_tracker.database import BigIntId, UTCDateTime, db, utcnow
-from incident_tracker.incidents.models import JSONDocument
+from incident_tracker.core.database import BigIntId, JSONDocument, UTCDateTime, db, utcnow
 
 
 class AuditEntry(db.Model):  # type: ignore[name-defined,misc]

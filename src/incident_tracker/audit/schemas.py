@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from incident_tracker.incidents.schemas import StrictSchema, Timestamp
+from incident_tracker.core.schemas import StrictSchema, Timestamp
 
 
 class AuditEntrySchema(StrictSchema):

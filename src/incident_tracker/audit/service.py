@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from flask import g, has_request_context
+import structlog
 
 from incident_tracker.audit.models import AuditEntry
-from incident_tracker.database import DbSession, utcnow
-from incident_tracker.pagination import Page, keyset_page
+from incident_tracker.core.database import DbSession, utcnow
+from incident_tracker.core.events import Happened
+from incident_tracker.core.pagination import Page, keyset_page
 
 
 def record(
@@ -31,8 +32,22 @@ def record(
             entity_id=str(entity_id),
             before=dict(before) if before is not None else None,
             after=dict(after) if after is not None else None,
-            request_id=g.get("request_id") if has_request_context() else None,
+            # The request id the logging middleware bound for this request, if any.
+            request_id=structlog.contextvars.get_contextvars().get("request_id"),
         )
+    )
+
+
+def on_happened(happened: Happened) -> None:
+    """Subscribed to every change: one audit row in the change's own transaction."""
+    record(
+        happened.session,
+        happened.actor,
+        happened.action,
+        happened.entity_type,
+        happened.entity_id,
+        happened.before,
+        happened.after,
     )
 
 

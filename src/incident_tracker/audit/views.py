@@ -9,9 +9,9 @@ from marshmallow import RAISE
 
 from incident_tracker.audit import service
 from incident_tracker.audit.schemas import AuditArgsSchema, AuditPageSchema
+from incident_tracker.auth.guard import requires
 from incident_tracker.auth.identity import ADMIN
-from incident_tracker.auth.views import requires
-from incident_tracker.database import db
+from incident_tracker.core.database import db
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Who changed what, when.")
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from incident_tracker.audit import service as audit
 from incident_tracker.auth.identity import SCOPES, Identity
 from incident_tracker.auth.models import ApiToken
-from incident_tracker.database import DbSession, rfc3339, utcnow
+from incident_tracker.core.database import DbSession, rfc3339, utcnow
 
 TOKEN_PREFIX = "itk_"  # noqa: S105 (a marker that makes leaked tokens greppable, not a secret)
 # Used with fullmatch: `$` with match would also accept a trailing newline.

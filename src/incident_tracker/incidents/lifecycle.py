@@ -11,13 +11,6 @@ from enum import StrEnum
 from typing import Protocol
 
 
-class Severity(StrEnum):
-    SEV1 = "SEV1"
-    SEV2 = "SEV2"
-    SEV3 = "SEV3"
-    SEV4 = "SEV4"
-
-
 class Status(StrEnum):
     TRIAGE = "triage"
     INVESTIGATING = "investigating"

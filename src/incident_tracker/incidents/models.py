@@ -7,14 +7,18 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from incident_tracker.database import BigIntId, UTCDateTime, db, utcnow
-from incident_tracker.incidents.lifecycle import CLOSED_STATUSES, Severity, Status
-
-# JSONB on PostgreSQL (indexable containment for tag filters), JSON text elsewhere.
-JSONDocument = sa.JSON().with_variant(JSONB(), "postgresql")
+from incident_tracker.core.database import (
+    BigIntId,
+    JSONDocument,
+    UTCDateTime,
+    db,
+    string_enum,
+    utcnow,
+)
+from incident_tracker.core.severity import Severity
+from incident_tracker.incidents.lifecycle import CLOSED_STATUSES, Status
 
 # The expression the full-text index is built on, written as PostgreSQL prints it back so
 # Alembic's comparison sees no difference; queries use the same expression to hit the index.
@@ -22,18 +26,6 @@ SEARCH_DOCUMENT = (
     "to_tsvector('english'::regconfig, (title::text || ' '::text) || COALESCE(summary, ''::text))"
 )
 _NOT_OPEN = "status IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(CLOSED_STATUSES)))
-
-
-def string_enum(enum_type: type[enum.Enum], name: str, length: int = 16) -> sa.Enum:
-    """An enum stored as its values in a VARCHAR with a CHECK constraint, on every dialect."""
-    return sa.Enum(
-        enum_type,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=length,
-        values_callable=lambda members: [member.value for member in members],
-    )
 
 
 class EventKind(enum.StrEnum):

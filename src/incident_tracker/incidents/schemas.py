@@ -2,50 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
-from incident_tracker.database import rfc3339
-from incident_tracker.incidents.lifecycle import Severity, Status
-
-
-class Timestamp(fields.AwareDateTime):
-    """RFC 3339 in UTC with a Z suffix; input must carry an offset."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format="iso", **kwargs)
-
-    def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kwargs: Any) -> str | None:
-        if value is None:
-            return None
-        return rfc3339(value)
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
-        parsed: datetime = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return parsed.astimezone(UTC)
-        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-            raise ValidationError("out of range in UTC") from None
-
-
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class WholeMatch(validate.Regexp):
-    """The whole value must match: with re.match, `$` also accepts a trailing newline.
-
-    The anchored pattern stays as it is for the OpenAPI document, where `$` means the end.
-    """
-
-    def __call__(self, value: Any) -> Any:
-        if self.regex.fullmatch(value) is None:
-            raise ValidationError(self._format_error(value))
-        return value
-
+from incident_tracker.core.schemas import StrictSchema, Timestamp, WholeMatch
+from incident_tracker.core.severity import Severity
+from incident_tracker.incidents.lifecycle import Status
 
 SERVICE = WholeMatch(r"^[a-z0-9][a-z0-9-]*$", error="lower-case letters, digits and '-'")
 TAG = fields.String(validate=validate.Length(min=1, max=50))

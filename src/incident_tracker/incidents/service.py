@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,10 +19,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
-from incident_tracker.audit import service as audit
 from incident_tracker.auth.identity import Identity
-from incident_tracker.database import MAX_ID, DbSession, rfc3339, utcnow
-from incident_tracker.errors import Problem
+from incident_tracker.core import events
+from incident_tracker.core.database import MAX_ID, DbSession, rfc3339, utcnow
+from incident_tracker.core.exceptions import (
+    Conflict,
+    Invalid,
+    NotFound,
+    NotPermitted,
+    VersionMismatch,
+)
+from incident_tracker.core.pagination import Page, keyset_page
 from incident_tracker.incidents import lifecycle
 from incident_tracker.incidents.lifecycle import CLOSED_STATUSES, Status
 from incident_tracker.incidents.models import (
@@ -32,16 +39,13 @@ from incident_tracker.incidents.models import (
     Incident,
     IncidentEvent,
 )
-from incident_tracker.incidents.stats import DurationStats, summarize
-from incident_tracker.pagination import Page, keyset_page
-from incident_tracker.webhooks import service as webhooks
-from incident_tracker.webhooks.models import EventType
+from incident_tracker.incidents.stats import IncidentMetrics, MetricsGroup, summarize
 
 PATCHABLE_FIELDS = ("title", "summary", "severity", "service", "commander", "tags", "started_at")
 
 
-def _not_found(incident_id: int) -> Problem:
-    return Problem(404, f"incident {incident_id} does not exist")
+def _not_found(incident_id: int) -> NotFound:
+    return NotFound(f"incident {incident_id} does not exist")
 
 
 def get_incident(session: DbSession, incident_id: int, *, for_update: bool = False) -> Incident:
@@ -59,8 +63,7 @@ def get_incident(session: DbSession, incident_id: int, *, for_update: bool = Fal
 
 def _check_version(incident: Incident, expected_version: int | None) -> None:
     if expected_version is not None and incident.version != expected_version:
-        raise Problem(
-            412,
+        raise VersionMismatch(
             f"incident {incident.id} is at version {incident.version}, not {expected_version}",
             current_version=incident.version,
         )
@@ -68,8 +71,7 @@ def _check_version(incident: Incident, expected_version: int | None) -> None:
 
 def _check_started_at(started_at: datetime, declared_at: datetime) -> None:
     if started_at > declared_at:
-        raise Problem(
-            422,
+        raise Invalid(
             "started_at may not be later than declared_at",
             errors={"started_at": ["may not be later than declared_at"]},
         )
@@ -84,12 +86,11 @@ def open_incident_id(session: DbSession, dedup_key: str) -> int | None:
     )
 
 
-def _dedup_clash(session: DbSession, dedup_key: str) -> Problem | None:
+def _dedup_clash(session: DbSession, dedup_key: str) -> Conflict | None:
     existing = open_incident_id(session, dedup_key)
     if existing is None:
         return None
-    return Problem(
-        409,
+    return Conflict(
         f"an open incident already has dedup_key {dedup_key!r}",
         type_="urn:incident-tracker:problem:dedup-conflict",
         existing_incident_id=existing,
@@ -100,8 +101,9 @@ def _dedup_clash(session: DbSession, dedup_key: str) -> Problem | None:
 def _opening(session: DbSession, dedup_key: str | None) -> Iterator[None]:
     """Flush a write that leaves an incident holding `dedup_key` open (a create, a reopen).
 
-    A clash is the 409 problem, also when a concurrent write took the key between our check
-    and our flush (the partial unique index uq_incidents_open_dedup_key refuses it then).
+    A clash is a Conflict naming the holder, also when a concurrent write took the key
+    between our check and our flush (the partial unique index uq_incidents_open_dedup_key
+    refuses it then).
     """
     if dedup_key is None:
         yield
@@ -131,9 +133,10 @@ class Idempotency:
 
 @dataclass(frozen=True)
 class Created:
-    incident_id: int
-    body: dict[str, Any]
-    replayed: bool
+    """A new incident, or the first response to the same Idempotency-Key, to replay."""
+
+    incident: Incident | None
+    replayed_body: dict[str, Any] | None
 
 
 def _claim_idempotency_key(
@@ -166,8 +169,7 @@ def _claim_idempotency_key(
             if existing is None:  # the holder rolled back and its row vanished: claim again
                 return _claim_idempotency_key(session, actor, idempotency)
     if existing.request_hash != idempotency.fingerprint:
-        raise Problem(
-            422,
+        raise Invalid(
             "this Idempotency-Key was already used with a different request body",
             type_="urn:incident-tracker:problem:idempotency-key-reused",
         )
@@ -178,13 +180,13 @@ def create_incident(
     session: DbSession,
     fields: Mapping[str, Any],
     actor: Identity,
-    render: Callable[[Incident], dict[str, Any]],
     idempotency: Idempotency | None = None,
 ) -> Created:
+    """Declare an incident; with `idempotency`, the caller then calls `remember_response`."""
     if idempotency is not None:
         record = _claim_idempotency_key(session, actor.name, idempotency)
         if record is not None and record.incident_id is not None and record.response_body:
-            return Created(record.incident_id, record.response_body, replayed=True)
+            return Created(None, record.response_body)
     now = utcnow()
     started_at = fields.get("started_at") or now
     _check_started_at(started_at, now)
@@ -206,14 +208,22 @@ def create_incident(
     )
     with _opening(session, dedup_key):
         session.add(incident)
-    body = render(incident)
-    _record(session, actor, "incident.create", EventType.INCIDENT_CREATED, incident, None)
-    if idempotency is not None:
-        record = session.get(IdempotencyRecord, (actor.name, idempotency.key))
-        assert record is not None  # claimed above in this transaction
-        record.incident_id = incident.id
-        record.response_body = body
-    return Created(incident.id, body, replayed=False)
+    _publish(session, actor, "incident.create", "incident.created", incident, None)
+    return Created(incident, None)
+
+
+def remember_response(
+    session: DbSession,
+    actor: Identity,
+    idempotency: Idempotency,
+    incident: Incident,
+    body: dict[str, Any],
+) -> None:
+    """Keep the first response to a create under its Idempotency-Key, in its transaction."""
+    record = session.get(IdempotencyRecord, (actor.name, idempotency.key))
+    assert record is not None  # claimed by create_incident in this transaction
+    record.incident_id = incident.id
+    record.response_body = body
 
 
 def _json_value(value: Any) -> Any:
@@ -232,27 +242,35 @@ def snapshot(incident: Incident) -> dict[str, Any]:
     }
 
 
-def _record(
+def _publish(
     session: DbSession,
     actor: Identity,
     action: str,
-    event_type: EventType,
+    event: str,
     incident: Incident,
     before: dict[str, Any] | None,
     *,
     audit_after: dict[str, Any] | None = None,
     **details: Any,
 ) -> None:
-    """The audit row and the webhook event of one change to an incident, in its transaction.
-
-    The audit row's `after` is the incident's snapshot unless `audit_after` is given; the
-    webhook event's data is the snapshot under "incident" plus `details`.
+    """Announce one change to an incident, in its transaction (the audit trail and webhooks
+    subscribe). The audit `after` is the incident's snapshot unless `audit_after` is given;
+    the event's data is the snapshot under "incident" plus `details`.
     """
     current = snapshot(incident)
-    audit.record(
-        session, actor.name, action, "incident", incident.id, before, audit_after or current
+    events.publish(
+        events.Happened(
+            session=session,
+            actor=actor.name,
+            action=action,
+            entity_type="incident",
+            entity_id=incident.id,
+            before=before,
+            after=audit_after or current,
+            event=event,
+            event_data={"incident": current, **details},
+        )
     )
-    webhooks.enqueue(session, event_type, {"incident": current, **details})
 
 
 def _event(
@@ -303,11 +321,11 @@ def update_incident(
     if session.is_modified(incident):
         incident.updated_at = now
         session.flush()
-        _record(
+        _publish(
             session,
             actor,
             "incident.update",
-            EventType.INCIDENT_UPDATED,
+            "incident.updated",
             incident,
             previous,
             changes=changed,
@@ -337,16 +355,15 @@ def transition_incident(
         )
     except lifecycle.IllegalTransition as exc:
         allowed = sorted(lifecycle.ALLOWED_MOVES[incident.status])
-        raise Problem(
-            409,
+        raise Conflict(
             str(exc),
             type_="urn:incident-tracker:problem:illegal-transition",
             allowed=allowed,
         ) from None
     except lifecycle.GuardFailed as exc:
-        raise Problem(422, str(exc), errors={exc.field: [str(exc)]}) from None
+        raise Invalid(str(exc), errors={exc.field: [str(exc)]}) from None
     except lifecycle.AdminRequired as exc:
-        raise Problem(403, str(exc)) from None
+        raise NotPermitted(str(exc)) from None
     now = utcnow()
     before = snapshot(incident)
     data: dict[str, Any] = {"from": move.source.value, "to": move.target.value}
@@ -368,11 +385,11 @@ def transition_incident(
                 data=data,
             )
         )
-    _record(
+    _publish(
         session,
         actor,
         "incident.transition",
-        EventType.INCIDENT_STATUS_CHANGED,
+        "incident.status_changed",
         incident,
         before,
         **data,
@@ -392,11 +409,11 @@ def add_note(
     event = _event(incident, EventKind.NOTE, actor, utcnow(), body=body, data=data)
     session.add(event)
     session.flush()
-    _record(
+    _publish(
         session,
         actor,
         "incident.note",
-        EventType.INCIDENT_NOTE_ADDED,
+        "incident.note_added",
         incident,
         None,
         audit_after={"event_id": event.id, "body": body},
@@ -408,6 +425,31 @@ def add_note(
         },
     )
     return event
+
+
+def latest_note_data(session: DbSession, incident_id: int, source: str) -> dict[str, Any] | None:
+    """The `data` of the newest note that `source` wrote on the incident (one indexed row)."""
+    data: dict[str, Any] | None = session.scalar(
+        sa.select(IncidentEvent.data)
+        .where(
+            IncidentEvent.incident_id == incident_id,
+            IncidentEvent.kind == EventKind.NOTE,
+            IncidentEvent.data["source"].as_string() == source,
+        )
+        .order_by(IncidentEvent.id.desc())
+        .limit(1)
+    )
+    return data
+
+
+def latest_incident_id(session: DbSession, dedup_key: str, status: Status) -> int | None:
+    """The newest incident holding `dedup_key` in `status`, if any."""
+    return session.scalar(
+        sa.select(Incident.id)
+        .where(Incident.dedup_key == dedup_key, Incident.status == status)
+        .order_by(Incident.id.desc())
+        .limit(1)
+    )
 
 
 def list_events(session: DbSession, incident_id: int) -> list[IncidentEvent]:
@@ -459,22 +501,6 @@ def list_incidents(session: DbSession, filters: Mapping[str, Any]) -> Page[Incid
     return keyset_page(session, query, Incident.id, filters["limit"], filters.get("cursor"))
 
 
-@dataclass(frozen=True)
-class MetricsGroup:
-    key: str
-    count: int
-    mtta_seconds: DurationStats
-    mttr_seconds: DurationStats
-
-
-@dataclass(frozen=True)
-class IncidentMetrics:
-    since: datetime
-    until: datetime
-    group_by: str
-    groups: list[MetricsGroup]
-
-
 DEFAULT_METRICS_WINDOW = timedelta(days=30)
 
 
@@ -485,7 +511,7 @@ def incident_metrics(
     until = until or utcnow()
     since = since or until - DEFAULT_METRICS_WINDOW
     if since >= until:
-        raise Problem(422, "since must be before until", errors={"since": ["must be before until"]})
+        raise Invalid.field("since", "must be before until", "since must be before until")
     key_column = Incident.severity if group_by == "severity" else Incident.service
     rows = session.execute(
         sa.select(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,19 @@ def summarize(durations: Sequence[float]) -> DurationStats:
         p50=round(percentile(ordered, 0.5), 3),
         p90=round(percentile(ordered, 0.9), 3),
     )
+
+
+@dataclass(frozen=True)
+class MetricsGroup:
+    key: str
+    count: int
+    mtta_seconds: DurationStats
+    mttr_seconds: DurationStats
+
+
+@dataclass(frozen=True)
+class IncidentMetrics:
+    since: datetime
+    until: datetime
+    group_by: str
+    groups: list[MetricsGroup]

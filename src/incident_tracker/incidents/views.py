@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import timedelta
 from typing import Any
@@ -12,12 +10,13 @@ from flask import Response, jsonify, request, url_for
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from incident_tracker.auth.guard import requires
 from incident_tracker.auth.identity import READ, WRITE, current_identity
-from incident_tracker.auth.views import requires
-from incident_tracker.config import current_settings
-from incident_tracker.database import db
-from incident_tracker.errors import Problem
+from incident_tracker.core.config import current_settings
+from incident_tracker.core.database import db
+from incident_tracker.core.problem import Problem
 from incident_tracker.incidents import service
+from incident_tracker.incidents.export import csv_response
 from incident_tracker.incidents.models import Incident
 from incident_tracker.incidents.schemas import (
     EventListSchema,
@@ -57,7 +56,6 @@ _IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 _ETAG_VALUE = re.compile(r'\s*(?:W/)?"(\d{1,18})"\s*')  # used with fullmatch
-CSV_COLUMNS = tuple(IncidentSchema().fields)
 
 
 def _etag(incident: Incident) -> dict[str, str]:
@@ -77,20 +75,6 @@ def _if_match(required: bool) -> int | None:
     if match is None:
         raise Problem(412, 'If-Match must be the incident\'s ETag, e.g. "3"')
     return int(match.group(1))
-
-
-def csv_response(items: list[Incident]) -> Response:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    for row in _incident_schema.dump(items, many=True):
-        row["tags"] = ";".join(row["tags"])
-        writer.writerow(row)
-    return Response(
-        buffer.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="incidents.csv"'},
-    )
 
 
 @blp.route("/incidents", methods=["GET"])
@@ -124,15 +108,21 @@ def create_incident(fields: dict[str, Any]) -> Response:
             fingerprint=service.request_fingerprint(request.get_json()),
             ttl=timedelta(hours=current_settings().idempotency_ttl_hours),
         )
-    created = service.create_incident(
-        db.session, fields, current_identity(), _incident_schema.dump, idempotency
-    )
+    identity = current_identity()
+    created = service.create_incident(db.session, fields, identity, idempotency)
+    if created.incident is None:  # a replay: the first response, as it was
+        body = created.replayed_body
+    else:
+        body = _incident_schema.dump(created.incident)
+        if idempotency is not None:
+            service.remember_response(db.session, identity, idempotency, created.incident, body)
     db.session.commit()
-    response = jsonify(created.body)
+    assert body is not None
+    response = jsonify(body)
     response.status_code = 201
-    response.headers["Location"] = url_for(".get_incident", incident_id=created.incident_id)
-    response.headers["ETag"] = f'"{created.body["version"]}"'
-    if created.replayed:
+    response.headers["Location"] = url_for(".get_incident", incident_id=body["id"])
+    response.headers["ETag"] = f'"{body["version"]}"'
+    if created.incident is None:
         response.headers["Idempotent-Replayed"] = "true"
     return response
 

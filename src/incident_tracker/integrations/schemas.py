@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from incident_tracker.incidents.schemas import Timestamp
+from incident_tracker.core.schemas import Timestamp
 
 ALERT_STATUSES = ("firing", "resolved")
 

@@ -14,17 +14,18 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from incident_tracker.auth.identity import Identity
-from incident_tracker.config import Settings
-from incident_tracker.database import DbSession, rfc3339, utcnow
-from incident_tracker.errors import Problem
+from incident_tracker.core.config import Settings
+from incident_tracker.core.database import DbSession, rfc3339, utcnow
+from incident_tracker.core.exceptions import Conflict
+from incident_tracker.core.severity import Severity
 from incident_tracker.incidents import service as incidents
-from incident_tracker.incidents.lifecycle import Severity, Status
-from incident_tracker.incidents.models import EventKind, Incident, IncidentEvent
+from incident_tracker.incidents.lifecycle import Status
+
+if TYPE_CHECKING:  # the incidents service returns these; only their type is named here
+    from incident_tracker.incidents.models import Incident
 
 SOURCE = "alertmanager"
 DEDUP_PREFIX = "alertmanager:"
@@ -134,16 +135,11 @@ def _note(payload: Mapping[str, Any], firing: Sequence[Alert]) -> tuple[str, dic
 
 def _last_firing(session: DbSession, incident_id: int) -> list[str] | None:
     """The firing set the latest Alertmanager note recorded, None before the first."""
-    notes = session.scalars(
-        sa.select(IncidentEvent)
-        .where(IncidentEvent.incident_id == incident_id, IncidentEvent.kind == EventKind.NOTE)
-        .order_by(IncidentEvent.id.desc())
-    )
-    for note in notes:
-        if note.data is not None and note.data.get("source") == SOURCE:
-            firing: list[str] = note.data["firing"]
-            return firing
-    return None
+    data = incidents.latest_note_data(session, incident_id, SOURCE)
+    if data is None:
+        return None
+    firing: list[str] = data["firing"]
+    return firing
 
 
 def resolution_summary(payload: Mapping[str, Any]) -> str:
@@ -164,11 +160,8 @@ def _group_incident(session: DbSession, key: str) -> Incident | None:
     its last notification: resolving by hand does not stop Alertmanager repeating them.
     Once the group has cleared, or its incident is closed or canceled, it starts afresh.
     """
-    incident_id = incidents.open_incident_id(session, key) or session.scalar(
-        sa.select(Incident.id)
-        .where(Incident.dedup_key == key, Incident.status == Status.RESOLVED)
-        .order_by(Incident.id.desc())
-        .limit(1)
+    incident_id = incidents.open_incident_id(session, key) or incidents.latest_incident_id(
+        session, key, Status.RESOLVED
     )
     if incident_id is None:
         return None
@@ -200,11 +193,10 @@ def _create_incident(
         "started_at": min(min(alert["starts_at"] for alert in firing), utcnow()),
     }
     try:
-        incident_id = incidents.create_incident(
-            session, fields, actor, incidents.snapshot
-        ).incident_id
-        created = True
-    except Problem as clash:  # a concurrent notification of the same group created it
+        incident = incidents.create_incident(session, fields, actor).incident
+        assert incident is not None  # no Idempotency-Key, so never a replay
+        incident_id, created = incident.id, True
+    except Conflict as clash:  # a concurrent notification of the same group created it
         if "existing_incident_id" not in clash.extra:
             raise
         incident_id, created = int(clash.extra["existing_incident_id"]), False

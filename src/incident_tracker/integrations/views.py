@@ -6,10 +6,10 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
+from incident_tracker.auth.guard import requires
 from incident_tracker.auth.identity import WRITE, current_identity
-from incident_tracker.auth.views import requires
-from incident_tracker.config import current_settings
-from incident_tracker.database import db
+from incident_tracker.core.config import current_settings
+from incident_tracker.core.database import db
 from incident_tracker.integrations import service
 from incident_tracker.integrations.schemas import (
     AlertmanagerPayloadSchema,

@@ -54,6 +54,11 @@ def install_request_id(app: Flask) -> None:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
 
+    @app.teardown_request
+    def unbind_request_id(_error: BaseException | None) -> None:
+        # Nothing after the request (a CLI command, the next test) inherits its id.
+        structlog.contextvars.clear_contextvars()
+
     @app.after_request
     def echo_request_id(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")

@@ -20,7 +20,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
-from incident_tracker.database import db
+from incident_tracker.auth.metrics import AUTH_FAILURES
+from incident_tracker.core.database import db
 from incident_tracker.incidents.service import count_by_status
 
 log = structlog.get_logger(__name__)
@@ -35,11 +36,6 @@ LATENCY = Histogram(
     "Time to answer an HTTP request, by method, route template and status.",
     ["method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-)
-AUTH_FAILURES = Counter(
-    "incident_tracker_auth_failures_total",
-    "Requests refused for a missing or invalid token (401) or a missing scope (403).",
-    ["reason"],
 )
 
 

@@ -6,8 +6,8 @@ from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from incident_tracker.database import db, retry_on_stale_connection
-from incident_tracker.errors import Problem
+from incident_tracker.core.database import db, retry_on_stale_connection
+from incident_tracker.core.problem import Problem
 
 blp = Blueprint("ops", __name__)
 

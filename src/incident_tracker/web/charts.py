@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 from markupsafe import Markup
 
-from incident_tracker.incidents.service import MetricsGroup
+from incident_tracker.incidents.stats import MetricsGroup
 
 WIDTH = 640
 LABEL_WIDTH = 70

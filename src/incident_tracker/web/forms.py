@@ -9,7 +9,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from incident_tracker.errors import Problem
+from incident_tracker.core.problem import Problem
 from incident_tracker.incidents.models import Incident
 
 INCIDENT_FIELDS = ("title", "severity", "service", "summary", "commander", "tags", "started_at")

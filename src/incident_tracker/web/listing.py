@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from incident_tracker.database import DbSession
-from incident_tracker.errors import Problem
+from incident_tracker.core.database import DbSession
+from incident_tracker.core.exceptions import Malformed
+from incident_tracker.core.pagination import Page
 from incident_tracker.incidents import service
 from incident_tracker.incidents.lifecycle import CLOSED_STATUSES, OPEN_STATUSES, Status
 from incident_tracker.incidents.models import Incident
-from incident_tracker.pagination import Page
 
 _PARTS = (("open", OPEN_STATUSES), ("closed", CLOSED_STATUSES))
 
@@ -31,7 +31,7 @@ def open_first(
     part_name, _, inner = (cursor or "open:").partition(":")
     names = [name for name, _ in _PARTS]
     if part_name not in names:
-        raise Problem(400, "cursor is not one this page issued", errors={"cursor": ["invalid"]})
+        raise Malformed("cursor is not one this page issued", errors={"cursor": ["invalid"]})
     items: list[Incident] = []
     limit: int = filters["limit"]
     for name, statuses in _PARTS[names.index(part_name) :]:

@@ -9,8 +9,9 @@ from flask import Blueprint, Flask, Response, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from incident_tracker.config import Settings, session_secret_key
-from incident_tracker.errors import Problem, error_response
+from incident_tracker.core.config import Settings, session_secret_key
+from incident_tracker.core.problem import Problem
+from incident_tracker.errors import error_response
 from incident_tracker.web.views import blp
 
 SESSION_LIFETIME = timedelta(hours=12)  # one long outage shift

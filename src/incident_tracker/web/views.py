@@ -22,21 +22,22 @@ from marshmallow import ValidationError
 from werkzeug.wrappers import Response as BaseResponse
 
 from incident_tracker.auth import service as auth_service
+from incident_tracker.auth.guard import requires
 from incident_tracker.auth.identity import ADMIN, READ, WRITE, Identity, current_identity
-from incident_tracker.auth.views import requires
-from incident_tracker.database import db, retry_on_stale_connection, utcnow
-from incident_tracker.errors import Problem
+from incident_tracker.core.database import db, retry_on_stale_connection, utcnow
+from incident_tracker.core.exceptions import Conflict, DomainError, Invalid, VersionMismatch
+from incident_tracker.core.problem import Problem
+from incident_tracker.core.severity import Severity
 from incident_tracker.incidents import lifecycle, service
-from incident_tracker.incidents.lifecycle import Severity, Status
+from incident_tracker.incidents.export import csv_response
+from incident_tracker.incidents.lifecycle import Status
 from incident_tracker.incidents.schemas import (
     IncidentCreateSchema,
     IncidentListArgsSchema,
     IncidentPatchSchema,
-    IncidentSchema,
     NoteSchema,
     TransitionSchema,
 )
-from incident_tracker.incidents.views import csv_response
 from incident_tracker.web import forms
 from incident_tracker.web.charts import format_duration, mean_durations_chart
 from incident_tracker.web.listing import open_first
@@ -48,8 +49,6 @@ METRICS_WINDOWS = {"1": "24 hours", "7": "7 days", "30": "30 days", "90": "90 da
 EXPORT_PAGE = 100
 EXPORT_MAX_ROWS = 10_000
 CONFLICT_MESSAGE = "This incident was changed by someone else"
-
-_incident_schema = IncidentSchema()
 
 
 @blp.before_request
@@ -183,25 +182,24 @@ def declare() -> BaseResponse | tuple[str, int]:
         return render_template("declare.html", form=raw, errors={}, severities=list(Severity)), 200
     try:
         fields = IncidentCreateSchema().load(forms.incident_fields(raw))
-        created = service.create_incident(
-            db.session, fields, current_identity(), _incident_schema.dump
-        )
-    except (ValidationError, Problem) as error:
+        incident = service.create_incident(db.session, fields, current_identity()).incident
+        assert incident is not None  # no Idempotency-Key, so never a replay
+    except (ValidationError, DomainError) as error:
         db.session.rollback()
         errors = _errors_of(error)
         return render_template(
             "declare.html", form=raw, errors=errors, severities=list(Severity)
         ), 422
     db.session.commit()
-    flash(f"Declared INC-{created.incident_id}.")
-    return redirect(url_for("web.incident_page", incident_id=created.incident_id), 303)
+    flash(f"Declared {incident.reference}.")
+    return redirect(url_for("web.incident_page", incident_id=incident.id), 303)
 
 
-def _errors_of(error: ValidationError | Problem) -> dict[str, list[str]]:
-    """Field messages from the schema, or from a rule of the service (422); anything else raises."""
+def _errors_of(error: ValidationError | DomainError) -> dict[str, list[str]]:
+    """Field messages from the schema, or from a rule of the service; anything else raises."""
     if isinstance(error, ValidationError):
         return forms.field_errors(error.messages)
-    if error.status == 422:
+    if isinstance(error, Invalid):
         return error.errors or {"_form": [error.detail]}
     raise error
 
@@ -242,11 +240,11 @@ def incident_page(incident_id: int) -> tuple[str, int]:
     return _render_incident(incident_id)
 
 
-def _conflict(problem: Problem, incident_id: int, **state: Any) -> tuple[str, int]:
-    """A stale form (412), or a move the current status no longer allows (409): never applied."""
-    if problem.status not in (409, 412):
-        raise problem
-    return _render_incident(incident_id, 409, conflict=problem.detail, **state)
+def _conflict(error: DomainError, incident_id: int, **state: Any) -> tuple[str, int]:
+    """A stale form, or a move the current status no longer allows: never applied (409)."""
+    if not isinstance(error, Conflict | VersionMismatch):
+        raise error
+    return _render_incident(incident_id, 409, conflict=error.detail, **state)
 
 
 @blp.post("/incidents/<int:incident_id>/edit")
@@ -265,11 +263,11 @@ def edit(incident_id: int) -> BaseResponse | tuple[str, int]:
         )
     except ValidationError as error:
         return _render_incident(incident_id, 422, edit_errors=_errors_of(error), **state)
-    except Problem as problem:
+    except DomainError as error:
         db.session.rollback()
-        if problem.status == 422:
-            return _render_incident(incident_id, 422, edit_errors=_errors_of(problem), **state)
-        return _conflict(problem, incident_id, **state)
+        if isinstance(error, Invalid):
+            return _render_incident(incident_id, 422, edit_errors=_errors_of(error), **state)
+        return _conflict(error, incident_id, **state)
     db.session.commit()
     flash("Saved.")
     return redirect(url_for("web.incident_page", incident_id=incident_id), 303)
@@ -295,11 +293,11 @@ def transition(incident_id: int) -> BaseResponse | tuple[str, int]:
         )
     except ValidationError as error:
         return _render_incident(incident_id, 422, move=move, move_errors=_errors_of(error))
-    except Problem as problem:
+    except DomainError as error:
         db.session.rollback()
-        if problem.status == 422:
-            return _render_incident(incident_id, 422, move=move, move_errors=_errors_of(problem))
-        return _conflict(problem, incident_id, move=move)
+        if isinstance(error, Invalid):
+            return _render_incident(incident_id, 422, move=move, move_errors=_errors_of(error))
+        return _conflict(error, incident_id, move=move)
     db.session.commit()
     flash(f"INC-{incident_id} is now {incident.status.value}.")
     return redirect(url_for("web.incident_page", incident_id=incident_id), 303)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from prometheus_client import Counter, Gauge, Histogram
 
-from incident_tracker.database import DbSession
+from incident_tracker.core.database import DbSession
 from incident_tracker.webhooks.models import DeliveryStatus, WebhookDelivery
 
 ATTEMPTS = Counter(

@@ -9,8 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from incident_tracker.database import BigIntId, UTCDateTime, db, utcnow
-from incident_tracker.incidents.models import JSONDocument, string_enum
+from incident_tracker.core.database import (
+    BigIntId,
+    JSONDocument,
+    UTCDateTime,
+    db,
+    string_enum,
+    utcnow,
+)
 
 
 class EventType(enum.StrEnum):

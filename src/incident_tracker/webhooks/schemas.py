@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from incident_tracker.database import MAX_ID
-from incident_tracker.incidents.schemas import StrictSchema, Timestamp
+from incident_tracker.core.database import MAX_ID
+from incident_tracker.core.schemas import StrictSchema, Timestamp
 from incident_tracker.webhooks.models import DeliveryStatus, EventType
 from incident_tracker.webhooks.service import EVENT_TYPES, MAX_URL_LENGTH
 

@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from incident_tracker.audit import service as audit
-from incident_tracker.database import DbSession, rfc3339, utcnow
-from incident_tracker.errors import Problem
-from incident_tracker.pagination import Page, keyset_page
+from incident_tracker.core.database import DbSession, rfc3339, utcnow
+from incident_tracker.core.events import Happened
+from incident_tracker.core.exceptions import Conflict, Invalid, NotFound
+from incident_tracker.core.pagination import Page, keyset_page
 from incident_tracker.webhooks.models import (
     DeliveryStatus,
     EventType,
@@ -42,15 +43,13 @@ def check_subscription(url: str, events: Iterable[str]) -> list[EventType]:
     """The events, validated with the URL; 422 naming the field otherwise."""
     parts = urlsplit(url)
     if len(url) > MAX_URL_LENGTH or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Problem(
-            422,
+        raise Invalid(
             "url must be an http or https URL",
             errors={"url": [f"an http(s) URL of at most {MAX_URL_LENGTH} characters"]},
         )
     chosen = sorted(set(events))
     if not chosen or not set(chosen) <= set(EVENT_TYPES):
-        raise Problem(
-            422,
+        raise Invalid(
             "events must name one or more event types",
             errors={"events": [f"one or more of {', '.join(EVENT_TYPES)}"]},
         )
@@ -94,7 +93,7 @@ def remove_subscription(session: DbSession, subscription_id: int, actor: str) ->
     """Delete a subscription and its outbox rows: nothing more is sent to it."""
     row = session.get(WebhookSubscription, subscription_id)
     if row is None:
-        raise Problem(404, f"webhook subscription {subscription_id} does not exist")
+        raise NotFound(f"webhook subscription {subscription_id} does not exist")
     before = describe(row)
     session.delete(row)
     session.flush()
@@ -123,6 +122,12 @@ def enqueue(session: DbSession, event_type: EventType, data: Mapping[str, Any]) 
     return event_id
 
 
+def on_happened(happened: Happened) -> None:
+    """Subscribed to every change: announce the ones that name a webhook event."""
+    if happened.event is not None:
+        enqueue(happened.session, EventType(happened.event), happened.event_data or {})
+
+
 def list_deliveries(session: DbSession, filters: Mapping[str, Any]) -> Page[WebhookDelivery]:
     """Newest first, keyset-paginated on id; filter by status and subscription."""
     query = sa.select(WebhookDelivery)
@@ -137,9 +142,9 @@ def retry_delivery(session: DbSession, delivery_id: int, actor: str) -> WebhookD
     """Give a dead delivery a fresh set of attempts, starting now."""
     row = session.get(WebhookDelivery, delivery_id, with_for_update=True)
     if row is None:
-        raise Problem(404, f"webhook delivery {delivery_id} does not exist")
+        raise NotFound(f"webhook delivery {delivery_id} does not exist")
     if row.status is not DeliveryStatus.DEAD:
-        raise Problem(409, f"webhook delivery {delivery_id} is {row.status.value}, not dead")
+        raise Conflict(f"webhook delivery {delivery_id} is {row.status.value}, not dead")
     row.status = DeliveryStatus.PENDING
     row.attempts = 0
     row.next_attempt_at = utcnow()

@@ -8,10 +8,10 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from incident_tracker.auth.guard import requires
 from incident_tracker.auth.identity import ADMIN, current_identity
-from incident_tracker.auth.views import requires
-from incident_tracker.database import MAX_ID, db
-from incident_tracker.errors import Problem
+from incident_tracker.core.database import MAX_ID, db
+from incident_tracker.core.problem import Problem
 from incident_tracker.webhooks import service
 from incident_tracker.webhooks.schemas import (
     DeliveryArgsSchema,

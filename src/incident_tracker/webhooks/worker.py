@@ -19,8 +19,8 @@ import requests
 import sqlalchemy as sa
 import structlog
 
-from incident_tracker.config import Settings
-from incident_tracker.database import DbSession, utcnow
+from incident_tracker.core.config import Settings
+from incident_tracker.core.database import DbSession, utcnow
 from incident_tracker.webhooks.metrics import ATTEMPT_DURATION, ATTEMPTS, observe_outbox
 from incident_tracker.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from incident_tracker.webhooks.service import backoff_seconds, signature

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from incident_tracker.incidents.lifecycle import Severity
+from incident_tracker.core.severity import Severity
 
 
 class ConfigError(ValueError):

@@ -1,4 +1,7 @@
-"""Bearer-token enforcement for every /api/v1 route, in one place."""
+"""The request guard: bearer tokens on every /api/v1 route, `requires`, and its OpenAPI part.
+
+Not a views module: it holds no routes, and every views module may use it.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ from flask import Flask, current_app, g, request
 
 from incident_tracker.auth import service
 from incident_tracker.auth.identity import ADMIN
-from incident_tracker.database import db, retry_on_stale_connection
-from incident_tracker.errors import Problem
-from incident_tracker.ops.metrics import AUTH_FAILURES
+from incident_tracker.auth.metrics import AUTH_FAILURES
+from incident_tracker.core.database import db, retry_on_stale_connection
+from incident_tracker.core.problem import Problem
 
 View = TypeVar("View", bound=Callable[..., Any])
 PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from flask import has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 
-from incident_tracker.config import ConfigError, Settings
+from incident_tracker.core.config import ConfigError, Settings
 
 # Stable constraint names so Alembic migrations can address them on every dialect.
 NAMING_CONVENTION = {
@@ -38,6 +40,23 @@ DbSession = Session | scoped_session[Any]
 BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 MAX_ID = 2**63 - 1  # larger numbers in a URL or cursor can name no row
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Set by the app for a write request, so SQLite takes its write lock up front (_sqlite_begin).
+write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+
+# JSONB on PostgreSQL (indexable containment for tag filters), JSON text elsewhere.
+JSONDocument = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def string_enum(enum_type: type[enum.Enum], name: str, length: int = 16) -> sa.Enum:
+    """An enum stored as its values in a VARCHAR with a CHECK constraint, on every dialect."""
+    return sa.Enum(
+        enum_type,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -173,5 +192,4 @@ def _sqlite_begin(connection: sa.Connection) -> None:
         # writer committed fails with "database is locked" (a 503). A write request takes the
         # write lock up front instead, so concurrent writers queue and see each other's
         # commits: the If-Match losers get 412, as on PostgreSQL.
-        is_write = has_request_context() and request.method in WRITE_METHODS
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")

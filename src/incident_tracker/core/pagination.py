@@ -10,8 +10,8 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 import sqlalchemy.orm
 
-from incident_tracker.database import MAX_ID, DbSession
-from incident_tracker.errors import Problem
+from incident_tracker.core.database import MAX_ID, DbSession
+from incident_tracker.core.exceptions import Malformed
 
 Row = TypeVar("Row")
 
@@ -23,7 +23,7 @@ def encode_cursor(last_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    """The id after which the next page starts; 400 for anything we did not issue."""
+    """The id after which the next page starts; Malformed for anything we did not issue."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
@@ -33,8 +33,8 @@ def decode_cursor(cursor: str) -> int:
         if not 1 <= last_id <= MAX_ID:
             raise ValueError(text)
     except (ValueError, binascii.Error, UnicodeError):
-        raise Problem(
-            400, "cursor is not one this service issued", errors={"cursor": ["invalid cursor"]}
+        raise Malformed(
+            "cursor is not one this service issued", errors={"cursor": ["invalid cursor"]}
         ) from None
     return last_id
 
