@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from incident_tracker.audit import service as audit
 from incident_tracker.auth.identity import SCOPES, Identity
 from incident_tracker.auth.models import ApiToken
 from incident_tracker.core.database import DbSession, rfc3339, utcnow
+from incident_tracker.core.events import Happened, publish
 
 TOKEN_PREFIX = "itk_"  # noqa: S105 (a marker that makes leaked tokens greppable, not a secret)
 # Used with fullmatch: `$` with match would also accept a trailing newline.
@@ -67,7 +67,7 @@ def create_token(
     )
     session.add(row)
     session.flush()
-    audit.record(session, actor, "token.create", "token", name, None, describe(row))
+    publish(Happened(session, actor, "token.create", "token", name, None, describe(row)))
     return token
 
 
@@ -105,7 +105,7 @@ def revoke_token(session: DbSession, name: str, actor: str) -> None:
     before = describe(row)
     row.revoked_at = utcnow()  # frees the name for a successor (uq_api_tokens_active_name)
     session.flush()
-    audit.record(session, actor, "token.revoke", "token", name, before, describe(row))
+    publish(Happened(session, actor, "token.revoke", "token", name, before, describe(row)))
 
 
 def authenticate(session: DbSession, presented: str) -> Identity | None:

@@ -11,13 +11,15 @@ from typing import Any
 
 from flask import Response, json
 
+from incident_tracker.core.exceptions import DomainError
+
 PROBLEM_MIMETYPE = "application/problem+json"
 # Every 503 tells clients when to come back (README: "Retry-After: 5 on every 503").
 RETRY_AFTER_SECONDS = "5"
 
 
-class Problem(Exception):  # noqa: N818 (named after the RFC's term)
-    """A failure the client should see, with its HTTP status."""
+class Problem(DomainError):  # noqa: N818 (named after the RFC's term)
+    """A failure the client should see, with its HTTP status (a view's, not a rule's)."""
 
     def __init__(
         self,
@@ -29,15 +31,11 @@ class Problem(Exception):  # noqa: N818 (named after the RFC's term)
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
-        super().__init__(detail)
+        super().__init__(detail, type_=type_, errors=errors, **extra)
         self.status = status
-        self.detail = detail
-        self.type = type_
-        self.errors = errors
         self.headers = dict(headers or {})
         if status == 503:
             self.headers.setdefault("Retry-After", RETRY_AFTER_SECONDS)
-        self.extra = extra
 
     def response(self) -> Response:
         body: dict[str, Any] = {

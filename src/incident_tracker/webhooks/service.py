@@ -17,9 +17,8 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from incident_tracker.audit import service as audit
 from incident_tracker.core.database import DbSession, rfc3339, utcnow
-from incident_tracker.core.events import Happened
+from incident_tracker.core.events import Happened, publish
 from incident_tracker.core.exceptions import Conflict, Invalid, NotFound
 from incident_tracker.core.pagination import Page, keyset_page
 from incident_tracker.webhooks.models import (
@@ -81,7 +80,7 @@ def add_subscription(
     )
     session.add(row)
     session.flush()
-    audit.record(session, actor, "webhook.create", "webhook", row.id, None, describe(row))
+    publish(Happened(session, actor, "webhook.create", "webhook", row.id, None, describe(row)))
     return row
 
 
@@ -97,7 +96,7 @@ def remove_subscription(session: DbSession, subscription_id: int, actor: str) ->
     before = describe(row)
     session.delete(row)
     session.flush()
-    audit.record(session, actor, "webhook.remove", "webhook", subscription_id, before, None)
+    publish(Happened(session, actor, "webhook.remove", "webhook", subscription_id, before, None))
 
 
 def enqueue(session: DbSession, event_type: EventType, data: Mapping[str, Any]) -> str:
@@ -149,14 +148,16 @@ def retry_delivery(session: DbSession, delivery_id: int, actor: str) -> WebhookD
     row.attempts = 0
     row.next_attempt_at = utcnow()
     session.flush()
-    audit.record(
-        session,
-        actor,
-        "webhook.retry",
-        "webhook",
-        row.subscription_id,
-        None,
-        {"delivery_id": row.id, "event_id": row.event_id},
+    publish(
+        Happened(
+            session,
+            actor,
+            "webhook.retry",
+            "webhook",
+            row.subscription_id,
+            None,
+            {"delivery_id": row.id, "event_id": row.event_id},
+        )
     )
     return row
 
