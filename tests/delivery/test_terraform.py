@@ -202,11 +202,11 @@ def test_environment_roots_keep_state_in_s3_with_locking() -> None:
     assert len(keys) == len([p for p in ENVIRONMENTS.iterdir() if p.is_dir()]), "keys must differ"
 
 
-def test_dev_and_prod_roots_share_their_inputs() -> None:
+def test_dev_and_prod_roots_share_their_inputs_and_outputs() -> None:
     """A root cannot include another directory's files, so dev and prod each declare their
-    inputs; the copies must stay identical (what differs is in main.tf)."""
+    inputs and outputs; the copies must stay identical (what differs is in main.tf)."""
     dev, prod = ENVIRONMENTS / "dev", ENVIRONMENTS / "prod"
-    for name in ["variables.tf"]:
+    for name in ["variables.tf", "outputs.tf"]:
         assert (dev / name).read_text() == (prod / name).read_text(), f"{name} differs"
 
 
