@@ -210,6 +210,28 @@ def test_dev_and_prod_roots_share_their_inputs_and_outputs() -> None:
         assert (dev / name).read_text() == (prod / name).read_text(), f"{name} differs"
 
 
+def test_environment_roots_versions_differ_only_in_the_state_key() -> None:
+    """Backend and provider requirements must sit in each root; one text for all of them."""
+    texts = {
+        root.name: re.sub(
+            r'(?m)^(\s*key\s*=\s*)".*"$', r'\1"..."', (root / "versions.tf").read_text()
+        )
+        for root in ENVIRONMENTS.iterdir()
+        if root.is_dir()
+    }
+    assert len(set(texts.values())) == 1, f"versions.tf differ beyond the key: {sorted(texts)}"
+
+
+def test_one_terraform_and_provider_constraint_everywhere() -> None:
+    """Every root and module requires the same Terraform and hashicorp/aws versions."""
+    found: set[tuple[str, str, str]] = set()
+    for directory in all_tf_dirs():
+        block = merged(directory, "terraform")
+        aws = one(block, "required_providers")["aws"]
+        found.add((block["required_version"], aws["source"], aws["version"]))
+    assert len(found) == 1, found
+
+
 def test_no_registry_modules() -> None:
     for directory in all_tf_dirs():
         for name, call in module_calls(directory).items():
