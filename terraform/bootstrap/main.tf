@@ -20,17 +20,6 @@ module "state_kms" {
   description = "Terraform state of incident-tracker"
 }
 
-# Moved into the shared kms-key module: existing keys and aliases keep their state.
-moved {
-  from = aws_kms_key.state
-  to   = module.state_kms.aws_kms_key.this
-}
-
-moved {
-  from = aws_kms_alias.state
-  to   = module.state_kms.aws_kms_alias.this
-}
-
 resource "aws_s3_bucket" "state" {
   #checkov:skip=CKV_AWS_18:state bucket; CloudTrail is the account's access audit, and a log bucket would need a bootstrap of its own
   #checkov:skip=CKV2_AWS_62:nothing consumes events about state objects

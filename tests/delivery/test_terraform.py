@@ -202,6 +202,36 @@ def test_environment_roots_keep_state_in_s3_with_locking() -> None:
     assert len(keys) == len([p for p in ENVIRONMENTS.iterdir() if p.is_dir()]), "keys must differ"
 
 
+def test_dev_and_prod_roots_share_their_inputs_and_outputs() -> None:
+    """A root cannot include another directory's files, so dev and prod each declare their
+    inputs and outputs; the copies must stay identical (what differs is in main.tf)."""
+    dev, prod = ENVIRONMENTS / "dev", ENVIRONMENTS / "prod"
+    for name in ["variables.tf", "outputs.tf"]:
+        assert (dev / name).read_text() == (prod / name).read_text(), f"{name} differs"
+
+
+def test_environment_roots_versions_differ_only_in_the_state_key() -> None:
+    """Backend and provider requirements must sit in each root; one text for all of them."""
+    texts = {
+        root.name: re.sub(
+            r'(?m)^(\s*key\s*=\s*)".*"$', r'\1"..."', (root / "versions.tf").read_text()
+        )
+        for root in ENVIRONMENTS.iterdir()
+        if root.is_dir()
+    }
+    assert len(set(texts.values())) == 1, f"versions.tf differ beyond the key: {sorted(texts)}"
+
+
+def test_one_terraform_and_provider_constraint_everywhere() -> None:
+    """Every root and module requires the same Terraform and hashicorp/aws versions."""
+    found: set[tuple[str, str, str]] = set()
+    for directory in all_tf_dirs():
+        block = merged(directory, "terraform")
+        aws = one(block, "required_providers")["aws"]
+        found.add((block["required_version"], aws["source"], aws["version"]))
+    assert len(found) == 1, found
+
+
 def test_no_registry_modules() -> None:
     for directory in all_tf_dirs():
         for name, call in module_calls(directory).items():
@@ -461,20 +491,25 @@ def test_github_role_trusts_only_this_repository_and_branch_or_environment() -> 
     assert subject["test"] == "StringEquals", "exact match, never StringLike wildcards"
     assert subject["values"] == "${var.github_subjects}"
 
-    # The subjects each environment passes: dev = main and the dev environment, prod = prod.
-    dev = module_calls(ENVIRONMENTS / "dev")["stack"]["github_subjects"]
-    prod = module_calls(ENVIRONMENTS / "prod")["stack"]["github_subjects"]
-    # deploy.yml's image job runs in the dev environment too: no branch-only subject.
-    assert dev == ["repo:${var.github_repository}:environment:dev"]
-    assert prod == ["repo:${var.github_repository}:environment:prod"]
+    # The subjects: the stack trusts the GitHub environment named like its own, so the dev
+    # root's role trusts environment:dev only and the prod root's environment:prod only
+    # (deploy.yml's image job runs in the dev environment too: no branch-only subject).
+    stack = MODULES / "stack"
+    assert module_calls(stack)["identities"]["github_subjects"] == "${local.github_subjects}"
+    assert merged(stack, "locals")["github_subjects"] == [
+        "repo:${var.github_repository}:environment:${var.environment}"
+    ]
+    for root in ("dev", "prod"):
+        call = module_calls(ENVIRONMENTS / root)["stack"]
+        assert call["environment"] == root
+        assert call["github_repository"] == "${var.github_repository}"
 
     # The repository is one OWNER/REPO and the module refuses wildcard subjects.
-    for root in ("dev", "prod"):
-        condition = one(variables(ENVIRONMENTS / root)["github_repository"], "validation")
-        pattern = re.search(r'regex\("([^"]+)"', condition["condition"])
-        assert pattern, condition
-        assert re.fullmatch(pattern.group(1), "example-org/incident-tracker")
-        assert not re.fullmatch(pattern.group(1), "example-org/*")
+    condition = one(variables(stack)["github_repository"], "validation")
+    pattern = re.search(r'regex\("([^"]+)"', condition["condition"])
+    assert pattern, condition
+    assert re.fullmatch(pattern.group(1), "example-org/incident-tracker")
+    assert not re.fullmatch(pattern.group(1), "example-org/*")
     condition = one(variables(identities)["github_subjects"], "validation")["condition"]
     pattern = re.search(r'regex\("([^"]+)"', condition)
     assert pattern, condition
@@ -542,7 +577,7 @@ def test_jenkins_roles_trust_only_their_environment_s_deploy_service_account() -
     assert module_calls(MODULES / "stack")["identities"]["jenkins"] == "${local.jenkins}"
     passed = merged(MODULES / "stack", "locals")["jenkins"]
     assert 'coalesce(var.jenkins.service_account, "jenkins-deploy-${var.environment}")' in passed
-    for directory in (identities, MODULES / "stack", ENVIRONMENTS / "dev", ENVIRONMENTS / "prod"):
+    for directory in (identities, MODULES / "stack"):
         jenkins_type = variables(directory)["jenkins"]["type"]
         assert "service_account = optional(string)" in jenkins_type.replace("'", ""), directory
     for root in ("dev", "prod"):

@@ -15,7 +15,7 @@ module "stack" {
   source = "../../modules/stack"
 
   environment        = "dev"
-  azs                = [for suffix in var.az_suffixes : "${var.region}${suffix}"]
+  az_suffixes        = coalesce(var.az_suffixes, ["a", "b"])
   vpc_cidr           = "10.10.0.0/16"
   single_nat_gateway = true
   kubernetes_version = "1.32"
@@ -37,9 +37,9 @@ module "stack" {
     backup_retention_period = 7
   }
 
-  # Every merge to main deploys dev: trust this repository's "dev" environment only (both jobs
-  # of deploy.yml, build-and-push and deploy, run in it; the environment admits main only).
-  github_subjects  = ["repo:${var.github_repository}:environment:dev"]
-  allow_image_push = true
-  jenkins          = var.jenkins
+  # Every merge to main builds, pushes and deploys dev, from this repository's "dev" GitHub
+  # environment, the only one the dev deploy role trusts (modules/stack): it may push images.
+  github_repository = var.github_repository
+  allow_image_push  = true
+  jenkins           = var.jenkins
 }

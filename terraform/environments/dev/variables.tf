@@ -1,5 +1,6 @@
-# Same as ../prod/variables.tf on purpose: a root must declare its own input variables (terraform/README.md,
-# Layout). Change both copies together.
+# Identical in dev and prod (tests/delivery/test_terraform.py compares them): a root declares
+# its own inputs, and these only pass the operator's values to modules/stack, where their
+# types and validation live. What differs between the environments is in main.tf.
 
 variable "region" {
   description = "AWS region of the environment."
@@ -8,19 +9,14 @@ variable "region" {
 }
 
 variable "az_suffixes" {
-  description = "Zones of the region to use, pinned so the subnets never move when AWS adds a zone."
+  description = "Zones of the region to use (e.g. [\"a\", \"b\"]) where the region lacks the ones main.tf picks; null: main.tf's."
   type        = list(string)
-  default     = ["a", "b"]
+  default     = null
 }
 
 variable "github_repository" {
   description = "OWNER/REPO of this repository on GitHub: the only one whose workflows may deploy."
   type        = string
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
-    error_message = "Give exactly one OWNER/REPO, without wildcards."
-  }
 }
 
 variable "endpoint_public_access_cidrs" {
@@ -39,13 +35,7 @@ variable "admin_principal_arns" {
 }
 
 variable "jenkins" {
-  description = "Jenkins agents' role: defaults to Jenkins running in this cluster, namespace jenkins, service account jenkins-deploy-<environment>."
-  type = object({
-    enabled           = optional(bool, true)
-    namespace         = optional(string, "jenkins")
-    service_account   = optional(string)
-    oidc_provider_arn = optional(string)
-    oidc_issuer       = optional(string)
-  })
-  default = {}
+  description = "Overrides of the Jenkins agents' role (enabled, namespace, service_account, oidc_provider_arn, oidc_issuer): the object type of modules/stack's jenkins variable."
+  type        = any
+  default     = {}
 }

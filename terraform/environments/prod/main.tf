@@ -15,7 +15,7 @@ module "stack" {
   source = "../../modules/stack"
 
   environment        = "prod"
-  azs                = [for suffix in var.az_suffixes : "${var.region}${suffix}"]
+  az_suffixes        = coalesce(var.az_suffixes, ["a", "b", "c"])
   vpc_cidr           = "10.20.0.0/16"
   single_nat_gateway = false
   kubernetes_version = "1.32"
@@ -37,11 +37,11 @@ module "stack" {
     backup_retention_period = 30
   }
 
-  # Releases deploy prod from a job bound to the protected GitHub environment "prod"
-  # (required reviewers): trust that environment of this repository only. Prod promotes the
+  # Releases deploy prod from a job bound to the protected GitHub environment "prod" (required
+  # reviewers), the only one the prod deploy role trusts (modules/stack). Prod promotes the
   # digest dev built, so it may read images and tag a release, but never push layers.
-  github_subjects  = ["repo:${var.github_repository}:environment:prod"]
-  allow_image_push = false
-  allow_image_tag  = true
-  jenkins          = var.jenkins
+  github_repository = var.github_repository
+  allow_image_push  = false
+  allow_image_tag   = true
+  jenkins           = var.jenkins
 }

@@ -8,7 +8,9 @@ terraform {
     }
   }
 
-  # Same bucket as dev and prod, its own key; see terraform/README.md.
+  # Partial configuration: the bucket (from terraform/bootstrap) and the region are given at
+  # init: terraform init -backend-config="bucket=<state bucket>" -backend-config="region=<region>"
+  # Locking uses S3 conditional writes (a .tflock object), no DynamoDB table.
   backend "s3" {
     key          = "incident-tracker/shared/terraform.tfstate"
     encrypt      = true

@@ -20,17 +20,6 @@ module "kms" {
   tags                = var.tags
 }
 
-# Moved into the shared kms-key module: existing keys and aliases keep their state.
-moved {
-  from = aws_kms_key.this
-  to   = module.kms.aws_kms_key.this
-}
-
-moved {
-  from = aws_kms_alias.this
-  to   = module.kms.aws_kms_alias.this
-}
-
 # Created before the cluster so EKS does not create it unencrypted and kept forever.
 resource "aws_cloudwatch_log_group" "cluster" {
   name              = local.log_group

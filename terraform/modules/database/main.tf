@@ -19,17 +19,6 @@ module "kms" {
   tags                = var.tags
 }
 
-# Moved into the shared kms-key module: existing keys and aliases keep their state.
-moved {
-  from = aws_kms_key.this
-  to   = module.kms.aws_kms_key.this
-}
-
-moved {
-  from = aws_kms_alias.this
-  to   = module.kms.aws_kms_alias.this
-}
-
 ################################################################################
 # Network: private subnets, and a security group that admits only the EKS nodes
 ################################################################################

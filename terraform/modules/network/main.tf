@@ -140,17 +140,6 @@ module "flow_logs_kms" {
   tags                = var.tags
 }
 
-# Moved into the shared kms-key module: existing keys and aliases keep their state.
-moved {
-  from = aws_kms_key.flow_logs
-  to   = module.flow_logs_kms.aws_kms_key.this
-}
-
-moved {
-  from = aws_kms_alias.flow_logs
-  to   = module.flow_logs_kms.aws_kms_alias.this
-}
-
 resource "aws_cloudwatch_log_group" "flow_logs" {
   name              = "/aws/vpc-flow-logs/${var.name}"
   retention_in_days = var.flow_log_retention_days

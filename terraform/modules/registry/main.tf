@@ -6,17 +6,6 @@ module "kms" {
   tags        = var.tags
 }
 
-# Moved into the shared kms-key module: existing keys and aliases keep their state.
-moved {
-  from = aws_kms_key.this
-  to   = module.kms.aws_kms_key.this
-}
-
-moved {
-  from = aws_kms_alias.this
-  to   = module.kms.aws_kms_alias.this
-}
-
 # One repository for every environment: prod runs the very digest dev ran.
 resource "aws_ecr_repository" "this" {
   name                 = var.name

@@ -3,6 +3,7 @@
 
 locals {
   name      = "${var.app_name}-${var.environment}"
+  azs       = [for suffix in var.az_suffixes : "${data.aws_region.current.name}${suffix}"]
   namespace = "${var.app_name}-${var.environment}"
   tags      = merge(var.tags, { Environment = var.environment })
 
@@ -11,7 +12,14 @@ locals {
   jenkins = merge(var.jenkins, {
     service_account = coalesce(var.jenkins.service_account, "jenkins-deploy-${var.environment}")
   })
+
+  # The deploy role trusts one GitHub environment of this repository, named like this one:
+  # "dev" (deploy.yml's build-and-push and deploy jobs both run in it; it admits main only)
+  # or "prod" (the release job; its protection rules give the approval).
+  github_subjects = ["repo:${var.github_repository}:environment:${var.environment}"]
 }
+
+data "aws_region" "current" {}
 
 data "aws_ecr_repository" "app" {
   name = var.ecr_repository_name
@@ -26,7 +34,7 @@ module "network" {
 
   name               = local.name
   vpc_cidr           = var.vpc_cidr
-  azs                = var.azs
+  azs                = local.azs
   single_nat_gateway = var.single_nat_gateway
   cluster_name       = local.name
   tags               = local.tags
@@ -77,7 +85,7 @@ module "identities" {
   allow_image_push         = var.allow_image_push
   allow_image_tag          = var.allow_image_tag
   github_oidc_provider_arn = data.aws_iam_openid_connect_provider.github.arn
-  github_subjects          = var.github_subjects
+  github_subjects          = local.github_subjects
   jenkins                  = local.jenkins
   tags                     = local.tags
 }

@@ -53,6 +53,11 @@ output "db_name" {
   value       = module.database.db_name
 }
 
+output "aws_region" {
+  description = "AWS_REGION for the app and the pipeline."
+  value       = data.aws_region.current.name
+}
+
 output "vpc_id" {
   description = "VPC of the environment."
   value       = module.network.vpc_id

@@ -9,8 +9,8 @@ variable "environment" {
   type        = string
 }
 
-variable "azs" {
-  description = "Availability zones (two or three)."
+variable "az_suffixes" {
+  description = "Zones of the provider's region to use, as suffixes (e.g. a and b): pinned, so the subnets never move when AWS adds a zone."
   type        = list(string)
 }
 
@@ -65,9 +65,14 @@ variable "ecr_repository_name" {
   default     = "incident-tracker"
 }
 
-variable "github_subjects" {
-  description = "Exact GitHub OIDC sub claims the deploy role trusts."
-  type        = list(string)
+variable "github_repository" {
+  description = "OWNER/REPO of this repository on GitHub: the only one whose workflows may deploy."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "Give exactly one OWNER/REPO, without wildcards."
+  }
 }
 
 variable "allow_image_push" {
