@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import DatabaseUnderTest
-from tests.support.postgres import created_database
+from tests.support.postgres import DatabaseUnderTest, created_database
 from tests.support.programs import cli, served_app
 
 if TYPE_CHECKING:

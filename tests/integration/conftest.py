@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from incident_tracker import create_app, migrate
 from incident_tracker.auth import service as auth_service
 from incident_tracker.database import db
-from tests.conftest import DatabaseUnderTest
+from tests.support.postgres import DatabaseUnderTest
 
 TABLES = (
     "audit_log",

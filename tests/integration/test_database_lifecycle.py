@@ -25,10 +25,9 @@ from sqlalchemy.orm import Session
 from incident_tracker import create_app, migrate
 from incident_tracker.database import db
 from incident_tracker.incidents.models import Incident
-from tests.conftest import DatabaseUnderTest
 from tests.integration.conftest import api_client, create, move
 from tests.integration.test_incidents import assert_problem
-from tests.support.postgres import created_database, free_port, libpq_dsn
+from tests.support.postgres import DatabaseUnderTest, created_database, free_port, libpq_dsn
 
 ALEMBIC_INI = Path("alembic.ini")
 
