@@ -25,8 +25,7 @@ from sqlalchemy.orm import Session
 from incident_tracker import create_app, migrate
 from incident_tracker.database import db
 from incident_tracker.incidents.models import Incident
-from tests.integration.conftest import api_client, create, move
-from tests.integration.test_incidents import assert_problem
+from tests.support.api import api_client, assert_problem, create, move
 from tests.support.postgres import DatabaseUnderTest, created_database, free_port, libpq_dsn
 
 ALEMBIC_INI = Path("alembic.ini")
