@@ -6,7 +6,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.support.api import assert_problem, create, move
-from tests.unit.test_lifecycle import API_TABLE
+from tests.support.lifecycle import API_TABLE
 
 # A path from triage to each state, with the guard arguments each step needs.
 PATH_TO = {

@@ -10,9 +10,7 @@ from incident_tracker.config import ConfigError, load_settings, session_secret_k
 from incident_tracker.errors import Problem
 from incident_tracker.incidents.stats import percentile, summarize
 from incident_tracker.pagination import decode_cursor, encode_cursor
-
-ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-AbCdEf"
-KEY = "k" * 32
+from tests.support.settings import ARN, KEY
 
 
 def test_defaults_use_embedded_sqlite() -> None:
