@@ -5,18 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from tests.support.postgres import LocalPostgres, container_postgres, docker_answers, local_postgres
-
-
-@dataclass
-class DatabaseUnderTest:
-    url: str
-    source: str
-    server: LocalPostgres | None  # set when the suite owns the server and can stop it
+from tests.support.postgres import (
+    DatabaseUnderTest,
+    container_postgres,
+    docker_answers,
+    local_postgres,
+)
 
 
 @pytest.fixture(scope="session")

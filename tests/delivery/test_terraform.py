@@ -52,14 +52,6 @@ def data_source(directory: Path, type_name: str, name: str) -> dict[str, Any]:
     raise AssertionError(f"data.{type_name}.{name} not found in {directory}")
 
 
-def module_calls(directory: Path) -> dict[str, dict[str, Any]]:
-    calls: dict[str, dict[str, Any]] = {}
-    for path in sorted(directory.glob("*.tf")):
-        for entry in load(path).get("module", []):
-            calls.update(entry)
-    return calls
-
-
 def merged(directory: Path, key: str) -> dict[str, Any]:
     """All `locals` (or similar single-body blocks) of a directory merged into one dict."""
     values: dict[str, Any] = {}
@@ -69,12 +61,12 @@ def merged(directory: Path, key: str) -> dict[str, Any]:
     return values
 
 
+def module_calls(directory: Path) -> dict[str, dict[str, Any]]:
+    return merged(directory, "module")
+
+
 def variables(directory: Path) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for path in sorted(directory.glob("*.tf")):
-        for entry in load(path).get("variable", []):
-            found.update(entry)
-    return found
+    return merged(directory, "variable")
 
 
 def one(body: dict[str, Any], block: str) -> dict[str, Any]:

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import DatabaseUnderTest
-from tests.support.postgres import created_database
+from tests.support.browser import SCREENSHOTS, NewPage, Server
+from tests.support.postgres import DatabaseUnderTest, created_database
 from tests.support.programs import cli, served_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -33,15 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = REPO / "reports" / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    admin_token: str
-    read_only_token: str
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +65,6 @@ def server(test_database: DatabaseUnderTest) -> Iterator[Server]:
 def _fresh_screenshots() -> None:
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir(parents=True)
-
-
-NewPage = Callable[..., "Page"]
 
 
 @pytest.fixture

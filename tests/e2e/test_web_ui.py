@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import SCREENSHOTS, NewPage, Server
+from tests.support.browser import SCREENSHOTS, NewPage, Server
 
 
 def declare(page: Page, severity: str, *, started_minutes_ago: int | None = None) -> str:

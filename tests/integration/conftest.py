@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -12,9 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from incident_tracker import create_app, migrate
-from incident_tracker.auth import service as auth_service
 from incident_tracker.core.database import db
-from tests.conftest import DatabaseUnderTest
+from tests.support.api import TEST_SECRET_KEY, api_client, token_for
+from tests.support.postgres import DatabaseUnderTest
 
 TABLES = (
     "audit_log",
@@ -26,7 +25,6 @@ TABLES = (
     "webhook_subscriptions",
 )
 TOKEN_NAME = "tester"
-TEST_SECRET_KEY = "integration-tests-only-" + "x" * 32
 
 
 @pytest.fixture(scope="session")
@@ -59,19 +57,6 @@ def _empty_tables(app: Flask) -> Iterator[None]:
             )
 
 
-def token_for(app: Flask, name: str, *scopes: str) -> str:
-    with app.app_context():
-        token = auth_service.create_token(db.session, name, scopes, actor="test-setup")
-        db.session.commit()
-    return token
-
-
-def api_client(app: Flask, token: str) -> FlaskClient:
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    return client
-
-
 @pytest.fixture
 def admin_token(app: Flask) -> str:
     return token_for(app, TOKEN_NAME, "admin")
@@ -81,16 +66,3 @@ def admin_token(app: Flask) -> str:
 def client(app: Flask, admin_token: str) -> FlaskClient:
     """A client authenticated with an admin token named "tester"."""
     return api_client(app, admin_token)
-
-
-def create(client: FlaskClient, **fields: Any) -> dict[str, Any]:
-    body = {"title": "Checkout latency above SLO", "severity": "SEV2", "service": "checkout"}
-    body.update(fields)
-    response = client.post("/api/v1/incidents", json=body)
-    assert response.status_code == 201, response.json
-    result: dict[str, Any] = response.json
-    return result
-
-
-def move(client: FlaskClient, incident_id: int, to: str, **extra: Any) -> Any:
-    return client.post(f"/api/v1/incidents/{incident_id}/transitions", json={"to": to, **extra})

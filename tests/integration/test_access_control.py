@@ -18,9 +18,8 @@ from flask.testing import FlaskClient
 from incident_tracker.auth import service as auth_service
 from incident_tracker.auth.models import ApiToken
 from incident_tracker.core.database import db, utcnow
-from tests.conftest import DatabaseUnderTest
-from tests.integration.conftest import api_client, create, move, token_for
-from tests.integration.test_incidents import assert_problem
+from tests.support.api import api_client, assert_problem, create, move, token_for
+from tests.support.postgres import DatabaseUnderTest
 
 REPO = Path(__file__).resolve().parents[2]
 # The token that has every scope except the one an operation needs.

@@ -11,8 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.integration.conftest import api_client, move, token_for
-from tests.integration.test_incidents import assert_problem
+from tests.support.api import api_client, assert_problem, move, token_for
 
 URL = "/api/v1/integrations/alertmanager"
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,10 +23,9 @@ from sqlalchemy.orm import Session
 from incident_tracker import create_app, migrate
 from incident_tracker.core.database import db
 from incident_tracker.incidents.models import Incident
-from tests.conftest import DatabaseUnderTest
-from tests.integration.conftest import api_client, create, move
-from tests.integration.test_incidents import assert_problem
-from tests.support.postgres import created_database, free_port, libpq_dsn
+from tests.support.api import api_client, assert_problem, create, move
+from tests.support.postgres import DatabaseUnderTest, created_database, libpq_dsn
+from tests.support.programs import moto_server
 
 ALEMBIC_INI = Path("alembic.ini")
 
@@ -92,14 +89,7 @@ def test_credentials_from_secrets_manager(
     test_database: DatabaseUnderTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """DB_SECRET_ARN read with boto3 from a real moto_server, as the pod does with IRSA."""
-    port = free_port()
-    moto = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
+    with moto_server() as endpoint:
         for env, value in {
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -108,15 +98,6 @@ def test_credentials_from_secrets_manager(
         }.items():
             monkeypatch.setenv(env, value)
         client = boto3.client("secretsmanager", region_name="eu-west-1", endpoint_url=endpoint)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.list_secrets()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
         url = make_url(test_database.url)
         arn = client.create_secret(
             Name="rds!db-incident-tracker",
@@ -138,9 +119,6 @@ def test_credentials_from_secrets_manager(
         assert response.status_code == 200, response.json
         with app.app_context():
             db.engine.dispose()
-    finally:
-        moto.terminate()
-        moto.wait(timeout=10)
 
 
 @pytest.fixture(params=[True, False], ids=["pre-ping", "no-pre-ping"])

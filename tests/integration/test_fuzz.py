@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.integration.conftest import create, move
+from tests.support.api import create, move
 
 OPERATIONS = [
     "GET /api/v1/incidents",

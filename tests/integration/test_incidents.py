@@ -8,20 +8,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.integration.conftest import create, move
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body: dict[str, Any] = response.json
-    assert body["status"] == status
-    assert body["title"] and body["detail"] and body["type"]
-    text = response.get_data(as_text=True)
-    assert "Traceback" not in text and "SELECT" not in text
-    return body
+from tests.support.api import assert_problem, create, move
 
 
 def test_create_returns_the_incident_with_location_and_etag(client: FlaskClient) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from tests.integration.conftest import create, move
-from tests.integration.test_incidents import assert_problem
-from tests.unit.test_lifecycle import API_TABLE
+from tests.support.api import assert_problem, create, move
+from tests.support.lifecycle import API_TABLE
 
 # A path from triage to each state, with the guard arguments each step needs.
 PATH_TO = {

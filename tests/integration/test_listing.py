@@ -8,8 +8,7 @@ import io
 import pytest
 from flask.testing import FlaskClient
 
-from tests.integration.conftest import create, move
-from tests.integration.test_incidents import assert_problem
+from tests.support.api import assert_problem, create, move
 
 
 def ids(client: FlaskClient, query: str) -> list[int]:

@@ -14,8 +14,7 @@ from incident_tracker import create_app
 from incident_tracker.core.database import db
 from incident_tracker.incidents.models import Incident
 from incident_tracker.ops.views import SCHEMA_HEAD_KEY
-from tests.integration.conftest import TEST_SECRET_KEY, create, move
-from tests.integration.test_incidents import assert_problem
+from tests.support.api import TEST_SECRET_KEY, assert_problem, create, move
 from tests.support.postgres import free_port
 
 DECLARED = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

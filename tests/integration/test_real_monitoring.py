@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import DatabaseUnderTest
-from tests.support.postgres import created_database, free_port
+from tests.support.postgres import DatabaseUnderTest, created_database, free_port
 from tests.support.programs import (
     Served,
     assert_promtool_accepts,

@@ -14,8 +14,7 @@ from flask.testing import FlaskClient
 
 from incident_tracker import create_app, migrate
 from incident_tracker.core.database import db
-from tests.integration.conftest import api_client, create, move, token_for
-from tests.integration.test_incidents import assert_problem
+from tests.support.api import api_client, assert_problem, create, move, token_for
 
 BODY = {"title": "Payments failing", "severity": "SEV1", "service": "payments"}
 

@@ -1,6 +1,6 @@
 from flask.testing import FlaskClient
 
-from tests.integration.conftest import create
+from tests.support.api import create
 
 
 def test_create_then_read_back(client: FlaskClient) -> None:

@@ -12,8 +12,7 @@ from werkzeug.test import TestResponse
 from incident_tracker.auth import service as auth_service
 from incident_tracker.core.database import db
 from incident_tracker.incidents.models import Incident
-from tests.integration.conftest import create, token_for
-from tests.integration.test_incidents import assert_problem
+from tests.support.api import assert_problem, create, token_for
 
 HTTPS = {"X-Forwarded-Proto": "https"}
 

@@ -28,10 +28,8 @@ from incident_tracker.core.config import load_settings
 from incident_tracker.core.database import db, utcnow
 from incident_tracker.webhooks import worker
 from incident_tracker.webhooks.models import DeliveryStatus, WebhookDelivery
-from tests.conftest import DatabaseUnderTest
-from tests.integration.conftest import create, move
-from tests.integration.test_incidents import assert_problem
-from tests.support.postgres import free_port
+from tests.support.api import assert_problem, create, move
+from tests.support.postgres import DatabaseUnderTest, free_port
 from tests.support.programs import CLI, assert_promtool_accepts, wait_for
 
 ALL_EVENTS = [

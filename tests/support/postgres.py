@@ -140,6 +140,15 @@ def local_postgres() -> Iterator[LocalPostgres]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@dataclass
+class DatabaseUnderTest:
+    """The PostgreSQL the whole run tests against (the `test_database` fixture)."""
+
+    url: str
+    source: str
+    server: LocalPostgres | None  # set when the suite owns the server and can stop it
+
+
 def libpq_dsn(url: str) -> str:
     """A SQLAlchemy URL as psycopg2 takes it."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

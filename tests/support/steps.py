@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_ci_step(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    """`ci/ARGS[0] ARGS[1:]` from the repository root, output captured, never raising."""
+def run_ci_step(
+    *args: str, env: Mapping[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    """`ci/ARGS[0] ARGS[1:]` from the repository root, output captured, never raising.
+
+    The step gets `env` as its whole environment when given, else this process's.
+    """
     return subprocess.run(
         [str(ROOT / "ci" / args[0]), *args[1:]],
         cwd=ROOT,
+        env=None if env is None else dict(env),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from incident_tracker.core.config import ConfigError, load_settings
 from incident_tracker.core.database import database_url
-from tests.unit.test_rules import ARN, KEY
+from tests.support.settings import ARN, KEY
 
 SETTINGS = {"DB_SECRET_ARN": ARN, "DB_HOST": "db.internal", "SECRET_KEY": KEY}
 AWS_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")

@@ -17,16 +17,8 @@ from incident_tracker.incidents.lifecycle import (
     apply_move,
     check_move,
 )
+from tests.support.lifecycle import API_TABLE
 
-API_TABLE = {
-    "triage": {"investigating", "identified", "monitoring", "resolved", "canceled"},
-    "investigating": {"identified", "monitoring", "resolved", "canceled"},
-    "identified": {"investigating", "monitoring", "resolved", "canceled"},
-    "monitoring": {"investigating", "identified", "resolved", "canceled"},
-    "resolved": {"closed", "investigating"},
-    "closed": {"investigating"},
-    "canceled": set(),
-}
 GUARD_ARGS = {"reason": "duplicate", "resolution_summary": "rolled back"}
 T0 = datetime(2026, 11, 22, 4, 20, tzinfo=UTC)
 

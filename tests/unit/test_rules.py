@@ -11,9 +11,7 @@ from incident_tracker.core.exceptions import Malformed
 from incident_tracker.core.pagination import decode_cursor, encode_cursor
 from incident_tracker.errors import problem_of
 from incident_tracker.incidents.stats import percentile, summarize
-
-ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-AbCdEf"
-KEY = "k" * 32
+from tests.support.settings import ARN, KEY
 
 
 def test_defaults_use_embedded_sqlite() -> None:

@@ -1,0 +1,131 @@
+"""ci/deploy against the fake kubectl: the dry-run plan, success, migration failure, rollback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.deploy_steps import IMAGE, WORKLOADS, calls, deploy_plan, planned, run_step
+
+
+@pytest.mark.parametrize(
+    ("env", "namespace", "context"),
+    [("dev", "incident-tracker-dev", []), ("prod", "incident-tracker-prod", ["--context", "prod"])],
+)
+def test_deploy_dry_run_prints_the_exact_kubectl_commands(
+    env: str, namespace: str, context: list[str], kubectl: Path, tmp_path: Path
+) -> None:
+    extra = {"KUBE_CONTEXT": "prod"} if context else {}
+    result = run_step("deploy", "--dry-run", env, IMAGE, env=extra, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    manifests = tmp_path / "rendered" / "manifests.yaml"
+    assert planned(result.stdout) == deploy_plan(namespace, manifests, context)
+    assert f"image: {IMAGE}" in manifests.read_text()  # the plan's file exists, rendered
+    assert calls(tmp_path) == []  # nothing touched the cluster
+    assert "dry run: nothing was applied" in result.stderr
+
+
+def test_deploy_runs_migration_then_rollout(kubectl: Path, tmp_path: Path) -> None:
+    result = run_step("deploy", "dev", IMAGE, env={"KUBECTL": str(kubectl)}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    manifests = tmp_path / "rendered" / "manifests.yaml"
+    expected = [call[1:] for call in deploy_plan("incident-tracker-dev", manifests, [])]
+    assert calls(tmp_path) == expected
+    assert planned(result.stdout) == [[str(kubectl), *call] for call in expected]
+
+
+def test_deploy_stops_before_the_rollout_when_the_migration_fails(
+    kubectl: Path, tmp_path: Path
+) -> None:
+    result = run_step(
+        "deploy",
+        "dev",
+        IMAGE,
+        env={"KUBECTL": str(kubectl), "FAKE_KUBECTL_FAIL": "migration"},
+        tmp_path=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "the migration Job did not complete" in result.stderr
+    made = calls(tmp_path)
+    assert [call for call in made if call[:1] == ["apply"]] == [made[1]]  # the Job's apply only
+    assert [call for call in made if "logs" in call]
+    assert not [call for call in made if "rollout" in call]
+
+
+def test_deploy_gives_up_on_a_migration_that_does_not_finish(kubectl: Path, tmp_path: Path) -> None:
+    result = run_step(
+        "deploy",
+        "dev",
+        IMAGE,
+        env={
+            "KUBECTL": str(kubectl),
+            "FAKE_KUBECTL_JOB_STATE": "",
+            "MIGRATION_TIMEOUT": "2s",
+            "POLL_SECONDS": "1",
+        },
+        tmp_path=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "did not finish in 2s" in result.stderr
+    polls = [call for call in calls(tmp_path) if "job/incident-tracker-migrate" in call]
+    assert 2 <= len(polls) <= 4
+    assert not [call for call in calls(tmp_path) if "rollout" in call]
+
+
+@pytest.mark.parametrize("failing", WORKLOADS)
+def test_deploy_undoes_every_deployment_when_a_rollout_fails(
+    failing: str, kubectl: Path, tmp_path: Path
+) -> None:
+    result = run_step(
+        "deploy",
+        "prod",
+        IMAGE,
+        env={
+            "KUBECTL": str(kubectl),
+            "FAKE_KUBECTL_FAIL": "rollout-status",
+            "FAKE_KUBECTL_FAIL_ONLY": f"deployment/{failing}",
+        },
+        tmp_path=tmp_path,
+    )
+    assert result.returncode != 0
+    assert f"rollout of deployment/{failing} failed" in result.stderr
+    assert "rolled back to the previous revision" in result.stderr
+    rollout = [call[2:] for call in calls(tmp_path) if "rollout" in call]
+    waited = [["rollout", "status", f"deployment/{name}", "--timeout=300s"] for name in WORKLOADS]
+    undone = [["rollout", "undo", f"deployment/{name}"] for name in WORKLOADS]
+    # Waits up to the failed one, then undoes both (the worker was applied too) and waits.
+    assert rollout == [*waited[: WORKLOADS.index(failing) + 1], *undone, *waited]
+    namespaces = {tuple(call[:2]) for call in calls(tmp_path) if "rollout" in call}
+    assert namespaces == {("--namespace", "incident-tracker-prod")}
+
+
+def test_deploy_says_so_when_the_rollback_fails_too(kubectl: Path, tmp_path: Path) -> None:
+    result = run_step(
+        "deploy",
+        "dev",
+        IMAGE,
+        env={"KUBECTL": str(kubectl), "FAKE_KUBECTL_FAIL": "rollout-status rollout-undo"},
+        tmp_path=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "the undo of deployment/incident-tracker failed too" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (("dev",), {}, "usage: ci/deploy"),
+        (("dev", "incident-tracker:v1"), {}, "expected IMAGE@sha256"),
+        (("qa", IMAGE), {}, "unknown environment 'qa'"),
+        (("dev", IMAGE), {"ROLLOUT_TIMEOUT": "5 minutes"}, "timeouts look like 300s"),
+        (("dev", IMAGE), {"POLL_SECONDS": "0"}, "POLL_SECONDS must be a positive integer"),
+    ],
+)
+def test_deploy_checks_its_arguments(
+    args: tuple[str, ...], env: dict[str, str], message: str, kubectl: Path, tmp_path: Path
+) -> None:
+    result = run_step("deploy", *args, env={"KUBECTL": str(kubectl), **env}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert calls(tmp_path) == []

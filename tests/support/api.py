@@ -1,0 +1,51 @@
+"""The API driven in-process through Flask's test client: tokens, clients, incidents, problems."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from incident_tracker.auth import service as auth_service
+from incident_tracker.core.database import db
+
+TEST_SECRET_KEY = "integration-tests-only-" + "x" * 32  # the in-process app's SECRET_KEY
+PROBLEM = "application/problem+json"
+
+
+def token_for(app: Flask, name: str, *scopes: str) -> str:
+    with app.app_context():
+        token = auth_service.create_token(db.session, name, scopes, actor="test-setup")
+        db.session.commit()
+    return token
+
+
+def api_client(app: Flask, token: str) -> FlaskClient:
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
+def create(client: FlaskClient, **fields: Any) -> dict[str, Any]:
+    body = {"title": "Checkout latency above SLO", "severity": "SEV2", "service": "checkout"}
+    body.update(fields)
+    response = client.post("/api/v1/incidents", json=body)
+    assert response.status_code == 201, response.json
+    result: dict[str, Any] = response.json
+    return result
+
+
+def move(client: FlaskClient, incident_id: int, to: str, **extra: Any) -> Any:
+    return client.post(f"/api/v1/incidents/{incident_id}/transitions", json={"to": to, **extra})
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM
+    body: dict[str, Any] = response.json
+    assert body["status"] == status
+    assert body["title"] and body["detail"] and body["type"]
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and "SELECT" not in text
+    return body

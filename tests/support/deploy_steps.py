@@ -1,0 +1,91 @@
+"""Running ci/'s delivery steps as the tests of ci/render, deploy, rollback, promote, smoke,
+build-image and tool do: without this shell's cluster or AWS settings, and without a cluster.
+
+No cluster exists here, so the cluster side is a test double: KUBECTL points the steps at a
+fake kubectl that records its arguments and fails on demand (`rollout status`, the migration
+wait). Rendering always uses the real kubectl (`kubectl kustomize`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+from tests.support.steps import run_ci_step
+
+DIGEST = "sha256:" + "5f" * 32
+WORKLOADS = ["incident-tracker", "incident-tracker-worker"]  # the overlays' Deployments
+IMAGE = f"111122223333.dkr.ecr.eu-west-1.amazonaws.com/incident-tracker@{DIGEST}"
+
+FAKE_KUBECTL = """#!/usr/bin/env python3
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_KUBECTL_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+words = [a for a in args if not a.startswith("-")]
+fail = os.environ.get("FAKE_KUBECTL_FAIL", "")
+only = os.environ.get("FAKE_KUBECTL_FAIL_ONLY", words[-1])
+if "rollout" in words and "status" in words and "rollout-status" in fail and only in words:
+    undone = any("undo" in json.loads(line) for line in open(os.environ["FAKE_KUBECTL_LOG"]))
+    if not undone or "rollout-status-always" in fail:
+        sys.exit("error: deployment exceeded its progress deadline")
+if "rollout" in words and "undo" in words and "rollout-undo" in fail:
+    sys.exit("error: no rollout history found")
+if "get" in words and "job/incident-tracker-migrate" in words:
+    state = "Failed" if "migration" in fail else "Complete"
+    print(os.environ.get("FAKE_KUBECTL_JOB_STATE", state), end="")
+elif "get" in words:
+    print(os.environ.get("FAKE_KUBECTL_IMAGE", ""), end="")
+"""
+
+
+def run_step(
+    *args: str, env: dict[str, str] | None = None, tmp_path: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`ci/ARGS` without this shell's cluster, smoke and AWS settings, plus `env`.
+
+    With `tmp_path`, the step renders into TMP/rendered and the fake kubectl logs to
+    TMP/calls.jsonl (read back with `calls`).
+    """
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "SMOKE", "EKS", "AWS_"))
+    }
+    if tmp_path is not None:
+        environment["DEPLOY_RENDER_DIR"] = str(tmp_path / "rendered")
+        environment["FAKE_KUBECTL_LOG"] = str(tmp_path / "calls.jsonl")
+    environment |= env or {}
+    return run_ci_step(*args, env=environment, timeout=120)
+
+
+def calls(tmp_path: Path) -> list[list[str]]:
+    """The fake kubectl's (and fake aws's) calls, each its argument list, in order."""
+    log = tmp_path / "calls.jsonl"
+    if not log.exists():
+        return []
+    return [json.loads(line)[:] for line in log.read_text().splitlines()]
+
+
+def planned(stdout: str) -> list[list[str]]:
+    """The commands a step printed (`+ cmd args`), split as the shell would."""
+    return [
+        shlex.split(line[2:], comments=True)
+        for line in stdout.splitlines()
+        if line.startswith("+ ")
+    ]
+
+
+def deploy_plan(namespace: str, manifests: Path, context: list[str]) -> list[list[str]]:
+    """The kubectl commands ci/deploy runs for one environment, in order."""
+    ns = ["kubectl", *context, "--namespace", namespace]
+    apply = ["kubectl", *context, "apply", "-f", str(manifests)]
+    job_state = ["-o", 'jsonpath={.status.conditions[?(@.status=="True")].type}']
+    return [
+        [*ns, "delete", "job", "incident-tracker-migrate", "--ignore-not-found", "--wait=true"],
+        [*apply, "--selector", "app.kubernetes.io/component notin (web,worker)"],
+        [*ns, "get", "job/incident-tracker-migrate", *job_state],
+        apply,
+        *[[*ns, "rollout", "status", f"deployment/{name}", "--timeout=300s"] for name in WORKLOADS],
+    ]
