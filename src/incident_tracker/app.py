@@ -147,7 +147,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _mark_write_requests(app)
     install_request_id(app)
     install_metrics(app)
-    install_auth(app)
+    install_auth(app, settings)
     _require_json_writes(app)
     _refuse_nul_characters(app)
     install_security_headers(app)

@@ -109,3 +109,30 @@ def test_secret_key_from_a_mounted_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as failure:
         load_settings({**env, "SECRET_KEY_FILE": str(tmp_path / "missing")})
     assert failure.value.name == "SECRET_KEY_FILE"
+
+
+def test_people_settings_parse_and_name_the_bad_variable() -> None:
+    arn = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:loadbalancer/app/it/50dc6c495c0c9188"
+    settings = load_settings(
+        {
+            "OIDC_ALB_ARN": arn,
+            "AWS_REGION": "eu-west-1",
+            "OIDC_GROUP_SCOPES": "sre=admin, responders=incidents:write,sre=incidents:read",
+        }
+    )
+    assert settings.oidc_alb_arn == arn
+    assert settings.oidc_alb_key_url == "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}"
+    assert settings.oidc_group_scopes == {
+        "sre": frozenset({"admin", "incidents:read"}),
+        "responders": frozenset({"incidents:write"}),
+    }
+    bad = {
+        "OIDC_ALB_ARN": {"OIDC_ALB_ARN": "arn:aws:iam::111122223333:role/x"},
+        "AWS_REGION": {"OIDC_ALB_ARN": arn},
+        "OIDC_ALB_KEY_URL": {"OIDC_ALB_KEY_URL": "http://keys.example/{kid}"},
+        "OIDC_GROUP_SCOPES": {"OIDC_GROUP_SCOPES": "sre"},
+        "OIDC_LOGOUT_URL": {"OIDC_LOGOUT_URL": "javascript:alert(1)"},
+    }
+    for name, env in bad.items():
+        with pytest.raises(ConfigError, match=name):
+            load_settings(env)

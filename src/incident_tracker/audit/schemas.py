@@ -27,5 +27,9 @@ class AuditPageSchema(StrictSchema):
 class AuditArgsSchema(StrictSchema):
     entity_type = fields.String(validate=validate.OneOf(["incident", "token", "webhook"]))
     entity_id = fields.String(validate=validate.Length(min=1, max=200))
+    actor = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Who acted: a token's name or a person's email."},
+    )
     limit = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
     cursor = fields.String(validate=validate.Length(min=1, max=200))

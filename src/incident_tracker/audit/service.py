@@ -58,4 +58,6 @@ def list_entries(session: DbSession, filters: Mapping[str, Any]) -> Page[AuditEn
         query = query.where(AuditEntry.entity_type == filters["entity_type"])
     if filters.get("entity_id"):
         query = query.where(AuditEntry.entity_id == filters["entity_id"])
+    if filters.get("actor"):
+        query = query.where(AuditEntry.actor == filters["actor"])
     return keyset_page(session, query, AuditEntry.id, filters["limit"], filters.get("cursor"))

@@ -21,5 +21,5 @@ blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Who change
 @blp.response(200, AuditPageSchema)
 @requires(ADMIN)
 def list_audit(filters: dict[str, Any]) -> Any:
-    """The audit trail, newest first; filter by entity (admin scope)."""
+    """The audit trail, newest first; filter by entity or actor (admin scope)."""
     return service.list_entries(db.session, filters)

@@ -12,14 +12,16 @@ import structlog
 from apispec import BasePlugin
 from flask import Flask, current_app, g, request
 
-from incident_tracker.auth import service
-from incident_tracker.auth.identity import ADMIN
+from incident_tracker.auth import people, service
+from incident_tracker.auth.identity import ADMIN, Identity
 from incident_tracker.auth.metrics import AUTH_FAILURES
+from incident_tracker.core.config import Settings, current_settings
 from incident_tracker.core.database import db, retry_on_stale_connection
 from incident_tracker.core.problem import Problem
 
 View = TypeVar("View", bound=Callable[..., Any])
 PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
+ALB_KEYS = "incident_tracker.alb_keys"
 log = structlog.get_logger(__name__)
 
 
@@ -40,27 +42,55 @@ def _refuse(status: int, reason: str, detail: str) -> Problem:
     return Problem(status, detail, headers=headers)
 
 
+def person_of_request() -> Identity | None:
+    """The person the load balancer signed in, when it is set up and sent its header.
+
+    Any flaw in the header is a 401: never anonymous, never a fallback (API.md).
+    """
+    settings = current_settings()
+    token = request.headers.get(people.ALB_HEADER)
+    if settings.oidc_alb_arn is None or token is None:
+        return None
+    try:
+        return people.verify(token, settings, current_app.extensions[ALB_KEYS])
+    except people.IdentityRefused as refused:
+        raise _refuse(401, f"person-{refused.reason}", refused.detail) from None
+
+
 def authenticate_api_request() -> None:
     if not request.path.startswith("/api/v1") or request.path in PUBLIC_PATHS:
         return
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
+    if scheme.lower() == "bearer" and presented.strip():
+        # The first statement of every API request: a stale pooled connection is replaced.
+        identity = retry_on_stale_connection(
+            db.session, lambda: service.authenticate(db.session, presented.strip())
+        )
+        if identity is None:
+            raise _refuse(401, "invalid", "the token is unknown, expired or revoked")
+    elif (person := person_of_request()) is not None:
+        identity = person
+    else:
         raise _refuse(401, "missing", "send Authorization: Bearer <token>")
-    # The first statement of every API request: a stale pooled connection is replaced here.
-    identity = retry_on_stale_connection(
-        db.session, lambda: service.authenticate(db.session, presented.strip())
-    )
-    if identity is None:
-        raise _refuse(401, "invalid", "the token is unknown, expired or revoked")
     g.identity = identity
     view = current_app.view_functions.get(request.endpoint or "")
     # A route that forgot to declare its scope is admin-only: it fails closed.
     scope = getattr(view, "required_scope", ADMIN)
     if not identity.has(scope):
-        raise _refuse(403, "scope", f"this token lacks the {scope} scope")
+        raise _refuse(403, "scope", missing_scope(identity, scope))
 
 
-def install_auth(app: Flask) -> None:
+def missing_scope(identity: Identity, scope: str) -> str:
+    if identity.is_person:
+        return f"none of your identity provider's groups grants the {scope} scope"
+    return f"this token lacks the {scope} scope"
+
+
+def install_auth(app: Flask, settings: Settings) -> None:
+    people.check_group_scopes(settings.oidc_group_scopes)
+    app.extensions[ALB_KEYS] = people.PublicKeys(
+        settings.oidc_alb_key_url, settings.aws_region or ""
+    )
     app.before_request(authenticate_api_request)
 
 

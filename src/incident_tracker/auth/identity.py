@@ -16,7 +16,13 @@ SCOPES = (READ, WRITE, ADMIN)
 class Identity:
     name: str
     scopes: frozenset[str]
-    token_id: int | None = None  # the API token this identity was proven with
+    token_id: int | None = None  # the API token this identity was proven with; None: a person
+    display_name: str | None = None  # a person's name, from the identity provider
+
+    @property
+    def is_person(self) -> bool:
+        """Signed in by the load balancer (name is their email), not proven with a token."""
+        return self.token_id is None
 
     @property
     def is_admin(self) -> bool:

@@ -31,6 +31,11 @@ MIN_SECRET_KEY_LENGTH = 32
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+_ALB_ARN = re.compile(
+    r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:loadbalancer/app/[\w-]{1,32}/[0-9a-f]+"
+)
+# Where the load balancer publishes the public key of each `kid` (API.md).
+DEFAULT_ALB_KEY_URL = "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}"
 DEFAULT_SEVERITY_MAP = "critical=SEV1,error=SEV2,warning=SEV3,info=SEV4"
 
 
@@ -72,6 +77,14 @@ class Settings:
     webhook_backoff_cap_seconds: float = 3600.0
     webhook_timeout_seconds: float = 10.0
     webhook_retention_days: int = 14
+    # People signed in by the load balancer (auth/people.py); off unless OIDC_ALB_ARN is set.
+    oidc_alb_arn: str | None = None
+    oidc_alb_key_url: str = DEFAULT_ALB_KEY_URL
+    oidc_email_claim: str = "email"
+    oidc_name_claim: str = "name"
+    oidc_groups_claim: str = "groups"
+    oidc_group_scopes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    oidc_logout_url: str | None = None
 
     @property
     def uses_embedded_sqlite(self) -> bool:
@@ -141,6 +154,26 @@ def parse_severity_map(name: str, raw: str) -> dict[str, Severity]:
     return mapping
 
 
+def parse_group_scopes(name: str, raw: str) -> dict[str, frozenset[str]]:
+    """'sre=admin,responders=incidents:write' → {'sre': {'admin'}, ...}; a group may repeat."""
+    mapping: dict[str, set[str]] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        group, equals, scope = (part.strip() for part in item.partition("="))
+        if not equals or not group or not scope:
+            raise ConfigError(name, f"expected group=scope pairs separated by commas, got {item!r}")
+        mapping.setdefault(group, set()).add(scope)
+    return {group: frozenset(scopes) for group, scopes in mapping.items()}
+
+
+def _https_url(env: Mapping[str, str], name: str) -> str | None:
+    value = _optional(env, name)
+    if value is not None and not value.startswith("https://"):
+        raise ConfigError(name, "expected an https:// URL")
+    return value
+
+
 def _optional(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
@@ -199,6 +232,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             "WEBHOOK_BACKOFF_CAP_SECONDS", "may not be smaller than WEBHOOK_BACKOFF_BASE_SECONDS"
         )
+    oidc_alb_arn = _optional(env, "OIDC_ALB_ARN")
+    if oidc_alb_arn is not None and not _ALB_ARN.fullmatch(oidc_alb_arn):
+        raise ConfigError("OIDC_ALB_ARN", "expected an Application Load Balancer ARN")
+    oidc_alb_key_url = _optional(env, "OIDC_ALB_KEY_URL") or DEFAULT_ALB_KEY_URL
+    # https, or http on loopback only (a test's stand-in for the key endpoint).
+    if not oidc_alb_key_url.startswith(("https://", "http://127.0.0.1:", "http://localhost:")):
+        raise ConfigError("OIDC_ALB_KEY_URL", "expected an https:// URL")
+    if "{kid}" not in oidc_alb_key_url:
+        raise ConfigError("OIDC_ALB_KEY_URL", "must contain {kid}")
+    aws_region = _optional(env, "AWS_REGION") or _optional(env, "AWS_DEFAULT_REGION")
+    if oidc_alb_arn is not None and "{region}" in oidc_alb_key_url and aws_region is None:
+        raise ConfigError("AWS_REGION", "required with OIDC_ALB_ARN (the key URL names the region)")
     return Settings(
         database_url=database_url,
         db_secret_arn=db_secret_arn,
@@ -206,7 +251,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_port=_int(env, "DB_PORT", 5432, 1, 65535),
         db_name=_optional(env, "DB_NAME") or "incident_tracker",
         db_sslmode=db_sslmode,
-        aws_region=_optional(env, "AWS_REGION") or _optional(env, "AWS_DEFAULT_REGION"),
+        aws_region=aws_region,
         aws_endpoint_url=_optional(env, "AWS_ENDPOINT_URL"),
         sqlite_path=Path(_optional(env, "SQLITE_PATH") or "instance/incident-tracker.sqlite3"),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024, 1024, 10 * 1024 * 1024),
@@ -235,6 +280,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_backoff_cap_seconds=backoff_cap,
         webhook_timeout_seconds=_float(env, "WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1, 120),
         webhook_retention_days=_int(env, "WEBHOOK_RETENTION_DAYS", 14, 1, 3650),
+        oidc_alb_arn=oidc_alb_arn,
+        oidc_alb_key_url=oidc_alb_key_url,
+        oidc_email_claim=_optional(env, "OIDC_EMAIL_CLAIM") or "email",
+        oidc_name_claim=_optional(env, "OIDC_NAME_CLAIM") or "name",
+        oidc_groups_claim=_optional(env, "OIDC_GROUPS_CLAIM") or "groups",
+        oidc_group_scopes=parse_group_scopes(
+            "OIDC_GROUP_SCOPES", _optional(env, "OIDC_GROUP_SCOPES") or ""
+        ),
+        oidc_logout_url=_https_url(env, "OIDC_LOGOUT_URL"),
     )
 
 

@@ -22,8 +22,9 @@ from marshmallow import ValidationError
 from werkzeug.wrappers import Response as BaseResponse
 
 from incident_tracker.auth import service as auth_service
-from incident_tracker.auth.guard import requires
+from incident_tracker.auth.guard import missing_scope, person_of_request, requires
 from incident_tracker.auth.identity import ADMIN, READ, WRITE, Identity, current_identity
+from incident_tracker.core.config import current_settings
 from incident_tracker.core.database import db, retry_on_stale_connection, utcnow
 from incident_tracker.core.exceptions import Conflict, DomainError, Invalid, VersionMismatch
 from incident_tracker.core.problem import Problem
@@ -44,7 +45,10 @@ from incident_tracker.web.listing import open_first
 
 blp = Blueprint("web", __name__)
 
-PUBLIC_ENDPOINTS = frozenset({"web.sign_in"})
+PUBLIC_ENDPOINTS = frozenset({"web.sign_in", "web.signed_out"})
+# The load balancer's session cookie (its default name), split in shards of 4 KB.
+ALB_SESSION_COOKIE = "AWSELBAuthSessionCookie"
+ALB_SESSION_COOKIE_SHARDS = 4
 METRICS_WINDOWS = {"1": "24 hours", "7": "7 days", "30": "30 days", "90": "90 days", "365": "year"}
 EXPORT_PAGE = 100
 EXPORT_MAX_ROWS = 10_000
@@ -53,17 +57,18 @@ CONFLICT_MESSAGE = "This incident was changed by someone else"
 
 @blp.before_request
 def require_sign_in() -> BaseResponse | None:
-    """Re-check the session's token on every request: a revoked or expired one signs out."""
+    """Who is asking: a person the load balancer signed in, else the session's token.
+
+    The token is re-checked on every request: a revoked or expired one signs out.
+    """
+    identity = person_of_request()
     token_id = session.get("token_id")
-    identity = (
-        retry_on_stale_connection(
+    if identity is None and token_id:
+        identity = retry_on_stale_connection(
             db.session, lambda: auth_service.authenticate_token_id(db.session, token_id)
         )
-        if token_id
-        else None
-    )
-    if token_id and identity is None:
-        session.clear()
+        if identity is None:
+            session.clear()
     if identity is not None:
         g.identity = identity
     if request.endpoint in PUBLIC_ENDPOINTS:
@@ -74,7 +79,7 @@ def require_sign_in() -> BaseResponse | None:
     view = current_app.view_functions.get(request.endpoint or "")
     scope = getattr(view, "required_scope", ADMIN)  # an undeclared page fails closed
     if not identity.has(scope):
-        raise Problem(403, f"your token lacks the {scope} scope needed here")
+        raise Problem(403, missing_scope(identity, scope) + " needed here")
     return None
 
 
@@ -126,8 +131,20 @@ def sign_in() -> BaseResponse | tuple[str, int]:
 @requires(READ)
 def sign_out() -> BaseResponse:
     session.clear()
-    flash("Signed out.")
-    return redirect(url_for("web.sign_in"), 303)
+    if not current_identity().is_person:
+        flash("Signed out.")
+        return redirect(url_for("web.sign_in"), 303)
+    # The load balancer's session ends when its cookie expires; the identity provider's at
+    # its end-session URL (else the next page signs the person straight back in).
+    response = redirect(current_settings().oidc_logout_url or url_for("web.signed_out"), 303)
+    for shard in range(ALB_SESSION_COOKIE_SHARDS):
+        response.set_cookie(f"{ALB_SESSION_COOKIE}-{shard}", "", expires=0, secure=True)
+    return response
+
+
+@blp.get("/signed-out")
+def signed_out() -> tuple[str, int]:
+    return render_template("signed_out.html"), 200
 
 
 def _list_query() -> tuple[dict[str, Any], dict[str, list[str]]]:
