@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -39,8 +40,19 @@ _BODY_METHODS = WRITE_METHODS - {"DELETE"}
 # HTML pages load only what the app itself serves: no inline script or style, no framing.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "object-src 'none'; base-uri 'none'; form-action 'self'{logout}; frame-ancestors 'none'"
 )
+
+
+def content_security_policy(settings: Settings) -> str:
+    """The pages' CSP. Sign-out (a form) ends at the identity provider's logout when one is
+    configured, and browsers hold a form's redirects to form-action too: allow that origin.
+    """
+    logout = ""
+    if settings.oidc_logout_url is not None:
+        parts = urlsplit(settings.oidc_logout_url)
+        logout = f" {parts.scheme}://{parts.netloc}"
+    return CONTENT_SECURITY_POLICY.format(logout=logout)
 
 
 def _openapi_config() -> dict[str, Any]:
@@ -104,12 +116,14 @@ def _refuse_nul_characters(app: Flask) -> None:
             raise Problem(422, "the body may not contain NUL characters")
 
 
-def install_security_headers(app: Flask) -> None:
+def install_security_headers(app: Flask, settings: Settings) -> None:
+    policy = content_security_policy(settings)
+
     @app.after_request
     def add_headers(response: Response) -> Response:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if response.mimetype == "text/html":
-            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            response.headers.setdefault("Content-Security-Policy", policy)
             # Same-origin form posts carry a Referer, which CSRF checks on HTTPS; others none.
             response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -150,7 +164,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     install_auth(app, settings)
     _require_json_writes(app)
     _refuse_nul_characters(app)
-    install_security_headers(app)
+    install_security_headers(app, settings)
     api = Api(app, spec_kwargs={"extra_plugins": [BearerAuthPlugin()]})
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token"}
