@@ -339,7 +339,7 @@ def test_prod_keeps_three_replicas_a_pdb_and_https_only(rendered: dict[str, list
 def test_ingress_is_an_https_only_alb_with_ip_targets(
     rendered: dict[str, list[Doc]], env: str
 ) -> None:
-    ingress = one(rendered[env], "Ingress")
+    ingress = one(rendered[env], "Ingress", "incident-tracker")
     notes = ingress["metadata"]["annotations"]
     listeners = json.loads(notes["alb.ingress.kubernetes.io/listen-ports"])
     assert {"HTTPS": 443} in listeners
@@ -354,6 +354,67 @@ def test_ingress_is_an_https_only_alb_with_ip_targets(
     assert "kubernetes.io/ingress.class" not in notes
     host = ingress["spec"]["rules"][0]["host"]
     assert host and host != "incident-tracker.example.com", "the overlay sets the hostname"
+
+
+# People sign in at the load balancer (kustomize/components/people-sign-in). EKS Auto Mode
+# configures ALBs from Ingress annotations and IngressClassParams, never from annotations on
+# an IngressClass: https://docs.aws.amazon.com/eks/latest/userguide/auto-configure-alb.html
+# Its controller resolves auth-idp-oidc's Secret only if RBAC lets the eks:managed group read
+# it: https://docs.aws.amazon.com/eks/latest/userguide/auto-managed-rbac-example.html
+# The IdP's endpoints must be reachable over HTTPS with a public certificate:
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-authenticate-users.html
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_people_sign_in_is_set_on_the_ingresses_the_auto_mode_controller_reads(
+    rendered: dict[str, list[Doc]], env: str
+) -> None:
+    docs = rendered[env]
+    for ingress_class in (d for d in docs if d["kind"] == "IngressClass"):
+        notes = ingress_class["metadata"].get("annotations", {})
+        assert not [k for k in notes if k.startswith("alb.ingress.kubernetes.io/")]
+    ui, api = one(docs, "Ingress", "incident-tracker"), one(docs, "Ingress", "incident-tracker-api")
+    secrets = set()
+    for ingress in (ui, api):
+        notes = ingress["metadata"]["annotations"]
+        assert notes["alb.ingress.kubernetes.io/auth-type"] == "oidc"
+        idp = json.loads(notes["alb.ingress.kubernetes.io/auth-idp-oidc"])
+        endpoints = ("issuer", "authorizationEndpoint", "tokenEndpoint", "userInfoEndpoint")
+        assert all(idp[name].startswith("https://") for name in endpoints)
+        assert "clientSecret" not in idp, "the client secret stays in a Secret"
+        secrets.add(idp["secretName"])
+    (secret,) = secrets
+    role = one(docs, "Role", "incident-tracker-oidc-secret-reader")
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [secret], "verbs": ["get"]}
+    ]
+    binding = one(docs, "RoleBinding", "incident-tracker-oidc-secret-reader")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "eks:managed"}
+    ]
+    assert role["metadata"]["namespace"] == ui["metadata"]["namespace"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_ui_paths_authenticate_and_api_paths_let_machines_through(
+    rendered: dict[str, list[Doc]], env: str
+) -> None:
+    """Browsers are sent to the IdP; a bearer-token client on /api is let through (allow)."""
+    ui, api = (
+        one(rendered[env], "Ingress", name) for name in ("incident-tracker", "incident-tracker-api")
+    )
+    ui_notes, api_notes = ui["metadata"]["annotations"], api["metadata"]["annotations"]
+    group = "alb.ingress.kubernetes.io/group.name"
+    assert ui_notes[group] == api_notes[group], "one load balancer for both"
+    order = "alb.ingress.kubernetes.io/group.order"
+    assert int(api_notes[order]) < int(ui_notes[order]), "/api/ is matched before /"
+    unauthenticated = "alb.ingress.kubernetes.io/auth-on-unauthenticated-request"
+    assert ui_notes[unauthenticated] == "authenticate"
+    assert api_notes[unauthenticated] == "allow"
+    assert [p["path"] for p in api["spec"]["rules"][0]["http"]["paths"]] == ["/api/"]
+    assert [p["path"] for p in ui["spec"]["rules"][0]["http"]["paths"]] == ["/"]
+    assert json.loads(api_notes["alb.ingress.kubernetes.io/listen-ports"]) == [{"HTTPS": 443}]
+    assert api["spec"]["rules"][0]["host"] == ui["spec"]["rules"][0]["host"]
+    assert api_notes["alb.ingress.kubernetes.io/target-type"] == "ip"
 
 
 def test_the_ingress_class_is_named_in_one_place() -> None:
@@ -398,6 +459,7 @@ INTENDED_DIFFERENCES = [
     r"Ingress/spec/rules/0/host",
     r"NetworkPolicy/spec/ingress/0/from/0/ipBlock/cidr",  # the VPC's CIDR
     r"Ingress/metadata/annotations/alb\.ingress\.kubernetes\.io/certificate-arn",
+    r"Ingress/metadata/annotations/alb\.ingress\.kubernetes\.io/auth-idp-oidc",  # each env's IdP
     r"HorizontalPodAutoscaler/spec/(min|max)Replicas",
     r"Deployment/spec/template/spec/containers/0/resources/(requests|limits)/(cpu|memory)",
 ]
@@ -451,7 +513,8 @@ def test_no_secret_value_in_any_manifest(rendered: dict[str, list[Doc]], env: st
 def test_kustomizations_use_current_fields_only() -> None:
     deprecated = {"commonLabels", "bases", "patchesStrategicMerge", "patchesJson6902", "vars"}
     files = sorted(KUSTOMIZE.rglob("kustomization.yaml"))
-    assert len(files) == 4  # base, dev, prod and the cluster-wide prerequisites
+    # base, dev, prod, the cluster-wide prerequisites and the people-sign-in component
+    assert len(files) == 5
     for path in files:
         kustomization = yaml.safe_load(path.read_text())
         assert not deprecated & kustomization.keys(), path
