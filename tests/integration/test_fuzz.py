@@ -148,13 +148,12 @@ def _hostile_requests(method: str, path: str, parameters: list[str]) -> Iterator
     concrete = path.replace("{incident_id}", "2").replace("{subscription_id}", "1")
     concrete = concrete.replace("{delivery_id}", "1")
     for value in HOSTILE_VALUES:
-        if parameters:
-            text = json.dumps(value) if not isinstance(value, str) else value
-            yield {
-                "method": method,
-                "path": concrete,
-                "query_string": dict.fromkeys(parameters, text),
-            }
+        text = value if isinstance(value, str) else json.dumps(value)
+        # An operation without query parameters must refuse an unknown one just as well.
+        query = dict.fromkeys(parameters or ["unknown"], text)
+        yield {"method": method, "path": concrete, "query_string": query}
+        headers = {name: text[:8_000] for name in ("If-Match", "Idempotency-Key", "Accept")}
+        yield {"method": method, "path": concrete, "headers": headers}
         if method in ("POST", "PATCH"):
             yield {"method": method, "path": concrete, "json": value}
             yield {
@@ -191,10 +190,11 @@ def test_hostile_input_is_a_client_error_in_problem_json(
     parameters = [p["name"] for p in operation.get("parameters", []) if p["in"] == "query"]
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {admin_token}"
-    headers = {"If-Match": '"1"'} if method == "PATCH" else {}
     sent = 0
     for hostile in _hostile_requests(method, path, parameters):
-        response = client.open(headers=headers, **hostile)
+        if method == "PATCH" and "headers" not in hostile:
+            hostile["headers"] = {"If-Match": '"1"'}  # past the 428, into the body
+        response = client.open(**hostile)
         sent += 1
         what = f"{hostile['method']} {hostile['path'][:80]} -> {response.status_code}"
         assert response.status_code < 500, what + response.get_data(as_text=True)[:300]
@@ -202,4 +202,4 @@ def test_hostile_input_is_a_client_error_in_problem_json(
             assert response.mimetype == PROBLEM, what
             assert response.json["status"] == response.status_code, what
             assert "Traceback" not in response.get_data(as_text=True), what
-    assert sent >= len(ODD_METHODS) + len(HOSTILE_VALUES)
+    assert sent >= len(ODD_METHODS) + 2 * len(HOSTILE_VALUES)
