@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from incident_tracker import cli
+from incident_tracker.auth.identity import Identity
 from incident_tracker.core.config import load_settings
 from incident_tracker.core.database import db, rfc3339, utcnow
 from incident_tracker.incidents import service
@@ -27,6 +28,7 @@ from tests.support.api import api_client, assert_problem, create, move, token_fo
 from tests.support.metrics import WINDOW_END, WINDOW_START, seed_incidents
 from tests.support.web import csrf_token, sign_in
 
+ADMIN = Identity("tester", frozenset({"admin"}))
 DEEP_ARRAY = "[" * 60_000
 DEEP_OBJECT = '{"a":' * 12_000  # 60 000 bytes, under the 64 KiB limit
 
@@ -383,3 +385,25 @@ def test_the_incident_page_pages_its_timeline(
     second = browser.get(later.group(1).replace("&amp;", "&"))
     assert re.findall(r"note-\d", second.text) == ["note-3", "note-4"]
     assert "Later events" not in second.text and "First events" in second.text
+
+
+def test_the_alertmanager_path_reads_one_note_with_limit_1(app: Flask, client: FlaskClient) -> None:
+    """`_last_firing` (incidents.service.latest_note_data): one indexed row, not every note."""
+    incident_id = create(client)["id"]
+    statements: list[tuple[str, int]] = []
+
+    def record(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append((statement, cursor.rowcount))
+
+    with app.app_context():
+        for number in range(3):
+            service.add_note(db.session, incident_id, "n", ADMIN, {"source": "am", "n": number})
+        db.session.commit()
+        sa.event.listen(db.engine, "after_cursor_execute", record)
+        try:
+            latest = service.latest_note_data(db.session, incident_id, "am")
+        finally:
+            sa.event.remove(db.engine, "after_cursor_execute", record)
+    assert latest == {"source": "am", "n": 2}
+    [(statement, rows)] = statements
+    assert "LIMIT" in statement and rows == 1
