@@ -38,6 +38,8 @@ from incident_tracker.webhooks.views import blp as webhooks_blp
 
 # Our bodies nest three levels at most; a limit far below Python's recursion limit means no
 # later reader (webargs, the NUL check, the idempotency fingerprint, jsonb) can recurse out.
+# Every API JSON body goes through BoundedJSONProvider first (in refuse_nul, before any view),
+# so webargs' own json.loads only ever sees bodies within the limit.
 MAX_JSON_DEPTH = 32
 # Writes that carry a body; a DELETE has none, so it needs no content type.
 _BODY_METHODS = WRITE_METHODS - {"DELETE"}
