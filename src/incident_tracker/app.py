@@ -7,6 +7,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from incident_tracker import migrate
@@ -35,6 +37,11 @@ from incident_tracker.web.setup import install_web
 from incident_tracker.webhooks import service as webhooks
 from incident_tracker.webhooks.views import blp as webhooks_blp
 
+# Our bodies nest three levels at most; a limit far below Python's recursion limit means no
+# later reader (webargs, the NUL check, the idempotency fingerprint, jsonb) can recurse out.
+# Every API JSON body goes through BoundedJSONProvider first (in refuse_nul, before any view),
+# so webargs' own json.loads only ever sees bodies within the limit.
+MAX_JSON_DEPTH = 32
 # Writes that carry a body; a DELETE has none, so it needs no content type.
 _BODY_METHODS = WRITE_METHODS - {"DELETE"}
 # HTML pages load only what the app itself serves: no inline script or style, no framing.
@@ -89,6 +96,37 @@ def _require_json_writes(app: Flask) -> None:
             raise Problem(415, "send the body as application/json")
 
 
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (iteratively: no recursion)."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            level += 1
+            deepest = max(deepest, level)
+            pending.extend(
+                (child, level) for child in (item.values() if isinstance(item, dict) else item)
+            )
+    return deepest
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Reads request bodies: one nested deeper than MAX_JSON_DEPTH is a 400, never a 500.
+
+    Raised as BadRequest, not ValueError, so it holds also for `get_json(silent=True)`.
+    """
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        too_deep = BadRequest(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise too_deep from None
+        if _depth(value) > MAX_JSON_DEPTH:
+            raise too_deep
+        return value
+
+
 def _holds_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -100,13 +138,18 @@ def _holds_nul(value: Any) -> bool:
 
 
 def _refuse_nul_characters(app: Flask) -> None:
-    """PostgreSQL text and jsonb cannot hold NUL (U+0000): refuse it up front, not with a 500."""
+    """PostgreSQL text and jsonb cannot hold NUL (U+0000): refuse it up front, not with a 500.
+
+    Registered after the bearer check: an API body is parsed only once its sender is known.
+    Pages read forms, never JSON, so a page's JSON body is not parsed at all.
+    """
 
     @app.before_request
     def refuse_nul() -> None:
         if any(_holds_nul(key) or _holds_nul(value) for key, value in request.values.items(True)):
             raise Problem(400, "query and form parameters may not contain NUL characters")
-        body = request.get_json(silent=True) if request.is_json else None
+        is_api_json = request.is_json and request.path.startswith("/api/")
+        body = request.get_json(silent=True) if is_api_json else None
         if isinstance(body, dict):
             fields = sorted(str(key) for key, value in body.items() if _holds_nul([key, value]))
             if fields:
@@ -140,6 +183,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings: Settings = load_settings()
     configure_logging(settings.log_level)
     app = Flask(__name__, instance_relative_config=True)
+    app.json = BoundedJSONProvider(app)
     url = database_url(settings)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=url,
@@ -148,7 +192,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         **_openapi_config(),
     )
     app.config.update(config or {})
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schema's field order
+    app.json.sort_keys = False  # keep the schema's field order
     app.extensions["incident_tracker.settings"] = settings
     app.extensions[SCHEMA_HEAD_KEY] = migrate.schema_head(settings.alembic_ini)
     # One hop: the AWS load balancer sets X-Forwarded-For/-Proto/-Port.

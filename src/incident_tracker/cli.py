@@ -8,6 +8,8 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import click
@@ -18,6 +20,7 @@ from incident_tracker.auth import service as auth_service
 from incident_tracker.core.config import ConfigError, load_settings
 from incident_tracker.core.database import DbSession, rfc3339
 from incident_tracker.core.problem import Problem
+from incident_tracker.incidents import service as incidents_service
 from incident_tracker.ops.logging import configure_logging
 from incident_tracker.webhooks import service as webhook_service
 from incident_tracker.webhooks import worker as webhook_worker
@@ -220,8 +223,13 @@ def worker(heartbeat_file: Path | None, metrics_port: int | None) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    settings = load_settings()
+    prune_idempotency = partial(
+        incidents_service.prune_idempotency_records,
+        ttl=timedelta(hours=settings.idempotency_ttl_hours),
+    )
     with _session() as session:
-        webhook_worker.run(session, load_settings(), stop, heartbeat_file)
+        webhook_worker.run(session, settings, stop, heartbeat_file, also_prune=[prune_idempotency])
 
 
 def _first_run_admin_token(bind: str) -> None:

@@ -1,12 +1,16 @@
-"""Property-based fuzzing of the live OpenAPI document with schemathesis.
+"""Fuzzing every operation of the live OpenAPI document: schemathesis, then hostile input.
 
-Bounded and reproducible: 50 examples per operation, derandomized (a fixed seed). Driven
-with Hypothesis directly: schemathesis' pytest plugin does not support pytest 9 yet.
+Bounded and reproducible: 50 examples per operation, derandomized (a fixed seed), and a fixed
+list of hostile requests per operation. Driven with Hypothesis directly: schemathesis'
+pytest plugin does not support pytest 9 yet. No test depends on another having run first.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +20,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.support.api import create, move
+from tests.support.api import PROBLEM, create, move
 
 OPERATIONS = [
     "GET /api/v1/incidents",
@@ -63,19 +67,30 @@ def seeded_incidents(client: FlaskClient) -> None:
             move(client, incident_id, target, reason="seeded", resolution_summary="seeded")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _report_request_count(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After the module: how many cases ran, and their statuses (a report, not a check)."""
+    yield
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"schemathesis ran {sum(SENT.values())} generated cases: {SENT}")
+        for label, statuses in STATUSES.items():
+            reporter.write_line(f"  {label}: {dict(sorted(statuses.items()))}")
+
+
 @pytest.mark.parametrize("label", OPERATIONS)
 @pytest.mark.usefixtures("seeded_incidents")
 def test_operation_conforms(api_schema: Any, admin_token: str, label: str) -> None:
     """No 5xx; every status, header, content type and body is the documented one."""
     operation = api_schema.find_operation_by_label(label)
     headers = {"Authorization": f"Bearer {admin_token}"}
+    statuses: Counter[int] = Counter()
 
     @given(case=operation.as_strategy())
     @settings(
         max_examples=50, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck)
     )
     def check(case: Any) -> None:
-        SENT[label] = SENT.get(label, 0) + 1
         incident_id = (case.path_parameters or {}).get("incident_id")
         if isinstance(incident_id, int):
             # Mostly a seeded incident; 0 and len(SEED_STATES) + 1 still name none (404).
@@ -85,18 +100,106 @@ def test_operation_conforms(api_schema: Any, admin_token: str, label: str) -> No
         response = case.call_and_validate(
             headers=headers, excluded_checks=[positive_data_acceptance]
         )
-        STATUSES[label][response.status_code] += 1
+        statuses[response.status_code] += 1
 
     check()
+    SENT[label], STATUSES[label] = statuses.total(), statuses
+    if "{incident_id}" in label:  # the seeded incidents were reached, not only 404s
+        assert any(200 <= status < 300 for status in statuses), statuses
 
 
-def test_report_request_count(request: pytest.FixtureRequest) -> None:
-    """Runs after the fuzz tests (file order): how many cases ran, and their statuses."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"schemathesis ran {sum(SENT.values())} generated cases: {SENT}")
-        for label, statuses in STATUSES.items():
-            reporter.write_line(f"  {label}: {dict(sorted(statuses.items()))}")
-    assert set(SENT) == set(OPERATIONS)
-    on_incidents = [label for label in OPERATIONS if "{incident_id}" in label]
-    assert all(any(200 <= status < 300 for status in STATUSES[op]) for op in on_incidents)
+# Hostile values, each sent in every place an operation reads input.
+DEEP = "[" * 60_000
+HOSTILE_VALUES: list[Any] = [
+    10**400,
+    -(10**400),
+    -1,
+    2**63,
+    1e308,
+    "\x00",
+    "a\x00b",
+    "x" * 60_000,
+    "ü" * 20_000,
+    {"nested": json.loads("[" * 40 + "]" * 40)},  # parses, but deeper than the limit
+    [],
+    None,
+    True,
+]
+HOSTILE_BODIES: list[tuple[str, bytes]] = [
+    ("application/json", DEEP.encode()),
+    ("application/json", ('{"a":' * 12_000).encode()),
+    ("application/json", b"NaN"),
+    ("application/json", b'{"title": NaN, "severity": Infinity}'),
+    ("application/json", b"\xff\xfe\x00{"),
+    ("application/json", b'"\\u0000"'),
+    ("application/json; charset=utf-16", '{"title": "x"}'.encode("utf-16")),
+    ("application/merge-patch+json", b'{"title": "x"}'),
+    ("text/plain", b"title=x"),
+    ("application/xml", b"<incident/>"),
+    ("application/x-www-form-urlencoded", b"title=x&severity=SEV1"),
+    ("multipart/form-data; boundary=zz", b"--zz\r\n\r\n--zz--"),
+]
+ODD_METHODS = ["PUT", "DELETE", "PATCH", "POST", "TRACE", "PROPFIND", "ZQ123", "OPTIONS"]
+PATH_VALUES = ["0", "-1", str(2**63), str(10**40), "1.5", "%00", "x" * 5_000]
+
+
+def _hostile_requests(method: str, path: str, parameters: list[str]) -> Iterator[dict[str, Any]]:
+    """Every request the fuzz sends to one operation: values, bodies, ids, methods."""
+    concrete = path.replace("{incident_id}", "2").replace("{subscription_id}", "1")
+    concrete = concrete.replace("{delivery_id}", "1")
+    for value in HOSTILE_VALUES:
+        text = value if isinstance(value, str) else json.dumps(value)
+        # An operation without query parameters must refuse an unknown one just as well.
+        query = dict.fromkeys(parameters or ["unknown"], text)
+        yield {"method": method, "path": concrete, "query_string": query}
+        headers = {name: text[:8_000] for name in ("If-Match", "Idempotency-Key", "Accept")}
+        yield {"method": method, "path": concrete, "headers": headers}
+        if method in ("POST", "PATCH"):
+            yield {"method": method, "path": concrete, "json": value}
+            yield {
+                "method": method,
+                "path": concrete,
+                "json": {
+                    "title": value,
+                    "body": value,
+                    "to": value,
+                    "url": value,
+                    "severity": value,
+                },
+            }
+    if method in ("POST", "PATCH"):
+        for content_type, body in HOSTILE_BODIES:
+            yield {"method": method, "path": concrete, "data": body, "content_type": content_type}
+    if "{" in path:
+        for value in PATH_VALUES:
+            yield {"method": method, "path": re.sub(r"\{[a-z_]+\}", value, path)}
+    for odd in ODD_METHODS:
+        yield {"method": odd, "path": concrete}
+
+
+@pytest.mark.parametrize("label", OPERATIONS)
+@pytest.mark.usefixtures("seeded_incidents")
+def test_hostile_input_is_a_client_error_in_problem_json(
+    app: Flask, admin_token: str, label: str
+) -> None:
+    """Deep nesting, huge and negative numbers, NUL, overlong strings, odd methods and content
+    types on seeded incidents: never a 5xx, and every error is problem JSON."""
+    method, path = label.split(" ", 1)
+    document = app.test_client().get("/api/v1/openapi.json").json
+    operation = document["paths"][path][method.lower()]
+    parameters = [p["name"] for p in operation.get("parameters", []) if p["in"] == "query"]
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {admin_token}"
+    sent = 0
+    for hostile in _hostile_requests(method, path, parameters):
+        if method == "PATCH" and "headers" not in hostile:
+            hostile["headers"] = {"If-Match": '"1"'}  # past the 428, into the body
+        response = client.open(**hostile)
+        sent += 1
+        what = f"{hostile['method']} {hostile['path'][:80]} -> {response.status_code}"
+        assert response.status_code < 500, what + response.get_data(as_text=True)[:300]
+        if response.status_code >= 400:
+            assert response.mimetype == PROBLEM, what
+            assert response.json["status"] == response.status_code, what
+            assert "Traceback" not in response.get_data(as_text=True), what
+    assert sent >= len(ODD_METHODS) + 2 * len(HOSTILE_VALUES)

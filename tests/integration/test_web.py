@@ -7,29 +7,14 @@ import re
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
 from incident_tracker.auth import service as auth_service
 from incident_tracker.core.database import db
 from incident_tracker.incidents.models import Incident
 from tests.support.api import assert_problem, create, token_for
+from tests.support.web import csrf_token, sign_in
 
 HTTPS = {"X-Forwarded-Proto": "https"}
-
-
-def csrf_token(page: TestResponse) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert match, page.text
-    return match.group(1)
-
-
-def sign_in(client: FlaskClient, token: str, **headers: str) -> TestResponse:
-    form = client.get("/sign-in", headers=headers)
-    return client.post(
-        "/sign-in",
-        data={"token": token, "csrf_token": csrf_token(form), "next": "/"},
-        headers=headers,
-    )
 
 
 def test_session_cookie_flags_follow_the_scheme(app: Flask, admin_token: str) -> None:

@@ -1,4 +1,4 @@
-"""Configuration parsing, cursors and percentile maths."""
+"""Configuration parsing and cursors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from incident_tracker.core.config import ConfigError, load_settings, session_sec
 from incident_tracker.core.exceptions import Malformed
 from incident_tracker.core.pagination import decode_cursor, encode_cursor
 from incident_tracker.errors import problem_of
-from incident_tracker.incidents.stats import percentile, summarize
 from tests.support.settings import ARN, KEY
 
 
@@ -90,15 +89,6 @@ def test_foreign_cursor_is_a_400(cursor: str) -> None:
     with pytest.raises(Malformed) as failure:
         decode_cursor(cursor)
     assert problem_of(failure.value).status == 400
-
-
-def test_percentiles_interpolate_like_percentile_cont() -> None:
-    values = [10.0, 20.0, 30.0, 40.0]
-    assert percentile(values, 0.5) == 25.0
-    assert percentile(values, 0.9) == pytest.approx(37.0)
-    assert summarize(values).mean == 25.0
-    assert summarize([]).p50 is None
-    assert summarize([7.0]).p90 == 7.0
 
 
 def test_secret_key_from_a_mounted_file(tmp_path: Path) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
@@ -45,6 +45,35 @@ write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
 
 # JSONB on PostgreSQL (indexable containment for tag filters), JSON text elsewhere.
 JSONDocument = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+PRUNE_BATCH_SIZE = 1000
+
+
+def delete_in_batches(
+    session: DbSession,
+    key: Sequence[sa.orm.InstrumentedAttribute[Any]],
+    condition: sa.ColumnElement[bool],
+    batch_size: int = PRUNE_BATCH_SIZE,
+) -> int:
+    """Delete the rows matching `condition`, a committed batch at a time; return how many.
+
+    `key` is the table's primary key. Short transactions: a prune of a large backlog never
+    holds locks or a huge undo log for long, and what it deleted stays deleted if it stops.
+    """
+    model = key[0].class_
+    deleted = 0
+    while True:
+        batch = sa.select(*key).where(condition).limit(batch_size)
+        target = (
+            key[0].in_(batch.scalar_subquery()) if len(key) == 1 else sa.tuple_(*key).in_(batch)
+        )
+        result = session.execute(sa.delete(model).where(target))
+        count = cast(sa.CursorResult[Any], result).rowcount
+        session.commit()
+        deleted += count
+        if count < batch_size:
+            return deleted
 
 
 def string_enum(enum_type: type[enum.Enum], name: str, length: int = 16) -> sa.Enum:

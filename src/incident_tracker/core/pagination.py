@@ -51,8 +51,11 @@ def keyset_page(
     id_column: sa.orm.InstrumentedAttribute[int],
     limit: int,
     cursor: str | None,
+    *,
+    oldest_first: bool = False,
 ) -> Page[Row]:
-    """Newest first by id; fetch one extra row to know whether another page exists.
+    """Newest first by id (or oldest first); fetch one extra row to know whether another page
+    exists.
 
     The page's ids come from an id-only subquery and the rows are then fetched by primary
     key (a deferred join). The subquery can be answered from a `(filter, id)` index alone,
@@ -60,14 +63,16 @@ def keyset_page(
     rows directly, the planner walks the primary key backwards and reads, then discards,
     every newer row the filter rejects.
     """
-    page_ids = query.with_only_columns(id_column).order_by(id_column.desc()).limit(limit + 1)
+    order = id_column.asc() if oldest_first else id_column.desc()
+    page_ids = query.with_only_columns(id_column).order_by(order).limit(limit + 1)
     if cursor:
-        page_ids = page_ids.where(id_column < decode_cursor(cursor))
+        after = decode_cursor(cursor)
+        page_ids = page_ids.where(id_column > after if oldest_first else id_column < after)
     rows: list[Row] = list(
         session.scalars(
             sa.select(id_column.class_)
             .where(id_column.in_(page_ids.scalar_subquery()))
-            .order_by(id_column.desc())
+            .order_by(order)
         )
     )
     items = rows[:limit]

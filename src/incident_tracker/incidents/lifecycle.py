@@ -23,6 +23,8 @@ class Status(StrEnum):
 
 CLOSED_STATUSES = frozenset({Status.RESOLVED, Status.CLOSED, Status.CANCELED})
 OPEN_STATUSES = frozenset(Status) - CLOSED_STATUSES
+# No edits and no notes: a closed incident's record (and its MTTR) is final until reopened.
+READ_ONLY_STATUSES = frozenset({Status.CLOSED, Status.CANCELED})
 
 _ACTIVE = (Status.INVESTIGATING, Status.IDENTIFIED, Status.MONITORING)
 ALLOWED_MOVES: dict[Status, frozenset[Status]] = {

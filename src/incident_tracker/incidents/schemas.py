@@ -108,6 +108,21 @@ class EventSchema(Schema):
 
 class EventListSchema(Schema):
     items = fields.List(fields.Nested(EventSchema), required=True)
+    next_cursor = fields.String(
+        allow_none=True, required=True, metadata={"description": "The next page's cursor."}
+    )
+
+
+class EventListArgsSchema(StrictSchema):
+    limit = fields.Integer(
+        load_default=100,
+        validate=validate.Range(min=1, max=500),
+        metadata={"description": "Events per page (default 100; above 500 is 422)."},
+    )
+    cursor = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "From the previous page's next_cursor."},
+    )
 
 
 class MetricsArgsSchema(StrictSchema):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,12 +15,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
 from incident_tracker.auth.identity import Identity
 from incident_tracker.core import events
-from incident_tracker.core.database import MAX_ID, DbSession, rfc3339, utcnow
+from incident_tracker.core.database import (
+    MAX_ID,
+    PRUNE_BATCH_SIZE,
+    DbSession,
+    delete_in_batches,
+    rfc3339,
+    utcnow,
+)
 from incident_tracker.core.exceptions import (
     Conflict,
     Invalid,
@@ -31,7 +38,7 @@ from incident_tracker.core.exceptions import (
 )
 from incident_tracker.core.pagination import Page, keyset_page
 from incident_tracker.incidents import lifecycle
-from incident_tracker.incidents.lifecycle import CLOSED_STATUSES, Status
+from incident_tracker.incidents.lifecycle import CLOSED_STATUSES, READ_ONLY_STATUSES, Status
 from incident_tracker.incidents.models import (
     SEARCH_DOCUMENT,
     EventKind,
@@ -39,8 +46,16 @@ from incident_tracker.incidents.models import (
     Incident,
     IncidentEvent,
 )
-from incident_tracker.incidents.stats import IncidentMetrics, MetricsGroup, summarize
+from incident_tracker.incidents.stats import (
+    PERCENTILES,
+    DurationStats,
+    IncidentMetrics,
+    MetricsGroup,
+    interpolate,
+    rounded,
+)
 
+log = structlog.get_logger(__name__)
 PATCHABLE_FIELDS = ("title", "summary", "severity", "service", "commander", "tags", "started_at")
 
 
@@ -66,6 +81,15 @@ def _check_version(incident: Incident, expected_version: int | None) -> None:
         raise VersionMismatch(
             f"incident {incident.id} is at version {incident.version}, not {expected_version}",
             current_version=incident.version,
+        )
+
+
+def _check_editable(incident: Incident) -> None:
+    if incident.status in READ_ONLY_STATUSES:
+        reopen = "reopen it first" if incident.status is Status.CLOSED else "it cannot be reopened"
+        raise Conflict(
+            f"incident {incident.id} is {incident.status.value} and read-only; {reopen}",
+            type_="urn:incident-tracker:problem:read-only",
         )
 
 
@@ -174,6 +198,24 @@ def _claim_idempotency_key(
             type_="urn:incident-tracker:problem:idempotency-key-reused",
         )
     return existing
+
+
+def prune_idempotency_records(
+    session: DbSession, ttl: timedelta, batch_size: int = PRUNE_BATCH_SIZE
+) -> int:
+    """Delete the records past their replay window, a batch per transaction; return how many.
+
+    Run hourly by the worker process: an expired key is otherwise deleted only when reused.
+    """
+    deleted = delete_in_batches(
+        session,
+        [IdempotencyRecord.actor, IdempotencyRecord.key],
+        IdempotencyRecord.created_at < utcnow() - ttl,
+        batch_size,
+    )
+    if deleted:
+        log.info("idempotency records pruned", deleted=deleted)
+    return deleted
 
 
 def create_incident(
@@ -295,6 +337,7 @@ def update_incident(
     expected_version: int | None,
 ) -> Incident:
     incident = get_incident(session, incident_id, for_update=True)
+    _check_editable(incident)
     _check_version(incident, expected_version)
     previous = snapshot(incident)
     if "started_at" in changes:
@@ -404,8 +447,12 @@ def add_note(
     actor: Identity,
     data: dict[str, Any] | None = None,
 ) -> IncidentEvent:
-    """Append a note; `data` carries machine-readable detail (e.g. the alerts behind it)."""
-    incident = get_incident(session, incident_id)
+    """Append a note; `data` carries machine-readable detail (e.g. the alerts behind it).
+
+    The row lock orders the note against a concurrent close: it never lands on a closed one.
+    """
+    incident = get_incident(session, incident_id, for_update=True)
+    _check_editable(incident)
     event = _event(incident, EventKind.NOTE, actor, utcnow(), body=body, data=data)
     session.add(event)
     session.flush()
@@ -452,15 +499,13 @@ def latest_incident_id(session: DbSession, dedup_key: str, status: Status) -> in
     )
 
 
-def list_events(session: DbSession, incident_id: int) -> list[IncidentEvent]:
+def list_events(
+    session: DbSession, incident_id: int, limit: int, cursor: str | None
+) -> Page[IncidentEvent]:
+    """The timeline, oldest first, a page of `limit` events after `cursor`."""
     get_incident(session, incident_id)
-    return list(
-        session.scalars(
-            sa.select(IncidentEvent)
-            .where(IncidentEvent.incident_id == incident_id)
-            .order_by(IncidentEvent.occurred_at, IncidentEvent.id)
-        )
-    )
+    query = sa.select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
+    return keyset_page(session, query, IncidentEvent.id, limit, cursor, oldest_first=True)
 
 
 def _tag_filter(session: DbSession, tag: str) -> sa.ColumnElement[bool]:
@@ -502,43 +547,126 @@ def list_incidents(session: DbSession, filters: Mapping[str, Any]) -> Page[Incid
 
 
 DEFAULT_METRICS_WINDOW = timedelta(days=30)
+MAX_METRICS_WINDOW = timedelta(days=366)
+
+
+def _seconds_between(
+    session: DbSession,
+    later: sa.orm.InstrumentedAttribute[Any],
+    earlier: sa.orm.InstrumentedAttribute[Any],
+) -> sa.ColumnElement[Any]:
+    """`later - earlier` in seconds as a double, as exact as timedelta.total_seconds()."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.cast(sa.extract("epoch", later - earlier), sa.Double)
+
+    def microseconds(column: sa.orm.InstrumentedAttribute[Any]) -> sa.ColumnElement[int]:
+        # SQLAlchemy stores SQLite datetimes as "YYYY-MM-DD HH:MM:SS.ffffff"; julianday()
+        # would round to tens of microseconds.
+        whole = sa.cast(sa.func.strftime("%s", column), sa.Integer)
+        return whole * 1_000_000 + sa.cast(sa.func.substr(column, 21, 6), sa.Integer)
+
+    return (microseconds(later) - microseconds(earlier)) / sa.literal(1_000_000.0, sa.Double)
+
+
+def _duration_stats(
+    session: DbSession,
+    key_column: sa.orm.InstrumentedAttribute[Any],
+    seconds: sa.ColumnElement[Any],
+    window: list[sa.ColumnElement[bool]],
+) -> dict[str, DurationStats]:
+    """Mean, p50 and p90 of `seconds` per key, in one query that returns a row per key.
+
+    The database ranks the values; Python interpolates between the two ranks around each
+    percentile exactly as percentile_cont does, the same on PostgreSQL and SQLite.
+    """
+    durations = (
+        sa.select(key_column.label("key"), seconds.label("seconds"))
+        .where(*window, seconds.is_not(None))
+        .subquery()
+    )
+    group = durations.c.key
+    ranked = sa.select(
+        group,
+        durations.c.seconds,
+        (sa.func.row_number().over(partition_by=group, order_by=durations.c.seconds) - 1).label(
+            "ordinal"
+        ),
+        sa.func.count().over(partition_by=group).label("n"),
+    ).subquery()
+    rank, value = ranked.c.ordinal, ranked.c.seconds
+    around: list[sa.ColumnElement[Any]] = []
+    for fraction in PERCENTILES:
+        position = (ranked.c.n - 1) * sa.literal(fraction, sa.Double)  # rank_position
+        around.append(sa.func.max(sa.case(((rank <= position) & (rank + 1 > position), value))))
+        around.append(sa.func.max(sa.case(((rank >= position) & (rank - 1 < position), value))))
+    query = sa.select(ranked.c.key, sa.func.count(), sa.func.avg(value), *around).group_by(
+        ranked.c.key
+    )
+    stats: dict[str, DurationStats] = {}
+    for key, count, mean, *bounds in session.execute(query):
+        p50, p90 = (
+            interpolate(bounds[2 * i], bounds[2 * i + 1], count, fraction)
+            for i, fraction in enumerate(PERCENTILES)
+        )
+        stats[_key_text(key)] = DurationStats(rounded(mean), rounded(p50), rounded(p90))
+    return stats
+
+
+def _key_text(key: Any) -> str:
+    return str(getattr(key, "value", key))
+
+
+def _metrics_window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    """The window asked for, or Invalid naming the parameter that puts it out of range."""
+    until = until or utcnow()
+    if since is None:
+        try:
+            since = until - DEFAULT_METRICS_WINDOW
+        except OverflowError:
+            raise Invalid.field(
+                "until",
+                "is too early: the default window of 30 days before it starts before year 1",
+            ) from None
+    if since >= until:
+        raise Invalid.field("since", "must be before until", "since must be before until")
+    if until - since > MAX_METRICS_WINDOW:
+        raise Invalid.field("since", "is more than 366 days before until")
+    return since, until
 
 
 def incident_metrics(
     session: DbSession, since: datetime | None, until: datetime | None, group_by: str
 ) -> IncidentMetrics:
-    """MTTA = acknowledged - declared, MTTR = resolved - started, canceled left out."""
-    until = until or utcnow()
-    since = since or until - DEFAULT_METRICS_WINDOW
-    if since >= until:
-        raise Invalid.field("since", "must be before until", "since must be before until")
+    """MTTA = acknowledged - declared, MTTR = resolved - started, canceled left out.
+
+    Aggregated in the database: the reply is a few rows per group, whatever the window holds.
+    """
+    since, until = _metrics_window(since, until)
     key_column = Incident.severity if group_by == "severity" else Incident.service
-    rows = session.execute(
-        sa.select(
-            key_column,
-            Incident.declared_at,
-            Incident.acknowledged_at,
-            Incident.started_at,
-            Incident.resolved_at,
-        ).where(
-            Incident.declared_at >= since,
-            Incident.declared_at < until,
-            Incident.status != Status.CANCELED,
-        )
+    window = [
+        Incident.declared_at >= since,
+        Incident.declared_at < until,
+        Incident.status != Status.CANCELED,
+    ]
+    counts = session.execute(
+        sa.select(key_column, sa.func.count()).where(*window).group_by(key_column)
     )
-    counts: dict[str, int] = defaultdict(int)
-    mtta: dict[str, list[float]] = defaultdict(list)
-    mttr: dict[str, list[float]] = defaultdict(list)
-    for key, declared_at, acknowledged_at, started_at, resolved_at in rows:
-        key = str(getattr(key, "value", key))
-        counts[key] += 1
-        if acknowledged_at is not None:
-            mtta[key].append((acknowledged_at - declared_at).total_seconds())
-        if resolved_at is not None:
-            mttr[key].append((resolved_at - started_at).total_seconds())
+    mtta = _duration_stats(
+        session,
+        key_column,
+        _seconds_between(session, Incident.acknowledged_at, Incident.declared_at),
+        window,
+    )
+    mttr = _duration_stats(
+        session,
+        key_column,
+        _seconds_between(session, Incident.resolved_at, Incident.started_at),
+        window,
+    )
+    none = DurationStats(None, None, None)
     groups = [
-        MetricsGroup(key, counts[key], summarize(mtta[key]), summarize(mttr[key]))
-        for key in sorted(counts)
+        MetricsGroup(key, count, mtta.get(key, none), mttr.get(key, none))
+        for key, count in sorted((_key_text(key), count) for key, count in counts)
     ]
     return IncidentMetrics(since, until, group_by, groups)
 

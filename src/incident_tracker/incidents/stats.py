@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,25 +14,23 @@ class DurationStats:
     p90: float | None
 
 
-def percentile(sorted_values: Sequence[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont)."""
-    if not sorted_values:
-        raise ValueError("no values")
-    position = (len(sorted_values) - 1) * fraction
-    lower, upper = math.floor(position), math.ceil(position)
-    weight = position - lower
-    return sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * weight
+PERCENTILES = (0.5, 0.9)
 
 
-def summarize(durations: Sequence[float]) -> DurationStats:
-    if not durations:
-        return DurationStats(None, None, None)
-    ordered = sorted(durations)
-    return DurationStats(
-        mean=round(sum(ordered) / len(ordered), 3),
-        p50=round(percentile(ordered, 0.5), 3),
-        p90=round(percentile(ordered, 0.9), 3),
-    )
+def rank_position(count: int, fraction: float) -> float:
+    """Where `fraction` falls among `count` sorted values, counting from 0 (percentile_cont)."""
+    return (count - 1) * fraction
+
+
+def interpolate(lower: float, upper: float, count: int, fraction: float) -> float:
+    """Linear interpolation between the values at the closest ranks around rank_position."""
+    position = rank_position(count, fraction)
+    return lower + (upper - lower) * (position - math.floor(position))
+
+
+def rounded(seconds: float | None) -> float | None:
+    """Seconds to the millisecond, as every duration in the API."""
+    return None if seconds is None else round(seconds, 3)
 
 
 @dataclass(frozen=True)

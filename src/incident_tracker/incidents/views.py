@@ -19,6 +19,7 @@ from incident_tracker.incidents import service
 from incident_tracker.incidents.export import csv_response
 from incident_tracker.incidents.models import Incident
 from incident_tracker.incidents.schemas import (
+    EventListArgsSchema,
     EventListSchema,
     EventSchema,
     IncidentCreateSchema,
@@ -86,7 +87,7 @@ def list_incidents(filters: dict[str, Any]) -> Any:
     """List incidents, newest first, with filters and a keyset cursor."""
     page = service.list_incidents(db.session, filters)
     if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
-        return csv_response(page.items)
+        return csv_response([page.items])
     return page
 
 
@@ -175,11 +176,12 @@ def transition_incident(move: dict[str, Any], incident_id: int) -> Any:
 
 
 @blp.route("/incidents/<int:incident_id>/events", methods=["GET"])
+@blp.arguments(EventListArgsSchema, location="query", unknown=RAISE)
 @blp.response(200, EventListSchema)
 @requires(READ)
-def list_events(incident_id: int) -> Any:
-    """The timeline, oldest first."""
-    return {"items": service.list_events(db.session, incident_id)}
+def list_events(args: dict[str, Any], incident_id: int) -> Any:
+    """The timeline, oldest first, keyset-paginated (limit, cursor, next_cursor)."""
+    return service.list_events(db.session, incident_id, args["limit"], args.get("cursor"))
 
 
 @blp.route("/incidents/<int:incident_id>/events", methods=["POST"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,11 +28,13 @@ from incident_tracker.auth.identity import ADMIN, READ, WRITE, Identity, current
 from incident_tracker.core.config import current_settings
 from incident_tracker.core.database import db, retry_on_stale_connection, utcnow
 from incident_tracker.core.exceptions import Conflict, DomainError, Invalid, VersionMismatch
+from incident_tracker.core.pagination import Page
 from incident_tracker.core.problem import Problem
 from incident_tracker.core.severity import Severity
 from incident_tracker.incidents import lifecycle, service
 from incident_tracker.incidents.export import csv_response
 from incident_tracker.incidents.lifecycle import Status
+from incident_tracker.incidents.models import Incident
 from incident_tracker.incidents.schemas import (
     IncidentCreateSchema,
     IncidentListArgsSchema,
@@ -50,8 +53,9 @@ PUBLIC_ENDPOINTS = frozenset({"web.sign_in", "web.signed_out"})
 ALB_SESSION_COOKIE = "AWSELBAuthSessionCookie"
 ALB_SESSION_COOKIE_SHARDS = 4
 METRICS_WINDOWS = {"1": "24 hours", "7": "7 days", "30": "30 days", "90": "90 days", "365": "year"}
-EXPORT_PAGE = 100
+EXPORT_PAGE = 500  # rows per query: 20 queries for the largest export
 EXPORT_MAX_ROWS = 10_000
+TIMELINE_PAGE = 100
 CONFLICT_MESSAGE = "This incident was changed by someone else"
 
 
@@ -175,20 +179,29 @@ def incident_list() -> tuple[str, int]:
 @blp.get("/incidents.csv")
 @requires(READ)
 def export_csv() -> Response:
-    """Every incident the list's filters select (newest first), up to EXPORT_MAX_ROWS."""
+    """Every incident the list's filters select (newest first), up to EXPORT_MAX_ROWS.
+
+    Streamed a page at a time; the first page is read before the reply starts, so a database
+    outage is still a 503 rather than a cut-off file.
+    """
     filters, errors = _list_query()
     if errors:
         raise Problem(400, "the filters are not valid", errors=errors)
-    items: list[Any] = []
-    cursor = None
-    while len(items) < EXPORT_MAX_ROWS:
+    first = service.list_incidents(db.session, {**filters, "limit": EXPORT_PAGE, "cursor": None})
+    return csv_response(_export_pages(filters, first))
+
+
+def _export_pages(filters: dict[str, Any], first: Page[Incident]) -> Iterator[list[Incident]]:
+    page, sent = first, 0
+    while True:
+        items = page.items[: EXPORT_MAX_ROWS - sent]
+        yield items
+        sent += len(items)
+        if page.next_cursor is None or sent >= EXPORT_MAX_ROWS:
+            return
         page = service.list_incidents(
-            db.session, {**filters, "limit": EXPORT_PAGE, "cursor": cursor}
+            db.session, {**filters, "limit": EXPORT_PAGE, "cursor": page.next_cursor}
         )
-        items += page.items
-        if (cursor := page.next_cursor) is None:
-            break
-    return csv_response(items[:EXPORT_MAX_ROWS])
 
 
 @blp.route("/incidents/new", methods=["GET", "POST"])
@@ -244,8 +257,11 @@ def _render_incident(incident_id: int, status: int = 200, **state: Any) -> tuple
     return render_template(
         "incident.html",
         incident=incident,
-        events=service.list_events(db.session, incident_id),
+        timeline=service.list_events(
+            db.session, incident_id, TIMELINE_PAGE, request.args.get("timeline") or None
+        ),
         moves=_moves(incident.status),
+        read_only=incident.status in lifecycle.READ_ONLY_STATUSES,
         severities=list(Severity),
         **context,
     ), status
@@ -328,7 +344,11 @@ def add_note(incident_id: int) -> BaseResponse | tuple[str, int]:
         note = NoteSchema().load({"body": body})
     except ValidationError as error:
         return _render_incident(incident_id, 422, note=body, note_errors=_errors_of(error))
-    service.add_note(db.session, incident_id, note["body"], current_identity())
+    try:
+        service.add_note(db.session, incident_id, note["body"], current_identity())
+    except DomainError as error:
+        db.session.rollback()
+        return _conflict(error, incident_id, note=body)
     db.session.commit()
     flash("Note added.")
     return redirect(url_for("web.incident_page", incident_id=incident_id, _anchor="timeline"), 303)

@@ -11,16 +11,16 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
 
 import requests
 import sqlalchemy as sa
 import structlog
 
 from incident_tracker.core.config import Settings
-from incident_tracker.core.database import DbSession, utcnow
+from incident_tracker.core.database import PRUNE_BATCH_SIZE, DbSession, delete_in_batches, utcnow
 from incident_tracker.webhooks.metrics import ATTEMPT_DURATION, ATTEMPTS, observe_outbox
 from incident_tracker.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from incident_tracker.webhooks.service import backoff_seconds, signature
@@ -29,7 +29,6 @@ log = structlog.get_logger(__name__)
 USER_AGENT = "incident-tracker-webhooks/1"
 MAX_ERROR_LENGTH = 500
 PRUNE_INTERVAL_SECONDS = 3600.0
-PRUNE_BATCH_SIZE = 1000
 # The attempts counter's outcome label; a row still pending after an attempt is a retry.
 _OUTCOME = {DeliveryStatus.DELIVERED: "delivered", DeliveryStatus.DEAD: "dead"}
 
@@ -135,36 +134,30 @@ def prune_delivered(session: DbSession, retention_days: int) -> int:
     record of what a receiver never got.
     """
     cutoff = utcnow() - timedelta(days=retention_days)
-    deleted = 0
-    while True:
-        batch = (
-            sa.select(WebhookDelivery.id)
-            .where(
-                WebhookDelivery.status == DeliveryStatus.DELIVERED,
-                WebhookDelivery.delivered_at < cutoff,
-            )
-            .limit(PRUNE_BATCH_SIZE)
-        )
-        result = session.execute(
-            sa.delete(WebhookDelivery).where(WebhookDelivery.id.in_(batch.scalar_subquery()))
-        )
-        count = cast(sa.CursorResult[Any], result).rowcount
-        session.commit()
-        deleted += count
-        if count < PRUNE_BATCH_SIZE:
-            break
+    deleted = delete_in_batches(
+        session,
+        [WebhookDelivery.id],
+        (WebhookDelivery.status == DeliveryStatus.DELIVERED)
+        & (WebhookDelivery.delivered_at < cutoff),
+        PRUNE_BATCH_SIZE,
+    )
     if deleted:
         log.info("webhook deliveries pruned", deleted=deleted, retention_days=retention_days)
     return deleted
 
 
 def run(
-    session: DbSession, settings: Settings, stop: threading.Event, heartbeat: Path | None = None
+    session: DbSession,
+    settings: Settings,
+    stop: threading.Event,
+    heartbeat: Path | None = None,
+    also_prune: Sequence[Callable[[DbSession], int]] = (),
 ) -> None:
     """Deliver until `stop` is set; sleep the poll interval whenever nothing was due.
 
     Each round touches `heartbeat`, so a liveness probe can tell a stuck worker by its age.
-    Once an hour (and at start) it prunes delivered rows past WEBHOOK_RETENTION_DAYS.
+    Once an hour (and at start) it prunes delivered rows past WEBHOOK_RETENTION_DAYS, then
+    runs the other domains' prunes the composition hands it in `also_prune`.
     """
     log.info("webhook worker started", poll_interval=settings.webhook_poll_interval_seconds)
     next_prune = time.monotonic()
@@ -175,6 +168,8 @@ def run(
             try:
                 if time.monotonic() >= next_prune:
                     prune_delivered(session, settings.webhook_retention_days)
+                    for prune in also_prune:
+                        prune(session)
                     next_prune = time.monotonic() + PRUNE_INTERVAL_SECONDS
                 tried = deliver_due(session, http, settings, stop)
                 observe_outbox(session)
