@@ -16,7 +16,7 @@ from incident_tracker.core.config import Settings, load_settings
 from incident_tracker.core.database import db
 from incident_tracker.webhooks import service, worker
 from incident_tracker.webhooks.models import WebhookDelivery
-from tests.support.api import assert_problem, create
+from tests.support.api import assert_problem, changed_settings, create
 from tests.support.postgres import free_port
 from tests.support.programs import wait_for
 from tests.support.webhooks import HUGE, TRICKLE, Receiver, WorkerProcess, resolver, subscribe
@@ -48,12 +48,8 @@ def _deliveries(app: Flask) -> list[WebhookDelivery]:
 @pytest.fixture
 def private_targets_refused(app: Flask) -> Iterator[None]:
     """The app as deployed: WEBHOOK_ALLOW_PRIVATE_TARGETS off (the suite turns it on)."""
-    settings = app.extensions["incident_tracker.settings"]
-    app.extensions["incident_tracker.settings"] = dataclasses.replace(
-        settings, webhook_allow_private_targets=False
-    )
-    yield
-    app.extensions["incident_tracker.settings"] = settings
+    with changed_settings(app, webhook_allow_private_targets=False):
+        yield
 
 
 @pytest.mark.usefixtures("private_targets_refused")
