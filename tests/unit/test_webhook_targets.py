@@ -58,7 +58,14 @@ def test_a_public_address_is_accepted_and_kept_for_the_connection() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://8.8.8.8/x", "http:///nohost", "http://8.8.8.8:99999/", "javascript:alert(1)"]
+    "url",
+    [
+        "ftp://8.8.8.8/x",
+        "http:///nohost",
+        "http://8.8.8.8:99999/",
+        "http://[::1/",
+        "javascript:alert(1)",
+    ],
 )
 def test_what_is_not_an_http_url_is_refused_naming_url(url: str) -> None:
     with pytest.raises(Invalid) as refused:

@@ -53,11 +53,11 @@ def is_public(address: IPAddress) -> bool:
 
 def parse_target(url: str) -> tuple[str, str, int, str]:
     """Scheme, host, port and path-with-query of an http(s) URL; Invalid naming `url` else."""
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         port = parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
-    except ValueError:
-        raise _refuse("has an invalid port") from None
+    except ValueError:  # an unclosed "[" of an IPv6 host, a port out of range
+        raise _refuse("is not a valid URL") from None
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname or not port:
         raise _refuse("must be an http or https URL with a host")
     path = parts.path or "/"
