@@ -4,6 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+METRICS_PORT ?= 9100
 
 .PHONY: run test lint unit integration clean bench
 
@@ -14,7 +15,9 @@ $(BIN)/incident-tracker: pyproject.toml constraints.txt
 run: $(BIN)/incident-tracker ## serve on http://127.0.0.1:$(PORT) with the embedded SQLite file
 	$(BIN)/incident-tracker db upgrade
 	@echo "Incident Tracker: http://127.0.0.1:$(PORT)  (API under /api/v1, Ctrl-C stops)"
-	WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} $(BIN)/incident-tracker serve --bind 127.0.0.1:$(PORT)
+	@echo "Prometheus metrics: http://127.0.0.1:$(METRICS_PORT)/metrics"
+	METRICS_PORT=$(METRICS_PORT) WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} \
+	  $(BIN)/incident-tracker serve --bind 127.0.0.1:$(PORT)
 
 test: ## everything CI checks, on a fresh machine too
 	ci/test

@@ -28,6 +28,7 @@ def service_env(pg: LocalPostgres, overrides: dict[str, str] | None = None) -> d
     env = dict(os.environ)
     env["DATABASE_URL"] = pg.url
     env["SECRET_KEY"] = BENCH_SECRET_KEY
+    env["METRICS_PORT"] = str(free_port())  # never the default 9100 another run may hold
     env.update(overrides or {})
     return env
 

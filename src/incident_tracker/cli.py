@@ -150,7 +150,9 @@ def _usage_errors() -> Iterator[None]:
 def webhooks_add(url: str, events: tuple[str, ...]) -> None:
     """Subscribe URL; print its id and signing secret (shown only this once) on stdout."""
     with _usage_errors(), _session() as session:
-        row = webhook_service.add_subscription(session, url, events, _operator())
+        row = webhook_service.add_subscription(
+            session, url, events, _operator(), load_settings().webhook_allow_private_targets
+        )
         session.commit()
         click.echo(f"{row.id}\t{row.secret}")
 

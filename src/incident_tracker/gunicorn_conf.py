@@ -2,6 +2,8 @@
 
 import multiprocessing
 import os
+import subprocess
+import sys
 import tempfile
 
 bind = os.environ.get("BIND", "0.0.0.0:8000")
@@ -39,3 +41,23 @@ def child_exit(server: object, worker: object) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]
+
+
+# The Prometheus listener (ops/metrics_listener.py) on METRICS_PORT, started once ready.
+_metrics_listener: list[subprocess.Popen[bytes]] = []
+
+
+def when_ready(server: object) -> None:
+    # The listener binds the host the app binds (127.0.0.1 under `make run`, all in a pod).
+    address = server.cfg.address[0]  # type: ignore[attr-defined]
+    host = address[0] if isinstance(address, tuple) else "127.0.0.1"
+    _metrics_listener.append(
+        # Our own module and interpreter; the host comes from gunicorn's parsed bind address.
+        subprocess.Popen([sys.executable, "-m", "incident_tracker.ops.metrics_listener", host])  # noqa: S603
+    )
+
+
+def on_exit(server: object) -> None:
+    for listener in _metrics_listener:
+        listener.terminate()
+        listener.wait(timeout=10)

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
+from incident_tracker.core.config import load_settings
 from tests.support.hcl import load
 from tests.support.steps import assert_checkov_clean, run_ci_step
 
@@ -246,7 +247,8 @@ def test_selectors_find_the_web_pods_only(rendered: dict[str, list[Doc]], env: s
     assert 1 <= hpa["minReplicas"] <= hpa["maxReplicas"]
 
 
-Peer = tuple[str, str, int | str]  # (CIDR or "*" for anywhere, protocol, port or "*")
+# (CIDR or "*" for anywhere, with " except A,B" when it has holes; protocol; port or "*")
+Peer = tuple[str, str, int | str]
 
 
 def allowed(docs: list[Doc], labels: dict[str, str], direction: str) -> set[Peer] | None:
@@ -266,20 +268,21 @@ def allowed(docs: list[Doc], labels: dict[str, str], direction: str) -> set[Peer
     for policy in isolating:
         for rule in policy.get(direction, []):
             for peer in rule.get("from" if direction == "ingress" else "to") or [{}]:
-                assert set(peer) <= {"ipBlock"} and "except" not in peer.get("ipBlock", {}), peer
+                assert set(peer) <= {"ipBlock"}, peer
+                block = peer.get("ipBlock", {})
+                cidr = block.get("cidr", "*")
+                if block.get("except"):
+                    cidr += " except " + ",".join(block["except"])
                 for port in rule.get("ports") or [{"port": "*"}]:
-                    cidr = peer.get("ipBlock", {}).get("cidr", "*")
                     found.add((cidr, port.get("protocol", "TCP"), port["port"]))
     return found
 
 
-# Every pod: DNS, PostgreSQL, HTTPS (Secrets Manager, STS, webhook receivers), anywhere.
-COMMON_EGRESS: set[Peer] = {
-    ("*", "UDP", 53),
-    ("*", "TCP", 53),
-    ("*", "TCP", 5432),
-    ("*", "TCP", 443),
-}
+# Every pod: DNS and PostgreSQL anywhere; web and migration: HTTPS to AWS APIs anywhere.
+COMMON_EGRESS: set[Peer] = {("*", "UDP", 53), ("*", "TCP", 53), ("*", "TCP", 5432)}
+AWS_APIS: set[Peer] = {("*", "TCP", 443)}
+# The metadata service and the rest of link-local: never a webhook's target.
+LINK_LOCAL = "169.254.0.0/16"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -297,13 +300,22 @@ def test_network_policies_admit_only_the_vpc_and_only_to_served_ports(
     migrate = labels("Job", "incident-tracker-migrate")
     # From the VPC (where the ALB's addresses are, target-type ip), on the app port only.
     vpc = stack_setting(env, "vpc_cidr")
-    assert allowed(docs, web, "ingress") == {(vpc, "TCP", 8000)}
+    assert allowed(docs, web, "ingress") == {(vpc, "TCP", 8000), (vpc, "TCP", 9100)}
     assert allowed(docs, worker, "ingress") == {(vpc, "TCP", 9100)}  # its metrics port
     assert allowed(docs, migrate, "ingress") == set()
-    assert allowed(docs, web, "egress") == COMMON_EGRESS
-    assert allowed(docs, migrate, "egress") == COMMON_EGRESS
-    # Webhook receivers on http:// too (docs/integrations.md: other ports need a patch).
-    assert allowed(docs, worker, "egress") == COMMON_EGRESS | {("*", "TCP", 80)}
+    assert allowed(docs, web, "egress") == COMMON_EGRESS | AWS_APIS
+    assert allowed(docs, migrate, "egress") == COMMON_EGRESS | AWS_APIS
+    # Webhook receivers on http:// and https:// (other ports need a patch), anywhere but the
+    # VPC and link-local: no HTTP(S) rule of any policy lets the worker reach inside.
+    # ipBlock `except` cuts those ranges out of the rule:
+    # https://kubernetes.io/docs/concepts/services-networking/network-policies/ ; AWS advises
+    # keeping pods away from the instance metadata service:
+    # https://docs.aws.amazon.com/eks/latest/userguide/restrict-ec2-credential-access.html
+    outside = f"0.0.0.0/0 except {vpc},{LINK_LOCAL}"
+    assert allowed(docs, worker, "egress") == COMMON_EGRESS | {
+        (outside, "TCP", 80),
+        (outside, "TCP", 443),
+    }
     for policy in (d for d in docs if d["kind"] == "NetworkPolicy"):
         # ci/deploy applies everything but the web and worker components before the
         # migration: the policies must be in that step, or running pods lose their rules.
@@ -417,6 +429,46 @@ def test_ui_paths_authenticate_and_api_paths_let_machines_through(
     assert api_notes["alb.ingress.kubernetes.io/target-type"] == "ip"
 
 
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_metrics_are_scraped_on_their_own_port_and_never_routed_by_the_ingress(
+    rendered: dict[str, list[Doc]], env: str
+) -> None:
+    docs = rendered[env]
+    metrics_port = load_settings({}).metrics_port  # METRICS_PORT's default
+    for name in ("incident-tracker", "incident-tracker-worker"):
+        template = one(docs, "Deployment", name)["spec"]["template"]
+        notes = template["metadata"]["annotations"]
+        assert notes["prometheus.io/scrape"] == "true"
+        assert notes["prometheus.io/port"] == str(metrics_port)
+        assert notes["prometheus.io/path"] == "/metrics"
+        ports = {p["name"]: p["containerPort"] for p in template["spec"]["containers"][0]["ports"]}
+        assert ports["metrics"] == metrics_port, name
+    web = one(docs, "Deployment", "incident-tracker")["spec"]["template"]["spec"]
+    env_vars = {e["name"]: e.get("value") for e in web["containers"][0].get("env", [])}
+    assert env_vars.get("METRICS_PORT", str(metrics_port)) == str(metrics_port)
+    container_ports = {p["name"]: p["containerPort"] for p in web["containers"][0]["ports"]}
+    service = one(docs, "Service", "incident-tracker")["spec"]["ports"]
+    service_targets = {p["name"]: p["targetPort"] for p in service}
+    assert service_targets == {"http": "http", "metrics": "metrics"}
+    # Every Ingress backend names the Service port that targets the app's port, never metrics.
+    # An Ingress backend picks one Service port by name or number:
+    # https://kubernetes.io/docs/concepts/services-networking/ingress/
+    ingresses = [d for d in docs if d["kind"] == "Ingress"]
+    backends = [
+        path["backend"]["service"]
+        for ingress in ingresses
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends and all(b["name"] == "incident-tracker" for b in backends)
+    by_name = {p["name"]: p for p in service}
+    by_number = {p["port"]: p for p in service}
+    for backend in backends:
+        port = backend["port"]
+        chosen = by_name[port["name"]] if "name" in port else by_number[port["number"]]
+        assert container_ports[chosen["targetPort"]] == 8000, backend
+
+
 def test_the_ingress_class_is_named_in_one_place() -> None:
     mentions = [
         f"{path.relative_to(ROOT)}:{number}"
@@ -458,6 +510,7 @@ INTENDED_DIFFERENCES = [
     r"ServiceAccount/metadata/annotations/eks\.amazonaws\.com/role-arn",
     r"Ingress/spec/rules/0/host",
     r"NetworkPolicy/spec/ingress/0/from/0/ipBlock/cidr",  # the VPC's CIDR
+    r"NetworkPolicy/spec/egress/0/to/0/ipBlock/except/0",  # the VPC's CIDR, kept out
     r"Ingress/metadata/annotations/alb\.ingress\.kubernetes\.io/certificate-arn",
     r"Ingress/metadata/annotations/alb\.ingress\.kubernetes\.io/auth-idp-oidc",  # each env's IdP
     r"HorizontalPodAutoscaler/spec/(min|max)Replicas",

@@ -10,17 +10,17 @@ import time
 from pathlib import Path
 
 from tests.support.postgres import free_port
-from tests.support.programs import http_status
+from tests.support.programs import http_status, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_make_run_serves_a_ready_api(tmp_path: Path) -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {**os.environ, "SQLITE_PATH": str(tmp_path / "run.sqlite3"), "WEB_CONCURRENCY": "1"}
     env.pop("DATABASE_URL", None)
     process = subprocess.Popen(
-        ["make", "--no-print-directory", "run", f"PORT={port}"],
+        ["make", "--no-print-directory", "run", f"PORT={port}", f"METRICS_PORT={metrics_port}"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -41,6 +41,11 @@ def test_make_run_serves_a_ready_api(tmp_path: Path) -> None:
         token = next(line.split("=", 1)[1].strip() for line in lines if "export TOKEN=" in line)
         assert http_status(f"http://127.0.0.1:{port}/api/v1/incidents") == 401
         assert http_status(f"http://127.0.0.1:{port}/api/v1/incidents", token) == 200
+        # Metrics where `make run` says they are, and not on the app's port.
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        assert f"Prometheus metrics: {metrics_url}" in "".join(lines)
+        wait_for("the metrics listener", lambda: http_status(metrics_url) == 200)
+        assert http_status(f"http://127.0.0.1:{port}/metrics") == 404
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)

@@ -14,6 +14,7 @@ from incident_tracker import create_app, migrate
 from incident_tracker.core.database import db
 from tests.support.api import TEST_SECRET_KEY, api_client, token_for
 from tests.support.postgres import DatabaseUnderTest
+from tests.support.webhooks import Receiver, WorkerProcess
 
 TABLES = (
     "audit_log",
@@ -34,6 +35,8 @@ def app(test_database: DatabaseUnderTest) -> Iterator[Flask]:
         mp.setenv("DB_POOL_SIZE", "25")
         mp.setenv("DB_CONNECT_TIMEOUT_SECONDS", "2")
         mp.setenv("SECRET_KEY", TEST_SECRET_KEY)
+        # The tests' webhook receivers listen on loopback; test_webhook_targets.py turns it off.
+        mp.setenv("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
         migrate.upgrade(Path("alembic.ini"))
         application = create_app({"TESTING": True})
         yield application
@@ -66,3 +69,21 @@ def admin_token(app: Flask) -> str:
 def client(app: Flask, admin_token: str) -> FlaskClient:
     """A client authenticated with an admin token named "tester"."""
     return api_client(app, admin_token)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback (tests/support/webhooks.py)."""
+    receiver = Receiver()
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def worker_process(test_database: DatabaseUnderTest) -> Iterator[WorkerProcess]:
+    """`incident-tracker worker`, started by the test; stopped after it if still running."""
+    process = WorkerProcess(test_database.url)
+    yield process
+    if process.process is not None:
+        process.stop()

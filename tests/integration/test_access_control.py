@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from incident_tracker.auth import service as auth_service
 from incident_tracker.auth.models import ApiToken
 from incident_tracker.core.database import db, utcnow
+from incident_tracker.ops.metrics import exposition
 from tests.support.api import api_client, assert_problem, create, move, token_for
 from tests.support.postgres import DatabaseUnderTest
 
@@ -276,5 +277,4 @@ def test_security_headers(client: FlaskClient) -> None:
 def test_failed_authentications_are_counted(app: Flask) -> None:
     anonymous = app.test_client()
     anonymous.get("/api/v1/incidents", headers={"Authorization": "Bearer itk_wrong"})
-    text = anonymous.get("/metrics").get_data(as_text=True)
-    assert 'incident_tracker_auth_failures_total{reason="invalid"}' in text
+    assert 'incident_tracker_auth_failures_total{reason="invalid"}' in exposition(app)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.support.api import api_client, assert_problem, move, token_for
+from tests.support.api import api_client, assert_problem, changed_settings, move, token_for
 
 URL = "/api/v1/integrations/alertmanager"
 
@@ -53,12 +52,8 @@ def alertmanager(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def auto_resolve(app: Flask) -> Iterator[None]:
-    settings = app.extensions["incident_tracker.settings"]
-    app.extensions["incident_tracker.settings"] = dataclasses.replace(
-        settings, alertmanager_auto_resolve=True
-    )
-    yield
-    app.extensions["incident_tracker.settings"] = settings
+    with changed_settings(app, alertmanager_auto_resolve=True):
+        yield
 
 
 def _events(client: FlaskClient, incident_id: int) -> list[dict[str, Any]]:

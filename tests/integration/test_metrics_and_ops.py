@@ -13,6 +13,7 @@ from openapi_spec_validator import validate
 from incident_tracker import create_app
 from incident_tracker.core.database import db
 from incident_tracker.incidents.models import Incident
+from incident_tracker.ops.metrics import exposition
 from incident_tracker.ops.views import SCHEMA_HEAD_KEY
 from tests.support.api import TEST_SECRET_KEY, assert_problem, create, move
 from tests.support.postgres import free_port
@@ -124,10 +125,11 @@ def test_every_503_carries_retry_after(
         assert response.headers["Retry-After"] == "5"
 
 
-def test_prometheus_metrics(client: FlaskClient) -> None:
+def test_prometheus_metrics(app: Flask, client: FlaskClient) -> None:
     create(client)
     client.get("/api/v1/incidents/12345")
-    text = client.get("/metrics").get_data(as_text=True)
+    client.open("/api/v1/incidents", method="ZQ123")
+    text = exposition(app)
     assert 'incident_tracker_incidents{status="triage"} 1.0' in text
     assert (
         'incident_tracker_http_requests_total{method="GET",'
@@ -141,6 +143,11 @@ def test_prometheus_metrics(client: FlaskClient) -> None:
         'incident_tracker_http_request_duration_seconds_count{method="POST",'
         'route="/api/v1/incidents",status="201"}'
     ) in text
+    # Any token is a method: counted as one label value, so no client can add series.
+    assert 'incident_tracker_http_requests_total{method="other",' in text
+    assert "ZQ123" not in text
+    # Not on the app's port, which the load balancer exposes: on METRICS_PORT only.
+    assert_problem(client.get("/metrics"), 404)
 
 
 def test_openapi_document_is_valid_and_complete(client: FlaskClient) -> None:

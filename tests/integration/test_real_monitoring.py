@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from tests.support.programs import (
     Served,
     assert_promtool_accepts,
     cli,
+    http_status,
     require_program,
     served_app,
     wait_for,
@@ -77,7 +79,7 @@ def _api(served: Served, path: str, body: Any = None) -> Any:
 
 def _notifications(served: Served) -> int:
     """Alertmanager posts answered 200, from our own Prometheus counter (all workers)."""
-    with urllib.request.urlopen(served.url + "/metrics", timeout=5) as response:
+    with urllib.request.urlopen(served.metrics_url, timeout=5) as response:
         text = response.read().decode()
     prefix = (
         'incident_tracker_http_requests_total{method="POST",route="' + ROUTE + '",status="200"}'
@@ -209,8 +211,15 @@ def test_repeats_for_an_incident_resolved_by_hand_open_nothing_new(
     assert _api(service, path)["resolution_summary"] == "scaled the consumers"
 
 
-def test_promtool_accepts_our_metrics(service: Served) -> None:
-    with urllib.request.urlopen(service.url + "/metrics", timeout=5) as response:
+def test_metrics_are_served_on_their_own_port_only(service: Served) -> None:
+    _api(service, "/api/v1/incidents", {"title": "Scraped", "severity": "SEV3", "service": "m"})
+    request = urllib.request.Request(service.url + "/api/v1/incidents", method="ZQ123")
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(request, timeout=5)
+    with urllib.request.urlopen(service.metrics_url, timeout=5) as response:
         text = response.read()
     assert b"incident_tracker_http_requests_total" in text
+    assert b'incident_tracker_incidents{status="triage"}' in text  # the gauge reads the database
+    assert b'method="other"' in text and b"ZQ123" not in text
     assert_promtool_accepts(text)
+    assert http_status(service.url + "/metrics") == 404  # the port behind the load balancer

@@ -86,6 +86,33 @@ def test_a_revoked_token_loses_its_session(app: Flask) -> None:
     assert response.headers["Location"].startswith("/sign-in")
 
 
+def test_sign_out_ends_every_copy_of_the_session(app: Flask) -> None:
+    token = token_for(app, "responder", "incidents:read", "incidents:write")
+    browser = app.test_client()
+    signed_in = sign_in(browser, token)
+    name, _, value = signed_in.headers["Set-Cookie"].split(";", 1)[0].partition("=")
+
+    def replayed() -> FlaskClient:
+        """Another client holding a copy of the cookie, as an attacker who lifted it would."""
+        thief = app.test_client()
+        thief.set_cookie(name, value)
+        return thief
+
+    other_browser = app.test_client()
+    sign_in(other_browser, token)
+    assert replayed().get("/").status_code == 200  # the copy works while signed in
+    page = browser.get("/")
+    assert page.status_code == 200
+    assert browser.post("/sign-out", data={"csrf_token": csrf_token(page)}).status_code == 303
+    replay = replayed().get("/")
+    assert replay.status_code == 303 and replay.headers["Location"].startswith("/sign-in")
+    assert other_browser.get("/").status_code == 303  # every session of the token ended
+    again = app.test_client()
+    sign_in(again, token)
+    assert again.get("/").status_code == 200  # signing in anew works
+    assert replayed().get("/").status_code == 303  # and does not revive the old cookie
+
+
 def test_sign_in_refuses_a_bad_token_and_an_open_redirect(app: Flask, admin_token: str) -> None:
     client = app.test_client()
     form = client.get("/sign-in")

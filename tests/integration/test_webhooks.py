@@ -3,184 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import subprocess
-import tempfile
-import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from incident_tracker.core.config import load_settings
 from incident_tracker.core.database import db, utcnow
 from incident_tracker.webhooks import worker
 from incident_tracker.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.support.api import assert_problem, create, move
-from tests.support.postgres import DatabaseUnderTest, free_port
+from tests.support.postgres import DatabaseUnderTest
 from tests.support.programs import CLI, assert_promtool_accepts, wait_for
-
-ALL_EVENTS = [
-    "incident.created",
-    "incident.updated",
-    "incident.status_changed",
-    "incident.note_added",
-]
-
-
-def documented_verify() -> Callable[[str, str, bytes], bool]:
-    """The receiver's signature check exactly as README.md shows it, so the manual stays true."""
-    readme = Path("README.md").read_text()
-    block = next(part for part in readme.split("```python\n")[1:] if "def verify(" in part)
-    namespace: dict[str, Any] = {}
-    exec(textwrap.dedent(block.split("```", 1)[0]), namespace)  # noqa: S102 (our own README)
-    verify: Callable[[str, str, bytes], bool] = namespace["verify"]
-    return verify
-
-
-verify = documented_verify()
-
-
-class Receiver:
-    """A local webhook receiver: checks signatures, answers scripted statuses, keeps events."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.secret = ""
-        self.script: list[int] = []  # statuses to answer first; then 200
-        self.requests: list[str] = []  # X-Event-Id of every request
-        self.events: dict[str, dict[str, Any]] = {}  # accepted events by id
-        self.bad_signatures = 0
-        self.hold_at: int | None = None  # the request (1-based) whose answer waits for `release`
-        self.release = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-
-    def start(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                event_id = self.headers["X-Event-Id"]
-                receiver.requests.append(event_id)
-                if not verify(receiver.secret, self.headers["X-Signature"], body):
-                    receiver.bad_signatures += 1
-                    status = 401
-                else:
-                    status = receiver.script.pop(0) if receiver.script else 200
-                if status == 200:
-                    receiver.events.setdefault(event_id, json.loads(body))
-                if len(receiver.requests) == receiver.hold_at:
-                    receiver.release.wait(timeout=60)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    receiver.start()
-    yield receiver
-    receiver.stop()
-
-
-def subscribe(client: FlaskClient, receiver: Receiver, events: list[str] = ALL_EVENTS) -> int:
-    response = client.post("/api/v1/webhooks", json={"url": receiver.url, "events": events})
-    assert response.status_code == 201, response.json
-    receiver.secret = response.json["secret"]
-    assert client.get("/api/v1/webhooks").json["items"][0].get("secret") is None
-    subscription_id: int = response.json["id"]
-    return subscription_id
-
-
-class WorkerProcess:
-    """`incident-tracker worker` on the test database, with fast polling and backoff."""
-
-    def __init__(self, database_url: str) -> None:
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "WEBHOOK_POLL_INTERVAL_SECONDS": "0.1",
-            "WEBHOOK_BACKOFF_BASE_SECONDS": "0.2",
-            "WEBHOOK_BACKOFF_CAP_SECONDS": "1",
-            "WEBHOOK_MAX_ATTEMPTS": "30",
-            "WEBHOOK_TIMEOUT_SECONDS": "2",
-            "WEBHOOK_BATCH_SIZE": "5",
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-        self.heartbeat = Path(tempfile.mkdtemp()) / "heartbeat"
-        self.metrics_port = free_port()
-
-    def start(self) -> None:
-        self.heartbeat.unlink(missing_ok=True)
-        self.process = subprocess.Popen(
-            [
-                str(CLI),
-                "worker",
-                "--heartbeat-file",
-                str(self.heartbeat),
-                "--metrics-port",
-                str(self.metrics_port),
-            ],
-            env=self.env,
-        )
-        # The liveness probe's evidence: the loop touches the file every round.
-        wait_for("the worker's first heartbeat", self.heartbeat.exists)
-
-    def metrics_text(self) -> str:
-        return requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
-
-    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        """Its Prometheus samples by name and labels, parsed by prometheus_client."""
-        return {
-            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(self.metrics_text())
-            for sample in family.samples
-        }
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        """SIGTERM, as Kubernetes sends it, or another signal; the exit status."""
-        assert self.process is not None
-        self.process.send_signal(signum)
-        status = self.process.wait(timeout=30)
-        self.process = None
-        return status
-
-
-@pytest.fixture
-def worker_process(test_database: DatabaseUnderTest) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(test_database.url)
-    yield process
-    if process.process is not None:
-        process.stop()
+from tests.support.webhooks import ALL_EVENTS, Receiver, WorkerProcess, subscribe
 
 
 def _outbox(app: Flask) -> list[WebhookDelivery]:
@@ -242,21 +84,23 @@ def test_no_event_lost_across_worker_and_receiver_restarts(
     assert receiver.bad_signatures == 0
 
 
-def test_no_event_lost_when_the_worker_is_killed_mid_batch(
+def test_no_event_lost_when_the_worker_is_killed_mid_attempt(
     app: Flask, client: FlaskClient, receiver: Receiver, worker_process: WorkerProcess
 ) -> None:
     subscribe(client, receiver, ["incident.created"])
     for n in range(8):
         create(client, title=f"incident {n}")
     event_ids = {row.event_id for row in _outbox(app)}
-    # Two requests answered, the third's answer held: the batch of five is in flight.
+    # Two requests answered, the third's answer held: the worker is killed mid-attempt.
     receiver.hold_at = 3
     worker_process.env["WEBHOOK_TIMEOUT_SECONDS"] = "60"  # the held request must not time out
     worker_process.start()
     wait_for("the held request", lambda: len(receiver.requests) == 3)
     assert worker_process.stop(signal.SIGKILL) == -signal.SIGKILL
     receiver.release.set()
-    assert {row.status for row in _outbox(app)} == {"pending"}  # the batch committed nothing
+    # Each attempt commits on its own: the two answered are recorded, the held one is not.
+    statuses = [row.status for row in _outbox(app)]
+    assert sorted(statuses) == ["delivered"] * 2 + ["pending"] * 6
     worker_process.start()
     wait_for(
         "every delivery",
@@ -265,8 +109,9 @@ def test_no_event_lost_when_the_worker_is_killed_mid_batch(
     )
     assert worker_process.stop() == 0
     assert set(receiver.events) == event_ids  # none lost, none dead
-    in_flight = receiver.requests[:3]
-    assert all(receiver.requests.count(event_id) >= 2 for event_id in in_flight)  # sent again
+    answered, held = receiver.requests[:2], receiver.requests[2]
+    assert all(receiver.requests.count(event_id) == 1 for event_id in answered)
+    assert receiver.requests.count(held) >= 2  # sent again after the kill
     assert all(receiver.events[event_id]["id"] == event_id for event_id in event_ids)
     assert receiver.bad_signatures == 0
 
@@ -338,16 +183,19 @@ def test_dead_letters_are_listed_and_retried(
     receiver.script = [500] * 2
     create(client)
     settings = dataclasses.replace(
-        load_settings({}), webhook_max_attempts=2, webhook_backoff_base_seconds=0.01
+        load_settings({}),
+        webhook_max_attempts=2,
+        webhook_backoff_base_seconds=0.01,
+        webhook_allow_private_targets=True,
     )
     stop = threading.Event()
-    with app.app_context(), requests.Session() as http:
+    with app.app_context():
         for _ in range(2):
-            worker.deliver_due(db.session, http, settings, stop)
+            worker.deliver_due(db.session, settings, stop)
             time.sleep(0.05)
     dead = client.get("/api/v1/webhooks/deliveries?status=dead").json["items"]
     assert len(dead) == 1 and dead[0]["attempts"] == 2
-    assert dead[0]["last_error"].startswith("HTTP 500")
+    assert dead[0]["last_error"] == "HTTP 500 from 127.0.0.1"
     assert client.get("/api/v1/webhooks/deliveries?status=pending").json["items"] == []
     listed = subprocess.run(
         [str(CLI), "webhooks", "dead-letters"],
@@ -361,8 +209,8 @@ def test_dead_letters_are_listed_and_retried(
     retried = client.post(f"/api/v1/webhooks/deliveries/{dead[0]['id']}/retry", json={})
     assert retried.status_code == 200 and retried.json["status"] == "pending"
     assert_problem(client.post(f"/api/v1/webhooks/deliveries/{dead[0]['id']}/retry", json={}), 409)
-    with app.app_context(), requests.Session() as http:
-        worker.deliver_due(db.session, http, settings, stop)
+    with app.app_context():
+        worker.deliver_due(db.session, settings, stop)
     assert list(receiver.events) == [dead[0]["event_id"]]
     assert (
         client.get("/api/v1/webhooks/deliveries?status=delivered").json["items"][0]["id"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask
@@ -49,3 +52,14 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     text = response.get_data(as_text=True)
     assert "Traceback" not in text and "SELECT" not in text
     return body
+
+
+@contextlib.contextmanager
+def changed_settings(app: Flask, **changes: Any) -> Iterator[None]:
+    """The running app with some settings changed (as create_app stored them), then restored."""
+    settings = app.extensions["incident_tracker.settings"]
+    app.extensions["incident_tracker.settings"] = dataclasses.replace(settings, **changes)
+    try:
+        yield
+    finally:
+        app.extensions["incident_tracker.settings"] = settings

@@ -58,13 +58,20 @@ def http_status(url: str, token: str | None = None) -> int | None:
 class Served:
     url: str
     env: dict[str, str]
+    metrics_url: str  # the Prometheus listener on METRICS_PORT
     process: subprocess.Popen[bytes]
 
 
 @contextlib.contextmanager
 def served_app(env: Mapping[str, str]) -> Iterator[Served]:
     """`incident-tracker serve` on a free loopback port after `db upgrade`, ready to answer."""
-    full_env = {**os.environ, "WEB_CONCURRENCY": "2", "SECRET_KEY": TEST_SECRET_KEY, **env}
+    full_env = {
+        **os.environ,
+        "WEB_CONCURRENCY": "2",
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "METRICS_PORT": str(free_port()),
+        **env,
+    }
     cli(full_env, "db", "upgrade")
     port = free_port()
     process = subprocess.Popen(
@@ -82,7 +89,9 @@ def served_app(env: Mapping[str, str]) -> Iterator[Served]:
             assert process.poll() is None, f"the service exited with {process.returncode}"
             assert time.monotonic() < deadline, "the service was not ready in 60 s"
             time.sleep(0.2)
-        yield Served(url, full_env, process)
+        metrics_url = f"http://127.0.0.1:{full_env['METRICS_PORT']}/metrics"
+        wait_for("the metrics listener", lambda: http_status(metrics_url) == 200, timeout=60)
+        yield Served(url, full_env, metrics_url, process)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)

@@ -24,6 +24,9 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A web session cookie names the generation it signed in at; sign-out moves it on, so
+    # every copy of every cookie from before stops working (auth/service.py).
+    web_session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (
         sa.Index(

@@ -120,10 +120,30 @@ def authenticate(session: DbSession, presented: str) -> Identity | None:
     return _use(session, row)
 
 
-def authenticate_token_id(session: DbSession, token_id: int) -> Identity | None:
-    """Re-check a token proven earlier (a web session keeps only its id): None once revoked."""
+def authenticate_web_session(session: DbSession, token_id: int, generation: int) -> Identity | None:
+    """Re-check a web session (its cookie keeps the token's id and the generation it signed in
+    at): None once the token is revoked or expired, or the session was signed out anywhere."""
     row = session.get(ApiToken, token_id)
-    return None if row is None else _use(session, row)
+    if row is None or row.web_session_generation != generation:
+        return None
+    return _use(session, row)
+
+
+def web_session_generation(session: DbSession, token_id: int) -> int:
+    """The generation a web session signing in now belongs to."""
+    generation: int = session.scalars(
+        sa.select(ApiToken.web_session_generation).where(ApiToken.id == token_id)
+    ).one()
+    return generation
+
+
+def end_web_sessions(session: DbSession, token_id: int) -> None:
+    """Sign-out: every cookie of this token's web sessions, copies included, stops working."""
+    session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.id == token_id)
+        .values(web_session_generation=ApiToken.web_session_generation + 1)
+    )
 
 
 def _use(session: DbSession, row: ApiToken) -> Identity | None:

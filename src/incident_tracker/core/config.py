@@ -51,6 +51,8 @@ class Settings:
     aws_endpoint_url: str | None = None
     sqlite_path: Path = Path("instance/incident-tracker.sqlite3")
     max_body_bytes: int = 64 * 1024
+    # Prometheus metrics: their own listener, never the app's port behind the load balancer.
+    metrics_port: int = 9100
     log_level: str = "INFO"
     db_pool_size: int = 5
     db_connect_timeout_seconds: int = 3
@@ -85,6 +87,8 @@ class Settings:
     oidc_groups_claim: str = "groups"
     oidc_group_scopes: Mapping[str, frozenset[str]] = field(default_factory=dict)
     oidc_logout_url: str | None = None
+    # Loopback, private, link-local... receivers: off, so a subscription cannot reach inside.
+    webhook_allow_private_targets: bool = False
 
     @property
     def uses_embedded_sqlite(self) -> bool:
@@ -255,6 +259,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         aws_endpoint_url=_optional(env, "AWS_ENDPOINT_URL"),
         sqlite_path=Path(_optional(env, "SQLITE_PATH") or "instance/incident-tracker.sqlite3"),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024, 1024, 10 * 1024 * 1024),
+        metrics_port=_int(env, "METRICS_PORT", 9100, 1, 65535),
         log_level=log_level,
         db_pool_size=_int(env, "DB_POOL_SIZE", 5, 1, 100),
         db_connect_timeout_seconds=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, 1, 60),
@@ -289,6 +294,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "OIDC_GROUP_SCOPES", _optional(env, "OIDC_GROUP_SCOPES") or ""
         ),
         oidc_logout_url=_https_url(env, "OIDC_LOGOUT_URL"),
+        webhook_allow_private_targets=_bool(env, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False),
     )
 
 

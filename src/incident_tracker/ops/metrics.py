@@ -1,4 +1,8 @@
-"""Prometheus metrics: request counts and latency by route and status, incidents by status."""
+"""Prometheus metrics: request counts and latency by route and status, incidents by status.
+
+The workers count; the metrics listener (ops/metrics_listener.py, on METRICS_PORT) serves
+the sum. Nothing here is routed on the app's port, which the load balancer exposes.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from collections.abc import Iterator
 import structlog
 from flask import Flask, Response, g, request
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -37,6 +40,8 @@ LATENCY = Histogram(
     ["method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+# Any token is a valid HTTP method; a label value per token would let clients create series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class IncidentsByStatus(Collector):
@@ -60,7 +65,8 @@ class IncidentsByStatus(Collector):
         yield family
 
 
-def _registry(app: Flask) -> CollectorRegistry:
+def registry(app: Flask) -> CollectorRegistry:
+    """Every metric of the web service: the workers' counters and the incidents gauge."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # gunicorn workers each count their own requests; the files in this dir are summed.
@@ -81,13 +87,15 @@ def install_metrics(app: Flask) -> None:
     def record(response: Response) -> Response:
         # The route template, not the raw path, keeps the label sets few.
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        labels = (request.method, route, str(response.status_code))
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        labels = (method, route, str(response.status_code))
         started = g.get("metrics_started")
         if started is not None:
             LATENCY.labels(*labels).observe(time.perf_counter() - started)
         REQUESTS.labels(*labels).inc()
         return response
 
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(_registry(app)), content_type=CONTENT_TYPE_LATEST)
+
+def exposition(app: Flask) -> str:
+    """The Prometheus text the metrics listener serves for this app."""
+    return generate_latest(registry(app)).decode()

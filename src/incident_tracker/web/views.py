@@ -63,13 +63,20 @@ CONFLICT_MESSAGE = "This incident was changed by someone else"
 def require_sign_in() -> BaseResponse | None:
     """Who is asking: a person the load balancer signed in, else the session's token.
 
-    The token is re-checked on every request: a revoked or expired one signs out.
+    The session is re-checked on every request: a revoked or expired token, or a sign-out
+    anywhere (the cookie's generation is behind the token's), signs this copy out.
     """
     identity = person_of_request()
     token_id = session.get("token_id")
+    generation = session.get("generation")
     if identity is None and token_id:
-        identity = retry_on_stale_connection(
-            db.session, lambda: auth_service.authenticate_token_id(db.session, token_id)
+        identity = (
+            retry_on_stale_connection(
+                db.session,
+                lambda: auth_service.authenticate_web_session(db.session, token_id, generation),
+            )
+            if isinstance(generation, int)
+            else None
         )
         if identity is None:
             session.clear()
@@ -122,18 +129,24 @@ def sign_in() -> BaseResponse | tuple[str, int]:
     if request.method == "GET":
         return render_template("sign_in.html", next_url=next_url), 200
     identity = auth_service.authenticate(db.session, request.form.get("token", "").strip())
-    if identity is None or not identity.has(READ):
+    if identity is None or identity.token_id is None or not identity.has(READ):
         error = "That token is unknown, expired, revoked or lacks the incidents:read scope."
         return render_template("sign_in.html", next_url=next_url, error=error), 401
     session.clear()  # nothing from before the sign-in survives it
     session.permanent = True
     session["token_id"] = identity.token_id
+    session["generation"] = auth_service.web_session_generation(db.session, identity.token_id)
     return redirect(next_url, 303)
 
 
 @blp.post("/sign-out")
 @requires(READ)
 def sign_out() -> BaseResponse:
+    # The cookie is signed, not stored: a copy of it would outlive clearing this one.
+    token_id = current_identity().token_id
+    if token_id is not None:  # always, for a web session; the API's identities are bearers
+        auth_service.end_web_sessions(db.session, token_id)
+        db.session.commit()
     session.clear()
     if not current_identity().is_person:
         flash("Signed out.")

@@ -10,10 +10,10 @@ import hashlib
 import hmac
 import random
 import secrets
+import socket
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -27,6 +27,7 @@ from incident_tracker.webhooks.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from incident_tracker.webhooks.targets import Resolver, check_target, parse_target
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a marker that makes leaked secrets greppable)
 MAX_URL_LENGTH = 2000
@@ -38,14 +39,19 @@ def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-def check_subscription(url: str, events: Iterable[str]) -> list[EventType]:
-    """The events, validated with the URL; 422 naming the field otherwise."""
-    parts = urlsplit(url)
-    if len(url) > MAX_URL_LENGTH or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Invalid(
-            "url must be an http or https URL",
-            errors={"url": [f"an http(s) URL of at most {MAX_URL_LENGTH} characters"]},
-        )
+def check_subscription(
+    url: str, events: Iterable[str], allow_private: bool, resolve: Resolver = socket.getaddrinfo
+) -> list[EventType]:
+    """The events, validated with the URL; 422 naming the field otherwise.
+
+    Unless private targets are allowed, the URL's host must resolve to public addresses only
+    (webhooks/targets.py); the worker checks again before every attempt.
+    """
+    if len(url) > MAX_URL_LENGTH:
+        raise Invalid("url is too long", errors={"url": [f"at most {MAX_URL_LENGTH} characters"]})
+    parse_target(url)
+    if not allow_private:
+        check_target(url, allow_private, resolve)
     chosen = sorted(set(events))
     if not chosen or not set(chosen) <= set(EVENT_TYPES):
         raise Invalid(
@@ -67,10 +73,15 @@ def describe(row: WebhookSubscription) -> dict[str, Any]:
 
 
 def add_subscription(
-    session: DbSession, url: str, events: Iterable[str], actor: str
+    session: DbSession,
+    url: str,
+    events: Iterable[str],
+    actor: str,
+    allow_private: bool,
+    resolve: Resolver = socket.getaddrinfo,
 ) -> WebhookSubscription:
     """Store a subscription with a new secret; the caller shows `secret` to the admin once."""
-    chosen = check_subscription(url, events)
+    chosen = check_subscription(url, events, allow_private, resolve)
     row = WebhookSubscription(
         url=url,
         events=[event.value for event in chosen],

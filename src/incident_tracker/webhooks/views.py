@@ -10,6 +10,7 @@ from marshmallow import RAISE
 
 from incident_tracker.auth.guard import requires
 from incident_tracker.auth.identity import ADMIN, current_identity
+from incident_tracker.core.config import current_settings
 from incident_tracker.core.database import MAX_ID, db
 from incident_tracker.core.problem import Problem
 from incident_tracker.webhooks import service
@@ -51,7 +52,11 @@ def list_subscriptions() -> Any:
 def add_subscription(fields: dict[str, Any]) -> Any:
     """Subscribe a URL to events; the reply carries the signing secret, shown only this once."""
     row = service.add_subscription(
-        db.session, fields["url"], fields["events"], current_identity().name
+        db.session,
+        fields["url"],
+        fields["events"],
+        current_identity().name,
+        current_settings().webhook_allow_private_targets,
     )
     db.session.commit()
     return row
