@@ -124,7 +124,7 @@ def use_secret_credentials(engine: sa.Engine, settings: Settings) -> None:
     def connect(dialect: sa.Dialect, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
         used = credentials.current()
         try:
-            return dialect.connect(*cargs, **cparams, user=used.username, password=used.password)
+            return dialect.connect(*cargs, **{**cparams, **used.login})
         except dialect.loaded_dbapi.OperationalError as exc:
             if not _is_authentication_failure(exc):
                 raise
@@ -135,7 +135,7 @@ def use_secret_credentials(engine: sa.Engine, settings: Settings) -> None:
                 # Answered like an outage (503), not a crash; the next connection tries again.
                 _log.error("database secret unreadable", error=str(unreadable))
                 raise exc from unreadable
-            return dialect.connect(*cargs, **cparams, user=fresh.username, password=fresh.password)
+            return dialect.connect(*cargs, **{**cparams, **fresh.login})
 
 
 def database_url(settings: Settings) -> URL:

@@ -57,6 +57,11 @@ class DatabaseCredentials:
     port: int | None = None
     dbname: str | None = None
 
+    @property
+    def login(self) -> dict[str, str]:
+        """What libpq takes to log in."""
+        return {"user": self.username, "password": self.password}
+
 
 def read_database_credentials(
     source: SecretSource, stage: str = "AWSCURRENT"
