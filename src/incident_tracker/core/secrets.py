@@ -68,8 +68,9 @@ def read_database_credentials(
 ) -> DatabaseCredentials:
     """A database secret: JSON with `username` and `password` (and optionally host, port,
     dbname), as RDS writes its managed master secret and the rotation functions expect."""
+    text = read_secret(source, stage)
     try:
-        secret = json.loads(read_secret(source, stage))
+        secret = json.loads(text)
         return DatabaseCredentials(
             username=str(secret["username"]),
             password=str(secret["password"]),
