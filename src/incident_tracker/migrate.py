@@ -68,16 +68,18 @@ def grant_app_role(settings: Settings) -> None:
             connection.execute(
                 sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID}
             )
+            exists = connection.scalar(
+                sa.text("SELECT 1 FROM pg_roles WHERE rolname = :name"), {"name": app.username}
+            )
+            database = str(connection.scalar(sa.text("SELECT current_database()")))
+            # Identifiers and the password cannot be bound parameters: psycopg2 quotes them.
             cursor = connection.connection.cursor()
-            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (app.username,))
-            if cursor.fetchone() is None:
+            if exists is None:
                 cursor.execute(
                     sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
                         role, sql.Literal(app.password)
                     )
                 )
-            cursor.execute("SELECT current_database()")
-            (database,) = cursor.fetchone()
             for statement in (
                 "GRANT CONNECT ON DATABASE {database} TO {role}",
                 "GRANT USAGE ON SCHEMA public TO {role}",

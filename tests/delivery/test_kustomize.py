@@ -330,7 +330,9 @@ def test_each_overlay_sets_its_own_identity_and_database(
     assert roles["incident-tracker"] != roles["incident-tracker-migrate"]
     data = one(docs, "ConfigMap")["data"]
     for name in ("DB_SECRET_ARN", "SECRET_KEY_ARN", "SMOKE_TOKEN_SECRET_ARN"):
-        assert re.fullmatch(rf"arn:aws:secretsmanager:[a-z0-9-]+:\d{{12}}:secret:\S*{env}\S*", data[name])
+        assert re.fullmatch(
+            rf"arn:aws:secretsmanager:[a-z0-9-]+:\d{{12}}:secret:\S*{env}\S*", data[name]
+        )
     # RDS names its managed secret rds!db-<uuid>: no environment in it.
     assert re.fullmatch(
         r"arn:aws:secretsmanager:[a-z0-9-]+:\d{12}:secret:rds!db-\S+", data["DB_MASTER_SECRET_ARN"]

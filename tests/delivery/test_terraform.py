@@ -524,9 +524,7 @@ def test_pod_roles_trust_one_service_account_each() -> None:
     identities = MODULES / "identities"
     trust = _statements(data_source(identities, "aws_iam_policy_document", "pod_assume"))
     sub = _conditions(trust[0])["${var.oidc_issuer}:sub"]
-    assert sub["values"] == [
-        "system:serviceaccount:${var.namespace}:${each.value.service_account}"
-    ]
+    assert sub["values"] == ["system:serviceaccount:${var.namespace}:${each.value.service_account}"]
     pods = merged(identities, "locals")["pods"]
     assert pods["app"]["service_account"] == "${var.service_account}"
     assert pods["migrate"]["service_account"] == "${var.migrate_service_account}"
@@ -534,8 +532,13 @@ def test_pod_roles_trust_one_service_account_each() -> None:
     assert variables(identities)["migrate_service_account"]["default"] == "incident-tracker-migrate"
     assert merged(MODULES / "stack", "locals")["namespace"] == "${var.app_name}-${var.environment}"
     # The names the manifests give the two service accounts.
-    manifests = list(yaml.safe_load_all((REPO_ROOT / "kustomize/base/serviceaccount.yaml").read_text()))
-    assert [m["metadata"]["name"] for m in manifests] == ["incident-tracker", "incident-tracker-migrate"]
+    manifests = list(
+        yaml.safe_load_all((REPO_ROOT / "kustomize/base/serviceaccount.yaml").read_text())
+    )
+    assert [m["metadata"]["name"] for m in manifests] == [
+        "incident-tracker",
+        "incident-tracker-migrate",
+    ]
     job = yaml.safe_load((REPO_ROOT / "kustomize/base/migration-job.yaml").read_text())
     assert job["spec"]["template"]["spec"]["serviceAccountName"] == "incident-tracker-migrate"
 

@@ -146,9 +146,12 @@ def test_the_service_logs_in_as_the_app_role_and_works(deployment: Deployment) -
 def test_the_app_role_may_not(deployment: Deployment, statement: str) -> None:
     # Permission denied (42501), not the audit_log triggers' own refusal: the role lacks the
     # privilege itself.
-    with deployment.connect_as_app() as connection, connection.cursor() as cursor:
-        with pytest.raises(errors.InsufficientPrivilege):
-            cursor.execute(statement)
+    with (
+        deployment.connect_as_app() as connection,
+        connection.cursor() as cursor,
+        pytest.raises(errors.InsufficientPrivilege),
+    ):
+        cursor.execute(statement)
 
 
 def test_the_app_role_may_write_rows(deployment: Deployment) -> None:
@@ -176,7 +179,9 @@ def _rotate(deployment: Deployment) -> str:
     )["VersionId"]
     with deployment.connect_as_app() as connection, connection.cursor() as cursor:
         # The rotation function logs in as the user itself and changes its own password.
-        cursor.execute(sql.SQL("ALTER ROLE CURRENT_USER PASSWORD {}").format(sql.Literal(new_password)))
+        cursor.execute(
+            sql.SQL("ALTER ROLE CURRENT_USER PASSWORD {}").format(sql.Literal(new_password))
+        )
     return str(version)
 
 
@@ -185,7 +190,10 @@ def _finish(deployment: Deployment, version: str) -> None:
     old = client.describe_secret(SecretId=arn)["VersionIdsToStages"]
     current = next(v for v, stages in old.items() if "AWSCURRENT" in stages)
     client.update_secret_version_stage(
-        SecretId=arn, VersionStage="AWSCURRENT", MoveToVersionId=version, RemoveFromVersionId=current
+        SecretId=arn,
+        VersionStage="AWSCURRENT",
+        MoveToVersionId=version,
+        RemoveFromVersionId=current,
     )
     client.update_secret_version_stage(
         SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=version

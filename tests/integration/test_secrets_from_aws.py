@@ -52,7 +52,9 @@ def aws(
             "DATABASE_URL": test_database.url,
         }.items():
             monkeypatch.setenv(name, value)
-        yield SecretsManager(boto3.client("secretsmanager", region_name=REGION, endpoint_url=endpoint))
+        yield SecretsManager(
+            boto3.client("secretsmanager", region_name=REGION, endpoint_url=endpoint)
+        )
 
 
 def _started(**env: str) -> Flask:
@@ -82,7 +84,7 @@ def test_an_unreadable_session_key_names_secret_key_arn(
 ) -> None:
     monkeypatch.delenv("SECRET_KEY", raising=False)
     missing = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:absent-AbCdEf"
-    with pytest.raises(ConfigError, match="SECRET_KEY_ARN.*could not be read"):
+    with pytest.raises(ConfigError, match=r"SECRET_KEY_ARN.*could not be read"):
         _started(SECRET_KEY_ARN=missing)
     short = aws.create("incident-tracker/short-key", "too-short")
     with pytest.raises(ConfigError, match="SECRET_KEY_ARN"):
@@ -156,5 +158,5 @@ def test_a_malformed_smoke_token_stops_start_up_naming_the_variable(
 ) -> None:
     monkeypatch.setenv("SECRET_KEY", TEST_SECRET_KEY)
     arn = aws.create("incident-tracker/smoke-token", "not-a-token")
-    with pytest.raises(ConfigError, match="SMOKE_TOKEN_SECRET_ARN.*itk_"):
+    with pytest.raises(ConfigError, match=r"SMOKE_TOKEN_SECRET_ARN.*itk_"):
         _started(SMOKE_TOKEN_SECRET_ARN=arn)

@@ -63,7 +63,9 @@ def test_secret_arn_with_host_is_accepted() -> None:
 
 
 def test_a_session_key_secret_satisfies_the_session_key_requirement() -> None:
-    settings = load_settings({"DB_SECRET_ARN": ARN, "DB_HOST": "db.internal", "SECRET_KEY_ARN": ARN})
+    settings = load_settings(
+        {"DB_SECRET_ARN": ARN, "DB_HOST": "db.internal", "SECRET_KEY_ARN": ARN}
+    )
     assert settings.secret_key is None and settings.secret_key_arn == ARN
 
 

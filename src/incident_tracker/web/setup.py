@@ -10,8 +10,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from incident_tracker.core.config import Settings
-from incident_tracker.core.secrets import session_key
 from incident_tracker.core.problem import Problem
+from incident_tracker.core.secrets import session_key
 from incident_tracker.errors import error_response
 from incident_tracker.web.views import blp
 
