@@ -10,7 +10,7 @@ data "aws_partition" "current" {}
 
 locals {
   # The AWS-published rotation function for a PostgreSQL user that changes its own password.
-  rotation_application_id = "arn:${data.aws_partition.current.partition}:serverlessrepo:us-east-1:297356227824:applications/SecretsManagerRDSPostgreSQLRotationSingleUser"
+  rotation_application_id  = "arn:${data.aws_partition.current.partition}:serverlessrepo:us-east-1:297356227824:applications/SecretsManagerRDSPostgreSQLRotationSingleUser"
   secrets_manager_endpoint = "https://secretsmanager.${data.aws_region.current.name}.${data.aws_partition.current.dns_suffix}"
 }
 
@@ -76,6 +76,7 @@ resource "aws_secretsmanager_secret_rotation" "app_db" {
 # The rotation function runs in the private subnets: PostgreSQL, and Secrets Manager over
 # HTTPS (through the NAT gateway).
 resource "aws_security_group" "rotation" {
+  # checkov:skip=CKV2_AWS_5:Attached to the rotation function through the CloudFormation stack's vpcSecurityGroupIds, which checkov cannot follow
   name        = "${var.name}-db-app-rotation"
   description = "Rotation function of ${var.name}/db-app: PostgreSQL and HTTPS out"
   vpc_id      = var.vpc_id

@@ -87,12 +87,12 @@ module "secrets" {
 module "identities" {
   source = "../identities"
 
-  name                     = local.name
-  cluster_name             = module.cluster.cluster_name
-  cluster_arn              = module.cluster.cluster_arn
-  oidc_provider_arn        = module.cluster.oidc_provider_arn
-  oidc_issuer              = module.cluster.oidc_issuer
-  namespace                = local.namespace
+  name              = local.name
+  cluster_name      = module.cluster.cluster_name
+  cluster_arn       = module.cluster.cluster_arn
+  oidc_provider_arn = module.cluster.oidc_provider_arn
+  oidc_issuer       = module.cluster.oidc_issuer
+  namespace         = local.namespace
   app_secret_arns = {
     db          = module.secrets.app_db_secret_arn
     session_key = module.secrets.session_key_secret_arn
