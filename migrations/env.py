@@ -14,7 +14,7 @@ import incident_tracker.auth.models
 import incident_tracker.incidents.models
 import incident_tracker.webhooks.models  # noqa: F401 (registers the tables on the metadata)
 from incident_tracker.core.config import load_settings
-from incident_tracker.core.database import Base, database_url
+from incident_tracker.core.database import Base, database_url, use_secret_credentials
 from incident_tracker.migrate import MIGRATION_LOCK_ID
 
 target_metadata = Base.metadata
@@ -32,7 +32,10 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(database_url(load_settings()), poolclass=pool.NullPool)
+    settings = load_settings()
+    engine = create_engine(database_url(settings), poolclass=pool.NullPool)
+    if settings.db_secret_arn is not None:
+        use_secret_credentials(engine, settings)
     with engine.connect() as connection:
         is_postgres = connection.dialect.name == "postgresql"
         if is_postgres:

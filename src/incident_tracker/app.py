@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
+import structlog
 from flask import Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest
@@ -15,17 +17,20 @@ from incident_tracker import migrate
 from incident_tracker.api import Api
 from incident_tracker.audit import service as audit
 from incident_tracker.audit.views import blp as audit_blp
+from incident_tracker.auth import service as auth_service
 from incident_tracker.auth.guard import BearerAuthPlugin, install_auth
 from incident_tracker.core import events
-from incident_tracker.core.config import Settings, load_settings
+from incident_tracker.core.config import ConfigError, Settings, load_settings
 from incident_tracker.core.database import (
     WRITE_METHODS,
     database_url,
     db,
     engine_options,
+    use_secret_credentials,
     write_intent,
 )
 from incident_tracker.core.problem import Problem
+from incident_tracker.core.secrets import read_secret, secret_source
 from incident_tracker.errors import register_error_handlers
 from incident_tracker.incidents.views import blp as incidents_blp
 from incident_tracker.integrations.views import blp as integrations_blp
@@ -42,6 +47,7 @@ from incident_tracker.webhooks.views import blp as webhooks_blp
 # Every API JSON body goes through BoundedJSONProvider first (in refuse_nul, before any view),
 # so webargs' own json.loads only ever sees bodies within the limit.
 MAX_JSON_DEPTH = 32
+_log = structlog.get_logger(__name__)
 # Writes that carry a body; a DELETE has none, so it needs no content type.
 _BODY_METHODS = WRITE_METHODS - {"DELETE"}
 # HTML pages load only what the app itself serves: no inline script or style, no framing.
@@ -178,6 +184,31 @@ def install_security_headers(app: Flask, settings: Settings) -> None:
         return response
 
 
+SMOKE_TOKEN_NAME = "smoke"  # noqa: S105 (the token's name; its value is in Secrets Manager)
+
+
+def _ensure_smoke_token(app: Flask, settings: Settings) -> None:
+    """The deploy pipeline's read-only token, its value from SMOKE_TOKEN_SECRET_ARN."""
+    token = read_secret(secret_source(settings, "SMOKE_TOKEN_SECRET_ARN"))
+    stored = False
+    with app.app_context():
+        try:
+            stored = auth_service.ensure_token(
+                db.session, SMOKE_TOKEN_NAME, token, ["incidents:read"], "system:smoke-token"
+            )
+            db.session.commit()
+        except auth_service.TokenError as exc:
+            raise ConfigError("SMOKE_TOKEN_SECRET_ARN", str(exc)) from None
+        except sa.exc.OperationalError as exc:
+            # A database outage must not keep the service from starting (it answers 503 and
+            # /readyz says why); the next process to start stores the token.
+            _log.warning("smoke token not ensured: database unavailable", error=str(exc))
+        finally:
+            db.session.remove()
+        if stored:
+            _log.info("smoke token stored", name=SMOKE_TOKEN_NAME)
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment; `config` overrides Flask settings (tests)."""
     settings: Settings = load_settings()
@@ -199,9 +230,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_port=1)  # type: ignore[method-assign]
 
     db.init_app(app)
+    if settings.db_secret_arn is not None:
+        with app.app_context():
+            use_secret_credentials(db.engine, settings)
     # Cross-domain reactions to every change, in its transaction (core/events.py).
     events.subscribe(audit.on_happened)
     events.subscribe(webhooks.on_happened)
+    if settings.smoke_token_secret_arn is not None:
+        _ensure_smoke_token(app, settings)
     _mark_write_requests(app)
     install_request_id(app)
     install_metrics(app)

@@ -61,8 +61,14 @@ def db() -> None:
 @db.command("upgrade")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
-    """Migrate the database up to REVISION (default: the newest)."""
-    migrate.upgrade(_ini(), revision)
+    """Migrate the database up to REVISION (default: the newest).
+
+    With APP_DB_SECRET_ARN, then create the service's role if missing and grant it DML.
+    """
+    settings = load_settings()
+    migrate.upgrade(settings.alembic_ini, revision)
+    if settings.app_db_secret_arn is not None:
+        migrate.grant_app_role(settings)
 
 
 @db.command("downgrade")

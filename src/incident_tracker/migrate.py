@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from psycopg2 import sql
 
-from incident_tracker.core.config import ConfigError
+from incident_tracker.core.config import ConfigError, Settings
+from incident_tracker.core.database import database_url, use_secret_credentials
+from incident_tracker.core.secrets import read_database_credentials, secret_source
 
 # Any constant works; every migration run takes the same one so two never interleave.
 MIGRATION_LOCK_ID = 0x1C1D_E7_00
@@ -36,3 +40,67 @@ def upgrade(ini_path: Path, revision: str = "head") -> None:
 
 def downgrade(ini_path: Path, revision: str) -> None:
     command.downgrade(alembic_config(ini_path), revision)
+
+
+# What the service's role may do: read and write rows, never change the schema; the audit
+# trail only grows (its triggers also refuse UPDATE, DELETE and TRUNCATE, even to an owner).
+APPEND_ONLY_TABLES = ("audit_log",)
+READ_ONLY_TABLES = ("alembic_version",)  # /readyz compares it with the newest revision
+
+
+def grant_app_role(settings: Settings) -> None:
+    """Create the service's PostgreSQL role (APP_DB_SECRET_ARN) if missing, and grant it DML.
+
+    Run by the migration Job after every upgrade, as the owner of the tables (the master
+    user), so tables added by a migration are granted in the same run. The role's password
+    is set only when the role is made: afterwards the secret's rotation function owns it.
+    """
+    app = read_database_credentials(secret_source(settings, "APP_DB_SECRET_ARN"))
+    role = sql.Identifier(app.username)
+    engine = sa.create_engine(database_url(settings), poolclass=sa.pool.NullPool)
+    if settings.db_secret_arn is not None:
+        use_secret_credentials(engine, settings)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name != "postgresql":
+                raise ConfigError("APP_DB_SECRET_ARN", "a database role needs PostgreSQL")
+            # Serialised with migrations: two Jobs never race to create the role.
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID}
+            )
+            exists = connection.scalar(
+                sa.text("SELECT 1 FROM pg_roles WHERE rolname = :name"), {"name": app.username}
+            )
+            database = str(connection.scalar(sa.text("SELECT current_database()")))
+            # Identifiers and the password cannot be bound parameters: psycopg2 quotes them.
+            cursor = connection.connection.cursor()
+            if exists is None:
+                cursor.execute(
+                    sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                        role, sql.Literal(app.password)
+                    )
+                )
+            for statement in (
+                "GRANT CONNECT ON DATABASE {database} TO {role}",
+                "GRANT USAGE ON SCHEMA public TO {role}",
+                "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+                "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
+            ):
+                cursor.execute(
+                    sql.SQL(statement).format(database=sql.Identifier(database), role=role)
+                )
+            for table in APPEND_ONLY_TABLES:
+                cursor.execute(
+                    sql.SQL("REVOKE UPDATE, DELETE ON {} FROM {}").format(
+                        sql.Identifier(table), role
+                    )
+                )
+            for table in READ_ONLY_TABLES:
+                cursor.execute(
+                    sql.SQL("REVOKE INSERT, UPDATE, DELETE ON {} FROM {}").format(
+                        sql.Identifier(table), role
+                    )
+                )
+    finally:
+        engine.dispose()

@@ -144,7 +144,9 @@ def test_every_container_is_locked_down_and_bounded(
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
         assert spec["automountServiceAccountToken"] is False
-        assert spec["serviceAccountName"] == "incident-tracker"
+        # The migration Job has an identity of its own: only it may read the RDS master secret.
+        expected = "incident-tracker-migrate" if workload["kind"] == "Job" else "incident-tracker"
+        assert spec["serviceAccountName"] == expected
         for container in containers(workload):
             where = f"{workload['kind']}/{container['name']}"
             context = container["securityContext"]
@@ -329,12 +331,25 @@ def test_each_overlay_sets_its_own_identity_and_database(
     docs = rendered[env]
     # Namespaces are cluster-wide prerequisites (kustomize/cluster), not part of a deploy.
     assert {d["metadata"].get("namespace") for d in docs} == {f"incident-tracker-{env}"}
-    role = one(docs, "ServiceAccount")["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
-    assert re.fullmatch(rf"arn:aws:iam::\d{{12}}:role/[\w+=,.@-]*{env}[\w+=,.@-]*", role)
+    roles = {
+        d["metadata"]["name"]: d["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+        for d in docs
+        if d["kind"] == "ServiceAccount"
+    }
+    assert set(roles) == {"incident-tracker", "incident-tracker-migrate"}
+    for role in roles.values():
+        assert re.fullmatch(rf"arn:aws:iam::\d{{12}}:role/[\w+=,.@-]*{env}[\w+=,.@-]*", role)
+    assert roles["incident-tracker"] != roles["incident-tracker-migrate"]
     data = one(docs, "ConfigMap")["data"]
+    for name in ("DB_SECRET_ARN", "SECRET_KEY_ARN", "SMOKE_TOKEN_SECRET_ARN"):
+        assert re.fullmatch(
+            rf"arn:aws:secretsmanager:[a-z0-9-]+:\d{{12}}:secret:\S*{env}\S*", data[name]
+        )
+    # RDS names its managed secret rds!db-<uuid>: no environment in it.
     assert re.fullmatch(
-        rf"arn:aws:secretsmanager:[a-z0-9-]+:\d{{12}}:secret:\S*{env}\S*", data["DB_SECRET_ARN"]
+        r"arn:aws:secretsmanager:[a-z0-9-]+:\d{12}:secret:rds!db-\S+", data["DB_MASTER_SECRET_ARN"]
     )
+    assert data["DB_MASTER_SECRET_ARN"] != data["DB_SECRET_ARN"]
     assert data["DB_HOST"] and data["AWS_REGION"]
 
 
@@ -506,7 +521,9 @@ INTENDED_DIFFERENCES = [
     r"(Deployment|Job)/spec/template/metadata/labels/(app\.kubernetes\.io/instance|environment)",
     r"ConfigMap/metadata/name",  # the hash of its data
     r"(Deployment|Job)/spec/template/spec/containers/0/envFrom/0/configMapRef/name",
-    r"ConfigMap/data/(LOG_LEVEL|DB_HOST|DB_SECRET_ARN|AWS_REGION|WEB_CONCURRENCY)",
+    r"ConfigMap/data/(LOG_LEVEL|DB_HOST|(DB|DB_MASTER|SMOKE_TOKEN)_SECRET_ARN|SECRET_KEY_ARN"
+    r"|AWS_REGION|WEB_CONCURRENCY)",
+    r"Job/spec/template/spec/containers/0/env/\d+/valueFrom/configMapKeyRef/name",
     r"ServiceAccount/metadata/annotations/eks\.amazonaws\.com/role-arn",
     r"Ingress/spec/rules/0/host",
     r"NetworkPolicy/spec/ingress/0/from/0/ipBlock/cidr",  # the VPC's CIDR
@@ -540,7 +557,7 @@ def test_dev_differs_from_prod_only_where_intended(rendered: dict[str, list[Doc]
 SECRET_PATTERNS = [
     r"AKIA[0-9A-Z]{16}",  # AWS access key id
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
-    # a key that holds a credential (DB_SECRET_ARN, an ARN, is not one)
+    # a key that holds a credential (DB_SECRET_ARN, SECRET_KEY_ARN, ARNs, are not one)
     # (a key with a value on its line; `secret:` opening a Secret volume source is no value)
     r"(?im)^\s*-?\s*(\w+_)?(password|passwd|secret|secret_access_key|api_?key|token)\s*:[ \t]*\S",
     r"postgres(ql)?(\+\w+)?://[^/\s:@]+:[^@\s]+@",  # a URL with credentials
@@ -557,10 +574,25 @@ def test_no_secret_value_in_any_manifest(rendered: dict[str, list[Doc]], env: st
     for workload in workloads(docs):
         for container in containers(workload):
             for variable in container.get("env", []):
+                from_config = "configMapKeyRef" in variable.get("valueFrom", {})
+                if variable["name"].endswith("_ARN") and from_config:
+                    continue  # the ARN of a secret, from the ConfigMap: not a secret
                 assert not re.search(r"(?i)pass|secret|token|key", variable["name"]), variable
     # The database password stays in Secrets Manager: the pods get only the secret's ARN.
     data = one(docs, "ConfigMap")["data"]
     assert {"DATABASE_URL", "DB_PASSWORD"}.isdisjoint(data)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_no_secret_is_made_by_hand(rendered: dict[str, list[Doc]], env: str) -> None:
+    """The session key comes from Secrets Manager (SECRET_KEY_ARN), like every secret."""
+    for workload in workloads(rendered[env]):
+        volumes = pod_spec(workload).get("volumes", [])
+        assert not [v for v in volumes if "secret" in v], workload["metadata"]["name"]
+    data = one(rendered[env], "ConfigMap")["data"]
+    assert "SECRET_KEY_FILE" not in data and "SECRET_KEY_ARN" in data
+    for readme in ("README.md", "kustomize/README.md", "terraform/README.md"):
+        assert "kubectl create secret" not in (ROOT / readme).read_text(), readme
 
 
 def test_kustomizations_use_current_fields_only() -> None:

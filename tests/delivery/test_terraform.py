@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from incident_tracker.auth.service import TOKEN_PREFIX
 from tests.support.hcl import load
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,15 @@ TERRAFORM = REPO_ROOT / "terraform"
 MODULES = TERRAFORM / "modules"
 ENVIRONMENTS = TERRAFORM / "environments"
 ROOTS = [TERRAFORM / "bootstrap", *sorted(p for p in ENVIRONMENTS.iterdir() if p.is_dir())]
-REQUIRED_MODULES = ["network", "cluster", "database", "registry", "identities", "kms-key"]
+REQUIRED_MODULES = [
+    "network",
+    "cluster",
+    "database",
+    "registry",
+    "identities",
+    "kms-key",
+    "app-secrets",
+]
 OPEN_CIDRS = {"0.0.0.0/0", "::/0"}
 LOAD_BALANCER_PORTS = {80, 443}
 
@@ -511,26 +520,132 @@ def test_github_role_trusts_only_this_repository_and_branch_or_environment() -> 
     assert not any(re.fullmatch(pattern.group(1), s) for s in refused)
 
 
-def test_app_role_reads_only_its_database_secret() -> None:
+def test_pod_roles_trust_one_service_account_each() -> None:
     identities = MODULES / "identities"
-    trust = _statements(data_source(identities, "aws_iam_policy_document", "app_assume"))
+    trust = _statements(data_source(identities, "aws_iam_policy_document", "pod_assume"))
     sub = _conditions(trust[0])["${var.oidc_issuer}:sub"]
-    assert sub["values"] == ["system:serviceaccount:${var.namespace}:${var.service_account}"]
+    assert sub["values"] == ["system:serviceaccount:${var.namespace}:${each.value.service_account}"]
+    pods = merged(identities, "locals")["pods"]
+    assert pods["app"]["service_account"] == "${var.service_account}"
+    assert pods["migrate"]["service_account"] == "${var.migrate_service_account}"
     assert variables(identities)["service_account"]["default"] == "incident-tracker"
+    assert variables(identities)["migrate_service_account"]["default"] == "incident-tracker-migrate"
     assert merged(MODULES / "stack", "locals")["namespace"] == "${var.app_name}-${var.environment}"
+    # The names the manifests give the two service accounts.
+    manifests = list(
+        yaml.safe_load_all((REPO_ROOT / "kustomize/base/serviceaccount.yaml").read_text())
+    )
+    assert [m["metadata"]["name"] for m in manifests] == [
+        "incident-tracker",
+        "incident-tracker-migrate",
+    ]
+    job = yaml.safe_load((REPO_ROOT / "kustomize/base/migration-job.yaml").read_text())
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == "incident-tracker-migrate"
 
-    statements = _statements(data_source(identities, "aws_iam_policy_document", "app"))
+
+# RDS rotates its managed master secret itself (every 7 days by default), and AWS
+# "strongly recommend[s]" that applications use a user with the minimal privileges they
+# need, not the master user:
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-secrets-manager.html
+# https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_managed.html
+def test_only_the_migration_job_reads_the_master_secret() -> None:
+    identities = MODULES / "identities"
+    pods = merged(identities, "locals")["pods"]
+    assert pods["app"]["secrets"] == "${values(var.app_secret_arns)}"
+    assert "${var.master_db_secret_arn}" in pods["migrate"]["secrets"]
+    assert "${var.app_secret_arns.db}" in pods["migrate"]["secrets"]
+    statements = _statements(data_source(identities, "aws_iam_policy_document", "pod_secrets"))
     by_sid = {s["sid"]: s for s in statements}
-    assert set(by_sid) == {"ReadDatabaseSecret", "DecryptDatabaseSecret"}
-    read = by_sid["ReadDatabaseSecret"]
-    assert set(read["actions"]) == {
+    assert set(by_sid) == {"ReadSecrets", "DecryptSecrets"}
+    assert set(by_sid["ReadSecrets"]["actions"]) == {
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
     }
-    assert read["resources"] == ["${var.db_secret_arn}"]
-    assert by_sid["DecryptDatabaseSecret"]["resources"] == ["${var.db_secret_kms_key_arn}"]
+    assert by_sid["ReadSecrets"]["resources"] == "${each.value.secrets}"
+    decrypt = by_sid["DecryptSecrets"]
+    assert decrypt["resources"] == ["${var.secrets_kms_key_arn}"]
+    assert "kms:ViaService" in _conditions(decrypt)
     stack = module_calls(MODULES / "stack")["identities"]
-    assert stack["db_secret_arn"] == "${module.database.master_user_secret_arn}"
+    assert stack["master_db_secret_arn"] == "${module.database.master_user_secret_arn}"
+    assert "master_user_secret_arn" not in str(stack["app_secret_arns"])
+    # The pods' DB_SECRET_ARN is the app role's secret; the master one has its own output.
+    outputs = merged(MODULES / "stack", "output")
+    assert outputs["db_secret_arn"]["value"] == "${module.secrets.app_db_secret_arn}"
+    assert outputs["db_master_secret_arn"]["value"] == "${module.database.master_user_secret_arn}"
+
+
+# A database secret rotated by a Lambda function is rotated with one of AWS's templates; the
+# single-user one for PostgreSQL changes the user's own password, which is all our role can
+# do. Its short window between database and secret is covered by the app's retry:
+# https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_available-rotation-templates.html
+# https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotation-strategy.html
+def test_the_app_database_secret_rotates_with_the_postgresql_single_user_function() -> None:
+    secrets = MODULES / "app-secrets"
+    stack = resources(secrets, "aws_serverlessapplicationrepository_cloudformation_stack")
+    application = merged(secrets, "locals")["rotation_application_id"]
+    assert application.endswith(
+        ":serverlessrepo:us-east-1:297356227824:applications/SecretsManagerRDSPostgreSQLRotationSingleUser"
+    )
+    assert stack["rotation"]["application_id"] == "${local.rotation_application_id}"
+    assert stack["rotation"]["parameters"]["kmsKeyArn"] == "${var.kms_key_arn}"
+    rotation = resources(secrets, "aws_secretsmanager_secret_rotation")["app_db"]
+    assert rotation["secret_id"] == "${aws_secretsmanager_secret.app_db.id}"
+    assert "RotationLambdaARN" in rotation["rotation_lambda_arn"]
+    assert one(rotation, "rotation_rules")["automatically_after_days"] == "${var.rotation_days}"
+
+
+# The rotation templates read engine, host, username, password (dbname, port) from the secret:
+# https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_secret_json_structure.html
+def test_the_app_database_secret_holds_what_the_rotation_function_reads() -> None:
+    version = resources(MODULES / "app-secrets", "aws_secretsmanager_secret_version")["app_db"]
+    value = version["secret_string_wo"]
+    for field in ("engine", "host", "username", "password", "dbname", "port"):
+        assert re.search(rf"\b{field}\b", value), field
+    assert '"postgres"' in value
+
+
+# The rotation function must reach both the database and Secrets Manager over the network:
+# https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_turn-on-cli.html
+def test_the_rotation_function_reaches_the_database_and_secrets_manager() -> None:
+    secrets = MODULES / "app-secrets"
+    parameters = resources(secrets, "aws_serverlessapplicationrepository_cloudformation_stack")[
+        "rotation"
+    ]["parameters"]
+    assert parameters["vpcSecurityGroupIds"] == "${aws_security_group.rotation.id}"
+    assert "var.rotation_subnet_ids" in parameters["vpcSubnetIds"]
+    assert module_calls(MODULES / "stack")["secrets"]["rotation_subnet_ids"] == (
+        "${module.network.private_subnet_ids}"
+    )
+    egress = resources(secrets, "aws_vpc_security_group_egress_rule")
+    assert egress["rotation_to_database"]["referenced_security_group_id"] == (
+        "${var.db_security_group_id}"
+    )
+    assert egress["rotation_to_secrets_manager"]["from_port"] == 443
+    ingress = resources(secrets, "aws_vpc_security_group_ingress_rule")["database_from_rotation"]
+    assert ingress["security_group_id"] == "${var.db_security_group_id}"
+    assert ingress["referenced_security_group_id"] == "${aws_security_group.rotation.id}"
+    assert module_calls(MODULES / "stack")["secrets"]["db_security_group_id"] == (
+        "${module.database.security_group_id}"
+    )
+
+
+def test_secret_values_never_reach_code_plan_or_state() -> None:
+    secrets = MODULES / "app-secrets"
+    versions = resources(secrets, "aws_secretsmanager_secret_version")
+    assert set(versions) == {"app_db", "session_key", "smoke_token"}
+    for name, version in versions.items():
+        assert "secret_string" not in version, f"{name}: a value Terraform would keep in state"
+        assert "ephemeral.aws_secretsmanager_random_password" in version["secret_string_wo"]
+    # The smoke token has the service's format: TOKEN_PREFIX and 256 random bits.
+    assert versions["smoke_token"]["secret_string_wo"].startswith(TOKEN_PREFIX + "${")
+    passwords = {name: body for _kind, name, body in blocks(secrets, "ephemeral")}
+    assert passwords["smoke_token"]["password_length"] == 43
+    assert passwords["smoke_token"]["exclude_punctuation"] is True
+    for secret in resources(secrets, "aws_secretsmanager_secret").values():
+        assert secret["kms_key_id"] == "${var.kms_key_arn}"
+    outputs = merged(MODULES / "stack", "output")
+    assert outputs["secret_key_arn"]["value"] == "${module.secrets.session_key_secret_arn}"
+    assert outputs["smoke_token_secret_arn"]["value"] == "${module.secrets.smoke_token_secret_arn}"
 
 
 def test_deployers_are_scoped_to_one_repository_one_cluster_one_namespace() -> None:

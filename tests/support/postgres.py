@@ -208,3 +208,35 @@ if __name__ == "__main__":
         print(pg.url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
+
+
+@contextlib.contextmanager
+def password_checked_for(server_url: str, role: str) -> Iterator[None]:
+    """Make the server check `role`'s password over TCP; drop the role afterwards.
+
+    The throwaway server trusts every login (initdb -A trust), and a rotation test needs one
+    that refuses an old password. A server whose hba file is out of reach (a container,
+    TEST_DATABASE_URL) is left as it is: those check passwords over TCP already.
+    """
+    connection = psycopg2.connect(libpq_dsn(server_url))
+    connection.autocommit = True
+    hba_file: Path | None = None
+    original = ""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW hba_file")
+            (name,) = cursor.fetchone()
+            if os.access(name, os.W_OK):
+                hba_file = Path(name)
+                original = hba_file.read_text()
+                hba_file.write_text(f"host all {role} all scram-sha-256\n{original}")
+                cursor.execute("SELECT pg_reload_conf()")
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            # Databases it had privileges in are dropped by now (created_database, inside).
+            cursor.execute(f"DROP ROLE IF EXISTS {role}")
+            if hba_file is not None:
+                hba_file.write_text(original)
+                cursor.execute("SELECT pg_reload_conf()")
+        connection.close()

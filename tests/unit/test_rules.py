@@ -35,6 +35,9 @@ def test_defaults_use_embedded_sqlite() -> None:
         ({"DATABASE_URL": "postgresql://db/x", "SECRET_KEY": "k" * 31}, "SECRET_KEY"),
         ({"DB_SECRET_ARN": ARN, "DB_HOST": "db.internal"}, "SECRET_KEY"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"SECRET_KEY_ARN": "session-key"}, "SECRET_KEY_ARN"),
+        ({"APP_DB_SECRET_ARN": "db-app"}, "APP_DB_SECRET_ARN"),
+        ({"SMOKE_TOKEN_SECRET_ARN": "arn:aws:s3:::bucket"}, "SMOKE_TOKEN_SECRET_ARN"),
     ],
 )
 def test_bad_setting_is_named(env: dict[str, str], named: str) -> None:
@@ -56,6 +59,13 @@ def test_secret_arn_with_host_is_accepted() -> None:
     assert not settings.uses_embedded_sqlite
     assert settings.secret_key == KEY
     assert KEY not in repr(settings)
+
+
+def test_a_session_key_secret_satisfies_the_session_key_requirement() -> None:
+    settings = load_settings(
+        {"DB_SECRET_ARN": ARN, "DB_HOST": "db.internal", "SECRET_KEY_ARN": ARN}
+    )
+    assert settings.secret_key is None and settings.secret_key_arn == ARN
 
 
 def test_embedded_sqlite_keeps_a_generated_secret_key(tmp_path: Path) -> None:

@@ -71,6 +71,49 @@ def create_token(
     return token
 
 
+def ensure_token(
+    session: DbSession, name: str, token: str, scopes: Iterable[str], actor: str
+) -> bool:
+    """Make `token` (chosen elsewhere, e.g. a Secrets Manager secret) the active token `name`.
+
+    Idempotent: True when it stored the token (after revoking a predecessor with another
+    value), False when it already was the active one. Safe when several processes
+    start at once: the loser of the race on the active name finds the winner's row.
+    """
+    scopes = sorted(set(scopes))
+    if not token.startswith(TOKEN_PREFIX) or len(token) < len(TOKEN_PREFIX) + 43:
+        raise TokenError(f"expected {TOKEN_PREFIX} followed by 43+ random characters")
+    digest = hash_token(token)
+    for _attempt in range(2):
+        try:
+            with session.begin_nested():
+                return _replace_token(session, name, digest, scopes, actor)
+        except sa.exc.IntegrityError:
+            continue  # another process stored it at the same moment: look again
+    raise TokenError(f"the token {name!r} could not be stored")
+
+
+def _replace_token(
+    session: DbSession, name: str, digest: str, scopes: list[str], actor: str
+) -> bool:
+    row = session.scalar(
+        sa.select(ApiToken)
+        .where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+        .with_for_update()
+    )
+    if row is not None and row.token_hash == digest:
+        return False
+    if session.scalar(sa.select(ApiToken.id).where(ApiToken.token_hash == digest)) is not None:
+        raise TokenError(f"that value was used by a token before; give {name!r} a new one")
+    if row is not None:
+        revoke_token(session, name, actor)
+    new = ApiToken(name=name, token_hash=digest, scopes=scopes, created_at=utcnow())
+    session.add(new)
+    session.flush()
+    publish(Happened(session, actor, "token.create", "token", name, None, describe(new)))
+    return True
+
+
 def describe(row: ApiToken) -> dict[str, object]:
     """What may be shown about a token: never the secret or its hash."""
     return {

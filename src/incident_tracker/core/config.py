@@ -43,6 +43,10 @@ DEFAULT_SEVERITY_MAP = "critical=SEV1,error=SEV2,warning=SEV3,info=SEV4"
 class Settings:
     database_url: str | None = None
     db_secret_arn: str | None = None
+    # The migration Job only: the service's own role, which the Job creates and grants.
+    app_db_secret_arn: str | None = None
+    secret_key_arn: str | None = None
+    smoke_token_secret_arn: str | None = None
     db_host: str | None = None
     db_port: int = 5432
     db_name: str = "incident_tracker"
@@ -183,6 +187,13 @@ def _optional(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+def _secret_arn(env: Mapping[str, str], name: str) -> str | None:
+    arn = _optional(env, name)
+    if arn is not None and not _ARN.fullmatch(arn):
+        raise ConfigError(name, "expected a Secrets Manager secret ARN")
+    return arn
+
+
 def _read_secret_file(env: Mapping[str, str], name: str) -> str | None:
     """The content of the file the variable names (a mounted Kubernetes Secret), stripped."""
     path = _optional(env, name)
@@ -206,9 +217,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 "expected a URL starting with one of "
                 + ", ".join(f"{scheme}://" for scheme in _DB_URL_SCHEMES),
             )
-    db_secret_arn = _optional(env, "DB_SECRET_ARN")
-    if db_secret_arn is not None and not _ARN.fullmatch(db_secret_arn):
-        raise ConfigError("DB_SECRET_ARN", "expected a Secrets Manager secret ARN")
+    db_secret_arn = _secret_arn(env, "DB_SECRET_ARN")
     if db_secret_arn is not None and database_url is None and _optional(env, "DB_HOST") is None:
         # The RDS-managed secret holds only the user name and password.
         raise ConfigError("DB_HOST", "required when DB_SECRET_ARN is set")
@@ -221,11 +230,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     secret_key = _optional(env, "SECRET_KEY") or _read_secret_file(env, "SECRET_KEY_FILE")
     if secret_key is not None and len(secret_key) < MIN_SECRET_KEY_LENGTH:
         raise ConfigError("SECRET_KEY", f"must be at least {MIN_SECRET_KEY_LENGTH} characters")
-    if secret_key is None and (database_url is not None or db_secret_arn is not None):
+    secret_key_arn = _secret_arn(env, "SECRET_KEY_ARN")
+    if secret_key is None and secret_key_arn is None and (database_url or db_secret_arn):
         raise ConfigError(
             "SECRET_KEY",
-            f"required ({MIN_SECRET_KEY_LENGTH}+ random characters) with DATABASE_URL or "
-            "DB_SECRET_ARN; only the embedded SQLite default makes one itself",
+            f"required ({MIN_SECRET_KEY_LENGTH}+ random characters, or SECRET_KEY_ARN) with "
+            "DATABASE_URL or DB_SECRET_ARN; only the embedded SQLite default makes one itself",
         )
     service_label = _optional(env, "ALERTMANAGER_SERVICE_LABEL") or "service"
     if not _LABEL_NAME.fullmatch(service_label):
@@ -251,6 +261,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         database_url=database_url,
         db_secret_arn=db_secret_arn,
+        app_db_secret_arn=_secret_arn(env, "APP_DB_SECRET_ARN"),
+        secret_key_arn=secret_key_arn,
+        smoke_token_secret_arn=_secret_arn(env, "SMOKE_TOKEN_SECRET_ARN"),
         db_host=_optional(env, "DB_HOST"),
         db_port=_int(env, "DB_PORT", 5432, 1, 65535),
         db_name=_optional(env, "DB_NAME") or "incident_tracker",

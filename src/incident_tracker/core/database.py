@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
+import structlog
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 
 from incident_tracker.core.config import ConfigError, Settings
+from incident_tracker.core.secrets import (
+    CachedCredentials,
+    read_database_credentials,
+    secret_source,
+)
+
+_log = structlog.get_logger(__name__)
 
 # Stable constraint names so Alembic migrations can address them on every dialect.
 NAMING_CONVENTION = {
@@ -115,37 +122,49 @@ def rfc3339(value: datetime) -> str:
 
 
 def _url_from_secret(settings: Settings) -> URL:
-    """Build the URL from the RDS-managed secret, read with the pod's IAM role (IRSA)."""
-    import boto3  # imported here: only EKS deployments need it at start-up
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        # A session of its own: boto3's shared default one keeps the credentials it found first.
-        client = boto3.session.Session().client(
-            "secretsmanager",
-            region_name=settings.aws_region,
-            endpoint_url=settings.aws_endpoint_url,
-        )
-        response = client.get_secret_value(SecretId=settings.db_secret_arn)
-    except (BotoCoreError, ClientError) as exc:
-        # No such secret, access denied, no credentials: the operator's to fix, so say so.
-        raise ConfigError("DB_SECRET_ARN", f"the secret could not be read: {exc}") from exc
-    try:
-        secret = json.loads(response["SecretString"])
-        username, password = secret["username"], secret["password"]
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ConfigError(
-            "DB_SECRET_ARN", "the secret must be JSON with username and password"
-        ) from exc
+    """The URL of the DB_SECRET_ARN database, without its password: `use_secret_credentials`
+    supplies user and password to every new connection."""
+    credentials = read_database_credentials(secret_source(settings, "DB_SECRET_ARN"))
     return URL.create(
         "postgresql+psycopg2",
-        username=username,
-        password=password,
-        host=secret.get("host") or settings.db_host,
-        port=int(secret.get("port") or settings.db_port),
-        database=secret.get("dbname") or settings.db_name,
+        username=credentials.username,
+        host=credentials.host or settings.db_host,
+        port=credentials.port or settings.db_port,
+        database=credentials.dbname or settings.db_name,
         query={"sslmode": settings.db_sslmode},
     )
+
+
+def _is_authentication_failure(error: Exception) -> bool:
+    # libpq reports a refused login before any session exists, so psycopg2 has no SQLSTATE
+    # (28P01) to offer: the server's message is what there is.
+    return "password authentication failed" in str(error)
+
+
+def use_secret_credentials(engine: sa.Engine, settings: Settings) -> None:
+    """Log every new connection in with DB_SECRET_ARN's current credentials.
+
+    They are cached; when a login fails (the secret was rotated), the secret is read again
+    and the connection retried once, so a rotation costs one retried connection, no restart.
+    """
+    credentials = CachedCredentials(secret_source(settings, "DB_SECRET_ARN"))
+
+    @sa.event.listens_for(engine, "do_connect")
+    def connect(dialect: sa.Dialect, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        used = credentials.current()
+        try:
+            return dialect.connect(*cargs, **{**cparams, **used.login})
+        except dialect.loaded_dbapi.OperationalError as exc:
+            if not _is_authentication_failure(exc):
+                raise
+            _log.info("database login refused; reading DB_SECRET_ARN again")
+            try:
+                fresh = credentials.refresh(used)
+            except ConfigError as unreadable:
+                # Answered like an outage (503), not a crash; the next connection tries again.
+                _log.error("database secret unreadable", error=str(unreadable))
+                raise exc from unreadable
+            return dialect.connect(*cargs, **{**cparams, **fresh.login})
 
 
 def database_url(settings: Settings) -> URL:

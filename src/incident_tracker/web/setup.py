@@ -9,8 +9,9 @@ from flask import Blueprint, Flask, Response, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from incident_tracker.core.config import Settings, session_secret_key
+from incident_tracker.core.config import Settings
 from incident_tracker.core.problem import Problem
+from incident_tracker.core.secrets import session_key
 from incident_tracker.errors import error_response
 from incident_tracker.web.views import blp
 
@@ -36,7 +37,7 @@ def _csrf_failed(error: CSRFError) -> Response:
 
 def install_web(app: Flask, settings: Settings, csrf_exempt: Iterable[Blueprint]) -> None:
     app.config.update(
-        SECRET_KEY=session_secret_key(settings),
+        SECRET_KEY=session_key(settings),
         SESSION_COOKIE_NAME="incident_tracker_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

@@ -7,6 +7,17 @@ locals {
   jenkins_issuer       = coalesce(var.jenkins.oidc_issuer, var.oidc_issuer)
 
   # Principals that deploy into the app's namespace: the GitHub role, and Jenkins when enabled.
+  pods = {
+    app = {
+      service_account = var.service_account
+      secrets         = values(var.app_secret_arns)
+    }
+    migrate = {
+      service_account = var.migrate_service_account
+      secrets         = [var.master_db_secret_arn, var.app_secret_arns.db]
+    }
+  }
+
   deployers = merge(
     { github = aws_iam_role.github_deploy.arn },
     var.jenkins.enabled ? { jenkins = aws_iam_role.jenkins[0].arn } : {},
@@ -14,10 +25,13 @@ locals {
 }
 
 ################################################################################
-# The app's pod role (IRSA): reads its own database secret, nothing else
+# Pod roles (IRSA): the app reads its own secrets; the migration Job alone reads the RDS
+# master secret (and the app's database secret, to create and grant that role)
 ################################################################################
 
-data "aws_iam_policy_document" "app_assume" {
+data "aws_iam_policy_document" "pod_assume" {
+  for_each = local.pods
+
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
 
@@ -29,7 +43,7 @@ data "aws_iam_policy_document" "app_assume" {
     condition {
       test     = "StringEquals"
       variable = "${var.oidc_issuer}:sub"
-      values   = ["system:serviceaccount:${var.namespace}:${var.service_account}"]
+      values   = ["system:serviceaccount:${var.namespace}:${each.value.service_account}"]
     }
 
     condition {
@@ -40,25 +54,30 @@ data "aws_iam_policy_document" "app_assume" {
   }
 }
 
-resource "aws_iam_role" "app" {
-  name               = "${var.name}-app"
-  description        = "Pods of ${var.namespace}/${var.service_account}: read the DB secret"
-  assume_role_policy = data.aws_iam_policy_document.app_assume.json
+resource "aws_iam_role" "pod" {
+  for_each = local.pods
+
+  name               = "${var.name}-${each.key}"
+  description        = "Pods of ${var.namespace}/${each.value.service_account}: read ${each.key}'s secrets"
+  assume_role_policy = data.aws_iam_policy_document.pod_assume[each.key].json
 
   tags = var.tags
 }
 
-data "aws_iam_policy_document" "app" {
+data "aws_iam_policy_document" "pod_secrets" {
+  for_each = local.pods
+
   statement {
-    sid       = "ReadDatabaseSecret"
+    sid = "ReadSecrets"
+    # GetSecretValue also reads AWSPENDING, which the app uses while a rotation is under way.
     actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
-    resources = [var.db_secret_arn]
+    resources = each.value.secrets
   }
 
   statement {
-    sid       = "DecryptDatabaseSecret"
+    sid       = "DecryptSecrets"
     actions   = ["kms:Decrypt"]
-    resources = [var.db_secret_kms_key_arn]
+    resources = [var.secrets_kms_key_arn]
 
     condition {
       test     = "StringEquals"
@@ -68,10 +87,12 @@ data "aws_iam_policy_document" "app" {
   }
 }
 
-resource "aws_iam_role_policy" "app" {
-  name   = "read-db-secret"
-  role   = aws_iam_role.app.id
-  policy = data.aws_iam_policy_document.app.json
+resource "aws_iam_role_policy" "pod_secrets" {
+  for_each = local.pods
+
+  name   = "read-secrets"
+  role   = aws_iam_role.pod[each.key].id
+  policy = data.aws_iam_policy_document.pod_secrets[each.key].json
 }
 
 ################################################################################

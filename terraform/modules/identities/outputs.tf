@@ -1,6 +1,11 @@
 output "app_role_arn" {
   description = "Pod role of the app (APP_ROLE_ARN: eks.amazonaws.com/role-arn on the service account)."
-  value       = aws_iam_role.app.arn
+  value       = aws_iam_role.pod["app"].arn
+}
+
+output "migrate_role_arn" {
+  description = "Role of the migration Job (MIGRATE_ROLE_ARN: eks.amazonaws.com/role-arn on its service account)."
+  value       = aws_iam_role.pod["migrate"].arn
 }
 
 output "github_deploy_role_arn" {

@@ -29,18 +29,29 @@ variable "namespace" {
 }
 
 variable "service_account" {
-  description = "Kubernetes service account of the app and its migration Job."
+  description = "Kubernetes service account of the app (web and worker)."
   type        = string
   default     = "incident-tracker"
 }
 
-variable "db_secret_arn" {
-  description = "The RDS-managed master-user secret: the only secret the app may read."
+variable "migrate_service_account" {
+  description = "Kubernetes service account of the migration Job."
+  type        = string
+  default     = "incident-tracker-migrate"
+}
+
+variable "app_secret_arns" {
+  description = "The secrets the app's pods read: db (its own database role), session_key, smoke_token."
+  type        = object({ db = string, session_key = string, smoke_token = string })
+}
+
+variable "master_db_secret_arn" {
+  description = "The RDS-managed master-user secret: only the migration Job may read it."
   type        = string
 }
 
-variable "db_secret_kms_key_arn" {
-  description = "KMS key encrypting that secret."
+variable "secrets_kms_key_arn" {
+  description = "KMS key encrypting those secrets."
   type        = string
 }
 

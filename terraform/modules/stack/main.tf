@@ -70,17 +70,36 @@ module "database" {
   tags                     = local.tags
 }
 
+module "secrets" {
+  source = "../app-secrets"
+
+  name                 = local.name
+  kms_key_arn          = module.database.kms_key_arn
+  db_host              = module.database.db_host
+  db_port              = module.database.db_port
+  db_name              = module.database.db_name
+  db_security_group_id = module.database.security_group_id
+  vpc_id               = module.network.vpc_id
+  rotation_subnet_ids  = module.network.private_subnet_ids
+  tags                 = local.tags
+}
+
 module "identities" {
   source = "../identities"
 
-  name                     = local.name
-  cluster_name             = module.cluster.cluster_name
-  cluster_arn              = module.cluster.cluster_arn
-  oidc_provider_arn        = module.cluster.oidc_provider_arn
-  oidc_issuer              = module.cluster.oidc_issuer
-  namespace                = local.namespace
-  db_secret_arn            = module.database.master_user_secret_arn
-  db_secret_kms_key_arn    = module.database.kms_key_arn
+  name              = local.name
+  cluster_name      = module.cluster.cluster_name
+  cluster_arn       = module.cluster.cluster_arn
+  oidc_provider_arn = module.cluster.oidc_provider_arn
+  oidc_issuer       = module.cluster.oidc_issuer
+  namespace         = local.namespace
+  app_secret_arns = {
+    db          = module.secrets.app_db_secret_arn
+    session_key = module.secrets.session_key_secret_arn
+    smoke_token = module.secrets.smoke_token_secret_arn
+  }
+  master_db_secret_arn     = module.database.master_user_secret_arn
+  secrets_kms_key_arn      = module.database.kms_key_arn
   ecr_repository_arn       = data.aws_ecr_repository.app.arn
   allow_image_push         = var.allow_image_push
   allow_image_tag          = var.allow_image_tag

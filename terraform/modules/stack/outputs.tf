@@ -33,9 +33,29 @@ output "app_role_arn" {
   value       = module.identities.app_role_arn
 }
 
+output "migrate_role_arn" {
+  description = "MIGRATE_ROLE_ARN: eks.amazonaws.com/role-arn of the migration Job's service account."
+  value       = module.identities.migrate_role_arn
+}
+
 output "db_secret_arn" {
-  description = "DB_SECRET_ARN: the RDS-managed master-user secret."
+  description = "DB_SECRET_ARN: the service's own database role (least privilege, rotated)."
+  value       = module.secrets.app_db_secret_arn
+}
+
+output "db_master_secret_arn" {
+  description = "DB_MASTER_SECRET_ARN: the RDS-managed master-user secret, for the migration Job only."
   value       = module.database.master_user_secret_arn
+}
+
+output "secret_key_arn" {
+  description = "SECRET_KEY_ARN: the web UI's session key."
+  value       = module.secrets.session_key_secret_arn
+}
+
+output "smoke_token_secret_arn" {
+  description = "SMOKE_TOKEN_SECRET_ARN: the smoke test's read-only API token (the pipelines read it too)."
+  value       = module.secrets.smoke_token_secret_arn
 }
 
 output "db_host" {
