@@ -18,6 +18,8 @@ from tests.support.postgres import DatabaseUnderTest
 TABLES = (
     "audit_log",
     "api_tokens",
+    "change_links",
+    "changes",
     "idempotency_records",
     "incident_events",
     "incidents",

@@ -25,7 +25,7 @@ class AuditPageSchema(StrictSchema):
 
 
 class AuditArgsSchema(StrictSchema):
-    entity_type = fields.String(validate=validate.OneOf(["incident", "token", "webhook"]))
+    entity_type = fields.String(validate=validate.OneOf(["incident", "token", "webhook", "change"]))
     entity_id = fields.String(validate=validate.Length(min=1, max=200))
     limit = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
     cursor = fields.String(validate=validate.Length(min=1, max=200))

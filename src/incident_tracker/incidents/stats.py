@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from incident_tracker.core.percentiles import percentile
 
 
 @dataclass(frozen=True)
@@ -13,16 +14,6 @@ class DurationStats:
     mean: float | None
     p50: float | None
     p90: float | None
-
-
-def percentile(sorted_values: Sequence[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont)."""
-    if not sorted_values:
-        raise ValueError("no values")
-    position = (len(sorted_values) - 1) * fraction
-    lower, upper = math.floor(position), math.ceil(position)
-    weight = position - lower
-    return sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * weight
 
 
 def summarize(durations: Sequence[float]) -> DurationStats:
