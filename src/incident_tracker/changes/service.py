@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -240,14 +240,19 @@ def metrics_window(since: datetime | None, until: datetime | None) -> tuple[date
     return since, until
 
 
+def _failed() -> sa.ColumnElement[bool]:
+    """A failed change: it failed or was rolled back, or an incident is linked to it."""
+    has_link = sa.exists().where(ChangeLink.change_id == Change.id)
+    return sa.or_(Change.outcome.in_(FAILED_OUTCOMES), has_link)
+
+
 def delivery_metrics(
     session: DbSession, filters: Mapping[str, Any], since: datetime | None, until: datetime | None
 ) -> DeliveryMetrics:
     """DORA's four keys over the changes that finished in the window (definitions: API.md)."""
     since, until = metrics_window(since, until)
     in_window = _window_filters(sa.select(Change.id), filters, since, until).subquery()
-    has_link = sa.exists().where(ChangeLink.change_id == Change.id)
-    is_failed = sa.or_(Change.outcome.in_(FAILED_OUTCOMES), has_link)
+    is_failed = _failed()
     deployments, failed = session.execute(
         sa.select(
             sa.func.count(),
@@ -305,3 +310,30 @@ def delivery_metrics(
         unrecovered=unrecovered,
     )
 
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: date
+    deployments: int
+    failed: int
+
+
+def daily_deployments(
+    session: DbSession, filters: Mapping[str, Any], since: datetime, until: datetime
+) -> list[DayCount]:
+    """Deployments and failed changes per UTC day of the window, every day listed."""
+    since, until = metrics_window(since, until)
+    rows = session.execute(
+        _window_filters(sa.select(Change.finished_at, _failed()), filters, since, until)
+    )
+    counts: dict[date, list[int]] = {}
+    for finished_at, failed in rows:
+        tally = counts.setdefault(finished_at.date(), [0, 0])
+        tally[0] += 1
+        tally[1] += int(bool(failed))
+    days = (until.date() - since.date()).days + 1
+    return [
+        DayCount(day, *counts.get(day, [0, 0]))
+        for day in (since.date() + timedelta(days=n) for n in range(days))
+    ]
