@@ -27,8 +27,8 @@ from typing import Any
 SEVERE = ("SEV1", "SEV2")
 
 
-class TrackerUnavailable(Exception):
-    pass
+class TrackerError(Exception):
+    """The tracker did not answer, or refused the request."""
 
 
 def _warn(message: str) -> None:
@@ -55,20 +55,21 @@ def _call(
     pause = float(os.environ.get("TRACKER_RETRY_SECONDS", "2"))
     last = ""
     for attempt in range(1, attempts + 1):
-        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        # TRACKER_URL is checked to be http(s) in main(): no file: or custom scheme gets here.
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             if exc.code < 500:
                 detail = exc.read()[:300].decode(errors="replace")
-                raise TrackerUnavailable(f"{method} {path}: {exc.code} {detail}") from exc
+                raise TrackerError(f"{method} {path}: {exc.code} {detail}") from exc
             last = f"{exc.code}"
         except (urllib.error.URLError, OSError) as exc:
             last = str(exc)
         if attempt < attempts:
             time.sleep(pause)
-    raise TrackerUnavailable(f"{method} {path}: no answer after {attempts} attempt(s) ({last})")
+    raise TrackerError(f"{method} {path}: no answer after {attempts} attempt(s) ({last})")
 
 
 def _git(*args: str) -> str:
@@ -106,7 +107,7 @@ def record(environment: str, outcome: str) -> int:
     key = f"{run_url}|{environment}|{outcome}"[-255:] if run_url else ""
     try:
         recorded = _call("POST", "/changes", change, idempotency_key=key)
-    except TrackerUnavailable as exc:
+    except TrackerError as exc:
         _warn(f"the change was not recorded in the tracker: {exc}")
         print("")
         return 0
@@ -129,7 +130,7 @@ def bake(environment: str, started_at: str) -> int:
     while True:
         try:
             page = _call("GET", f"/incidents?{query}")
-        except TrackerUnavailable as exc:
+        except TrackerError as exc:
             _warn(f"the bake could not ask the tracker: {exc}")
             page = {"items": []}
         hits = [
@@ -148,7 +149,7 @@ def bake(environment: str, started_at: str) -> int:
 def link(change_id: str, incident_id: str) -> int:
     try:
         _call("POST", f"/incidents/{incident_id}/links", {"change_id": int(change_id)})
-    except TrackerUnavailable as exc:
+    except TrackerError as exc:
         _warn(f"CHG-{change_id} was not linked to INC-{incident_id}: {exc}")
     return 0
 
@@ -157,6 +158,9 @@ def main(argv: list[str]) -> int:
     commands = {"record": record, "bake": bake, "link": link}
     if len(argv) != 3 or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
+        return 2
+    if not os.environ.get("TRACKER_URL", "").startswith(("http://", "https://")):
+        print("TRACKER_URL must be an http(s) URL", file=sys.stderr)
         return 2
     return commands[argv[0]](argv[1], argv[2])
 

@@ -1,4 +1,5 @@
-"""Changes (deployments the pipeline records), their links to incidents, two timeline kinds.
+"""Changes (deployments the pipeline records), their links to incidents, two timeline kinds
+and the webhook event change.recorded.
 
 Revision ID: 0005_changes
 Revises: 0004_token_names_truncate
@@ -17,17 +18,25 @@ depends_on: str | Sequence[str] | None = None
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TIMESTAMP = sa.DateTime(timezone=True)
-KIND_CHECK = "ck_incident_events_kind"
 OLD_KINDS = ("note", "status_change", "severity_change", "field_change")
 NEW_KINDS = (*OLD_KINDS, "change_linked", "change_unlinked")
+OLD_EVENT_TYPES = (
+    "incident.created",
+    "incident.updated",
+    "incident.status_changed",
+    "incident.note_added",
+)
+NEW_EVENT_TYPES = (*OLD_EVENT_TYPES, "change.recorded")
 EVENTS = sa.table("incident_events", sa.column("kind", sa.String))
+DELIVERIES = sa.table("webhook_deliveries", sa.column("event_type", sa.String))
 
 
-def _kinds(kinds: tuple[str, ...]) -> None:
-    """Replace the CHECK on incident_events.kind (SQLite: by copying the table)."""
-    with op.batch_alter_table("incident_events") as batch:
-        batch.drop_constraint(op.f(KIND_CHECK), type_="check")
-        batch.create_check_constraint(op.f(KIND_CHECK), sa.column("kind").in_(kinds))
+def _allow(table: str, column: str, values: tuple[str, ...]) -> None:
+    """Replace the CHECK of an enum column (SQLite: by copying the table)."""
+    name = op.f(f"ck_{table}_{column}")
+    with op.batch_alter_table(table) as batch:
+        batch.drop_constraint(name, type_="check")
+        batch.create_check_constraint(name, sa.column(column).in_(values))
 
 
 def upgrade() -> None:
@@ -84,12 +93,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("incident_id", "change_id", name=op.f("pk_change_links")),
     )
     op.create_index(op.f("ix_change_links_change_id"), "change_links", ["change_id"])
-    _kinds(NEW_KINDS)
+    _allow("incident_events", "kind", NEW_KINDS)
+    _allow("webhook_deliveries", "event_type", NEW_EVENT_TYPES)
 
 
 def downgrade() -> None:
-    # The old CHECK cannot hold the new kinds: their events go with the links they record.
+    # The old CHECKs cannot hold the new values: their rows go with the changes they are about.
     op.execute(EVENTS.delete().where(EVENTS.c.kind.in_(("change_linked", "change_unlinked"))))
-    _kinds(OLD_KINDS)
+    op.execute(DELIVERIES.delete().where(DELIVERIES.c.event_type == "change.recorded"))
+    _allow("webhook_deliveries", "event_type", OLD_EVENT_TYPES)
+    _allow("incident_events", "kind", OLD_KINDS)
     op.drop_table("change_links")
     op.drop_table("changes")

@@ -165,6 +165,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops_blp)
     # Bearer tokens, no cookies: the API needs no CSRF token.
     install_web(
-        app, settings, csrf_exempt=(incidents_blp, audit_blp, webhooks_blp, integrations_blp, changes_blp),
+        app,
+        settings,
+        csrf_exempt=(incidents_blp, audit_blp, webhooks_blp, integrations_blp, changes_blp),
     )
     return app

@@ -33,7 +33,12 @@ def _history(page: Page, server: Server) -> tuple[str, list[dict[str, Any]], int
 
     def change(version: str, minutes: int, outcome: str = "succeeded") -> dict[str, Any]:
         body = {"service": service, "environment": "prod", "version": version}
-        return _post(page, server, "/changes", body | {"finished_at": _minutes_ago(minutes), "outcome": outcome})
+        return _post(
+            page,
+            server,
+            "/changes",
+            body | {"finished_at": _minutes_ago(minutes), "outcome": outcome},
+        )
 
     changes = [change("v1.4.0", 50), change("v1.4.1", 30, "failed"), change("v1.4.2", 10)]
     incident = _post(
@@ -64,9 +69,7 @@ def test_suspects_caused_this_and_undo(page: Page, server: Server) -> None:
 
     row.get_by_role("button", name="Undo").click()
     expect(page.locator(".flash")).to_contain_text("no longer marked as a cause")
-    expect(page.locator(f"#change-{older['id']}").get_by_role("button")).to_have_text(
-        "Caused this"
-    )
+    expect(page.locator(f"#change-{older['id']}").get_by_role("button")).to_have_text("Caused this")
 
 
 def test_changes_page_filters_newest_first(page: Page, server: Server) -> None:

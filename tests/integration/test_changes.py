@@ -78,6 +78,15 @@ def test_defaults_and_the_audit_trail(client: FlaskClient) -> None:
     assert [(e["action"], e["entity_id"]) for e in audit] == [("change.record", str(change["id"]))]
 
 
+def test_a_new_change_is_a_webhook_event(client: FlaskClient) -> None:
+    subscription = {"url": "https://hooks.example.com/changes", "events": ["change.recorded"]}
+    response = client.post("/api/v1/webhooks", json=subscription)
+    assert response.status_code == 201, response.json
+    record(client)
+    deliveries = client.get("/api/v1/webhooks/deliveries").json["items"]
+    assert [d["event_type"] for d in deliveries] == ["change.recorded"]
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
@@ -238,8 +247,13 @@ def test_delivery_metrics_match_hand_computed_figures(any_database_app: Flask) -
     record(client, committed_at=at(1), finished_at=at(1, hours=1))  # lead 3600
     record(client, committed_at=at(2), finished_at=at(2, hours=2))  # lead 7200
     record(client, finished_at=at(3))  # no commit time: no lead time
-    record(client, committed_at=at(4), started_at=at(4), finished_at=at(4, minutes=10),
-           outcome="failed")  # recovery 600 (not a lead time: it did not succeed)
+    record(
+        client,
+        committed_at=at(4),
+        started_at=at(4),
+        finished_at=at(4, minutes=10),
+        outcome="failed",
+    )  # recovery 600 (not a lead time: it did not succeed)
     record(client, started_at=at(5), finished_at=at(5, minutes=40), outcome="rolled_back")  # 2400
     linked_recovered = record(client, committed_at=at(6), finished_at=at(6, hours=4))["id"]
     linked_open = record(client, committed_at=at(7), finished_at=at(7, hours=1))["id"]

@@ -9,8 +9,8 @@ import pytest
 from incident_tracker.core.config import ConfigError, load_settings, session_secret_key
 from incident_tracker.core.exceptions import Malformed
 from incident_tracker.core.pagination import decode_cursor, encode_cursor
-from incident_tracker.errors import problem_of
 from incident_tracker.core.percentiles import percentile
+from incident_tracker.errors import problem_of
 from incident_tracker.incidents.stats import summarize
 from tests.support.settings import ARN, KEY
 

@@ -29,7 +29,9 @@ MAX_METRICS_WINDOW = timedelta(days=366)
 FAILED_OUTCOMES = (Outcome.FAILED, Outcome.ROLLED_BACK)
 
 
-def _check_times(started_at: datetime, finished_at: datetime, committed_at: datetime | None) -> None:
+def _check_times(
+    started_at: datetime, finished_at: datetime, committed_at: datetime | None
+) -> None:
     if finished_at > utcnow() + FUTURE_TOLERANCE:
         raise Invalid.field(
             "finished_at", "may not be more than 5 minutes in the future", "finished_at is ahead"
@@ -113,23 +115,27 @@ def get_change(session: DbSession, change_id: int) -> Change:
     return change
 
 
-def _window_filters(
-    query: sa.Select[Any], filters: Mapping[str, Any], since: datetime | None, until: datetime | None
-) -> sa.Select[Any]:
+def _in_window(
+    filters: Mapping[str, Any], since: datetime | None, until: datetime | None
+) -> list[sa.ColumnElement[bool]]:
+    """The service and environment filters, and `finished_at` in [since, until)."""
+    conditions: list[sa.ColumnElement[bool]] = []
     if filters.get("service"):
-        query = query.where(Change.service == filters["service"])
+        conditions.append(Change.service == filters["service"])
     if filters.get("environment"):
-        query = query.where(Change.environment == filters["environment"])
+        conditions.append(Change.environment == filters["environment"])
     if since is not None:
-        query = query.where(Change.finished_at >= since)
+        conditions.append(Change.finished_at >= since)
     if until is not None:
-        query = query.where(Change.finished_at < until)
-    return query
+        conditions.append(Change.finished_at < until)
+    return conditions
 
 
 def list_changes(session: DbSession, filters: Mapping[str, Any]) -> Page[Change]:
     """Newest first (by id, i.e. recording order), keyset-paginated."""
-    query = _window_filters(sa.select(Change), filters, filters.get("since"), filters.get("until"))
+    query = sa.select(Change).where(
+        *_in_window(filters, filters.get("since"), filters.get("until"))
+    )
     if filters.get("outcome"):
         query = query.where(Change.outcome.in_(filters["outcome"]))
     return keyset_page(session, query, Change.id, filters["limit"], filters.get("cursor"))
@@ -169,9 +175,7 @@ def link_change(session: DbSession, incident_id: int, change_id: int, actor: Ide
     """Mark the change as a cause of the incident: 409 when it already is."""
     change = get_change(session, change_id)
     # Locks the incident first, so two concurrent links of one pair queue up here.
-    incidents.record_change_link(
-        session, incident_id, _link_data(change), actor, linked=True
-    )
+    incidents.record_change_link(session, incident_id, _link_data(change), actor, linked=True)
     if session.get(ChangeLink, (incident_id, change_id)) is not None:
         raise Conflict(f"{change.reference} is already linked to incident {incident_id}")
     try:
@@ -184,7 +188,8 @@ def link_change(session: DbSession, incident_id: int, change_id: int, actor: Ide
 
 
 def unlink_change(session: DbSession, incident_id: int, change_id: int, actor: Identity) -> None:
-    link = session.get(ChangeLink, (incident_id, change_id)) if 1 <= change_id <= MAX_ID else None
+    in_range = 1 <= incident_id <= MAX_ID and 1 <= change_id <= MAX_ID
+    link = session.get(ChangeLink, (incident_id, change_id)) if in_range else None
     if link is None:
         incidents.get_incident(session, incident_id)  # an unknown incident is named as such
         raise NotFound(f"change {change_id} is not linked to incident {incident_id}")
@@ -251,7 +256,7 @@ def delivery_metrics(
 ) -> DeliveryMetrics:
     """DORA's four keys over the changes that finished in the window (definitions: API.md)."""
     since, until = metrics_window(since, until)
-    in_window = _window_filters(sa.select(Change.id), filters, since, until).subquery()
+    in_window = sa.select(Change.id).where(*_in_window(filters, since, until)).subquery()
     is_failed = _failed()
     deployments, failed = session.execute(
         sa.select(
@@ -268,6 +273,7 @@ def delivery_metrics(
                 Change.committed_at.is_not(None),
             )
         )
+        if committed is not None  # always, by the query; says so to the type checker
     ]
     failed_rows = session.execute(
         sa.select(Change.id, Change.started_at, Change.finished_at).where(
@@ -311,7 +317,6 @@ def delivery_metrics(
     )
 
 
-
 @dataclass(frozen=True)
 class DayCount:
     day: date
@@ -325,7 +330,7 @@ def daily_deployments(
     """Deployments and failed changes per UTC day of the window, every day listed."""
     since, until = metrics_window(since, until)
     rows = session.execute(
-        _window_filters(sa.select(Change.finished_at, _failed()), filters, since, until)
+        sa.select(Change.finished_at, _failed()).where(*_in_window(filters, since, until))
     )
     counts: dict[date, list[int]] = {}
     for finished_at, failed in rows:
