@@ -13,6 +13,7 @@ fails a deploy: `record` and `link` warn (also in $GITHUB_STEP_SUMMARY) and exit
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -102,9 +103,10 @@ def record(environment: str, outcome: str) -> int:
             change[field] = os.environ[variable]
     if os.environ.get("STARTED_AT"):
         change["started_at"] = _utc(os.environ["STARTED_AT"])
-    # A retried step of the same run recording the same outcome records one change.
+    # A retried step of the same deploy (same run, start and outcome) records one change.
     run_url = os.environ.get("RUN_URL", "")
-    key = f"{run_url}|{environment}|{outcome}"[-255:] if run_url else ""
+    deploy = f"{run_url}|{environment}|{os.environ.get('STARTED_AT', '')}|{outcome}"
+    key = hashlib.sha256(deploy.encode()).hexdigest() if run_url else ""
     try:
         recorded = _call("POST", "/changes", change, idempotency_key=key)
     except TrackerError as exc:

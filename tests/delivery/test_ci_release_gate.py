@@ -27,9 +27,10 @@ def tracker(test_database: DatabaseUnderTest) -> Iterator[Served]:
     with created_database(test_database.url, f"gate_{os.getpid()}") as url:
         env = {"DATABASE_URL": url}
         with served_app(env) as served:
-            served.env["TOKEN"] = cli(env, "tokens", "create", "people", "--scope", "admin").strip()
+            admin = cli(served.env, "tokens", "create", "people", "--scope", "admin")
+            served.env["TOKEN"] = admin.strip()
             served.env["DEPLOYER"] = cli(
-                env,
+                served.env,
                 "tokens",
                 "create",
                 "ci-deployer",
@@ -98,6 +99,8 @@ def test_record_change_posts_commit_digest_and_run(
     assert change["commit_sha"] == sha and change["committed_at"] == committed
     assert change["started_at"] == started and change["actor"] == "ci-deployer"
     assert change["url"] == "https://github.com/example/incident-tracker/actions/runs/812"
+    again = run_step("record-change", "dev", "succeeded", IMAGE, env=env, tmp_path=tmp_path)
+    assert again.stdout == result.stdout  # a retried step records the same change once
 
 
 def test_a_quiet_bake_passes(tracker: Served, tmp_path: Path, kubectl: Path) -> None:
