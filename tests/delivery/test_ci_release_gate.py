@@ -3,20 +3,17 @@ recording kubectl of tests/support/deploy_steps.py for the rollback."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.deploy_steps import DIGEST, IMAGE, calls, run_step
 from tests.support.postgres import DatabaseUnderTest, created_database, free_port
-from tests.support.programs import Served, cli, served_app
+from tests.support.programs import Served, cli, served_api, served_app
 
 pytestmark = pytest.mark.postgres
 
@@ -40,20 +37,9 @@ def tracker(test_database: DatabaseUnderTest) -> Iterator[Served]:
             yield served
 
 
-def _api(served: Served, path: str, body: Any = None) -> Any:
-    headers = {"Authorization": f"Bearer {served.env['TOKEN']}"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(served.url + path, data=data, headers=headers)
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.load(response)
-
-
 def _declare(served: Served, severity: str, service: str = "incident-tracker") -> int:
     body = {"title": "Errors after deploy", "severity": severity, "service": service}
-    incident_id: int = _api(served, "/api/v1/incidents", body)["id"]
+    incident_id: int = served_api(served, "/api/v1/incidents", body)["id"]
     return incident_id
 
 
@@ -92,7 +78,7 @@ def test_record_change_posts_commit_digest_and_run(
     env = _gate_env(tracker, tmp_path, kubectl, STARTED_AT=started)
     result = run_step("record-change", "dev", "succeeded", IMAGE, env=env, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
-    change = _api(tracker, f"/api/v1/changes/{int(result.stdout)}")
+    change = served_api(tracker, f"/api/v1/changes/{int(result.stdout)}")
     sha, committed = _head()
     assert change["service"] == "incident-tracker" and change["environment"] == "dev"
     assert change["outcome"] == "succeeded" and change["image_digest"] == DIGEST
@@ -135,11 +121,13 @@ def test_an_incident_during_the_bake_rolls_back_records_and_links(
         "deployment/incident-tracker",
         "deployment/incident-tracker-worker",
     }
-    suspects = _api(tracker, f"/api/v1/incidents/{incident}/suspect-changes")["items"]
+    suspects = served_api(tracker, f"/api/v1/incidents/{incident}/suspect-changes")["items"]
     linked = [item for item in suspects if item["linked"]]
     assert len(linked) == 1 and linked[0]["outcome"] == "rolled_back"
     assert linked[0]["image_digest"] == DIGEST and linked[0]["started_at"] == started
-    kinds = [e["kind"] for e in _api(tracker, f"/api/v1/incidents/{incident}/events")["items"]]
+    kinds = [
+        e["kind"] for e in served_api(tracker, f"/api/v1/incidents/{incident}/events")["items"]
+    ]
     assert kinds == ["change_linked"]
 
 
@@ -168,7 +156,7 @@ def test_deploy_records_its_outcome(tracker: Served, tmp_path: Path, kubectl: Pa
     result = run_step("deploy", "dev", IMAGE, env=env, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     started = (tmp_path / "rendered" / "started_at").read_text().strip()
-    newest = _api(tracker, "/api/v1/changes?environment=dev&limit=1")["items"][0]
+    newest = served_api(tracker, "/api/v1/changes?environment=dev&limit=1")["items"][0]
     assert newest["outcome"] == "succeeded" and newest["started_at"] == started
     failed = run_step(
         "deploy",
@@ -178,5 +166,5 @@ def test_deploy_records_its_outcome(tracker: Served, tmp_path: Path, kubectl: Pa
         tmp_path=tmp_path,
     )
     assert failed.returncode != 0
-    newest = _api(tracker, "/api/v1/changes?environment=dev&limit=1")["items"][0]
+    newest = served_api(tracker, "/api/v1/changes?environment=dev&limit=1")["items"][0]
     assert newest["outcome"] == "rolled_back"
