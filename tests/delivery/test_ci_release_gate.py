@@ -3,6 +3,7 @@ recording kubectl of tests/support/deploy_steps.py for the rollback."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.deploy_steps import DIGEST, IMAGE, calls, run_step
 from tests.support.postgres import DatabaseUnderTest, created_database, free_port
@@ -168,3 +170,18 @@ def test_deploy_records_its_outcome(tracker: Served, tmp_path: Path, kubectl: Pa
     assert failed.returncode != 0
     newest = served_api(tracker, "/api/v1/changes?environment=dev&limit=1")["items"][0]
     assert newest["outcome"] == "rolled_back"
+
+
+# GitHub: pass secrets and other expressions to a script through `env:`, never `${{ }}` inside
+# `run:` (an expression there becomes part of the shell program).
+# https://docs.github.com/en/actions/reference/security/secure-use#use-an-intermediate-environment-variable
+def test_the_tracker_token_reaches_only_the_steps_that_report_and_only_through_env() -> None:
+    workflows = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+    for name in ("deploy.yml", "release.yml"):
+        for job in yaml.safe_load((workflows / name).read_text())["jobs"].values():
+            assert "TRACKER_TOKEN" not in json.dumps(job.get("env", {})), name  # not job-wide
+            for step in job.get("steps", []):
+                assert "${{" not in step.get("run", ""), (name, step.get("name"))
+                has_token = "secrets.TRACKER_TOKEN" in json.dumps(step.get("env", {}))
+                reports = any(s in step.get("run", "") for s in ("ci/deploy", "ci/verify-release"))
+                assert has_token == reports, (name, step.get("name"))
