@@ -19,6 +19,7 @@ from incident_tracker.audit import service as audit
 from incident_tracker.audit.views import blp as audit_blp
 from incident_tracker.auth import service as auth_service
 from incident_tracker.auth.guard import BearerAuthPlugin, install_auth
+from incident_tracker.changes.views import blp as changes_blp
 from incident_tracker.core import events
 from incident_tracker.core.config import ConfigError, Settings, load_settings
 from incident_tracker.core.database import (
@@ -254,9 +255,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(audit_blp)
     api.register_blueprint(webhooks_blp)
     api.register_blueprint(integrations_blp)
+    api.register_blueprint(changes_blp)
     app.register_blueprint(ops_blp)
     # Bearer tokens, no cookies: the API needs no CSRF token.
     install_web(
-        app, settings, csrf_exempt=(incidents_blp, audit_blp, webhooks_blp, integrations_blp)
+        app,
+        settings,
+        csrf_exempt=(incidents_blp, audit_blp, webhooks_blp, integrations_blp, changes_blp),
     )
     return app

@@ -37,8 +37,17 @@ FLOWS: dict[str, list[str]] = {
         "workflow-lint",
         "build-image",
     ],
-    "deploy": ["build-image", "push-image", "deploy", "smoke", "rollback"],
-    "release": ["resolve-digest", "check-release", "deploy", "smoke", "rollback", "tag-release"],
+    # ci/deploy calls ci/record-change; ci/verify-release is the gate after the smoke test.
+    "deploy": ["build-image", "push-image", "deploy", "smoke", "rollback", "verify-release"],
+    "release": [
+        "resolve-digest",
+        "check-release",
+        "deploy",
+        "smoke",
+        "rollback",
+        "verify-release",
+        "tag-release",
+    ],
 }
 GITHUB_FLOW_FILES = {"pr": "pr.yml", "deploy": "deploy.yml", "release": "release.yml"}
 JENKINS_FLOW_STAGES = {"pr": "PR checks", "deploy": "Deploy to dev", "release": "Release to prod"}

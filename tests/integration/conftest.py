@@ -19,6 +19,8 @@ from tests.support.webhooks import Receiver, WorkerProcess
 TABLES = (
     "audit_log",
     "api_tokens",
+    "change_links",
+    "changes",
     "idempotency_records",
     "incident_events",
     "incidents",

@@ -7,7 +7,6 @@ the integration suite empties the shared tables after every test.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -27,6 +26,7 @@ from tests.support.programs import (
     cli,
     http_status,
     require_program,
+    served_api,
     served_app,
     wait_for,
 )
@@ -63,18 +63,6 @@ def service(test_database: DatabaseUnderTest) -> Iterator[Served]:
                 env, "tokens", "create", "alertmanager", "--scope", "incidents:write"
             ).strip()
             yield served
-
-
-def _api(served: Served, path: str, body: Any = None) -> Any:
-    """GET, or POST `body` as JSON, with the admin token."""
-    headers = {"Authorization": f"Bearer {served.env['TOKEN']}"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(served.url + path, data=data, headers=headers)
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.load(response)
 
 
 def _notifications(served: Served) -> int:
@@ -136,7 +124,7 @@ def _amtool(alertmanager: str, *args: str) -> None:
 
 
 def _alertmanager_notes(served: Served, incident_id: int) -> list[dict[str, Any]]:
-    events = _api(served, f"/api/v1/incidents/{incident_id}/events")["items"]
+    events = served_api(served, f"/api/v1/incidents/{incident_id}/events")["items"]
     return [e for e in events if (e["data"] or {}).get("source") == "alertmanager"]
 
 
@@ -147,8 +135,8 @@ def test_alertmanager_opens_updates_and_resolves_one_incident(
     labels = ["alertname=DiskFull", "service=checkout", "severity=critical"]
     summary = "--annotation=summary=Disk almost full on checkout"
     _amtool(alertmanager, *labels, "instance=a", summary)
-    wait_for("an incident", lambda: _api(service, "/api/v1/incidents")["items"])
-    [incident] = _api(service, "/api/v1/incidents")["items"]
+    wait_for("an incident", lambda: served_api(service, "/api/v1/incidents")["items"])
+    [incident] = served_api(service, "/api/v1/incidents")["items"]
     assert (incident["title"], incident["severity"], incident["service"]) == (
         "Disk almost full on checkout",
         "SEV1",
@@ -163,13 +151,13 @@ def test_alertmanager_opens_updates_and_resolves_one_incident(
     seen = _notifications(service)
     _amtool(alertmanager, *labels, "instance=a", summary)
     wait_for("two repeat notifications", lambda: _notifications(service) >= seen + 2)
-    assert len(_api(service, "/api/v1/incidents")["items"]) == 1
+    assert len(served_api(service, "/api/v1/incidents")["items"]) == 1
     assert len(_alertmanager_notes(service, incident["id"])) == 1
 
     # A second alert of the same group: one more timeline note, still one incident.
     _amtool(alertmanager, *labels, "instance=b", summary)
     wait_for("a second note", lambda: len(_alertmanager_notes(service, incident["id"])) == 2)
-    assert len(_api(service, "/api/v1/incidents")["items"]) == 1
+    assert len(served_api(service, "/api/v1/incidents")["items"]) == 1
     assert len(_alertmanager_notes(service, incident["id"])[-1]["data"]["firing"]) == 2
 
     # Ending both alerts records the resolution and, with auto-resolve on, resolves.
@@ -177,8 +165,8 @@ def test_alertmanager_opens_updates_and_resolves_one_incident(
     for instance in ("a", "b"):
         _amtool(alertmanager, *labels, f"instance={instance}", summary, f"--end={now}")
     incident_path = f"/api/v1/incidents/{incident['id']}"
-    wait_for("the resolution", lambda: _api(service, incident_path)["status"] == "resolved")
-    resolved = _api(service, incident_path)
+    wait_for("the resolution", lambda: served_api(service, incident_path)["status"] == "resolved")
+    resolved = served_api(service, incident_path)
     assert resolved["resolution_summary"].startswith("Resolved by Alertmanager")
     assert _alertmanager_notes(service, incident["id"])[-1]["data"]["firing"] == []
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
@@ -192,14 +180,14 @@ def test_repeats_for_an_incident_resolved_by_hand_open_nothing_new(
     labels = ["alertname=QueueBacklog", "service=payments", "severity=warning"]
     _amtool(alertmanager, *labels, "instance=a")
     listed = "/api/v1/incidents?service=payments"
-    wait_for("an incident", lambda: _api(service, listed)["items"])
-    [incident] = _api(service, listed)["items"]
+    wait_for("an incident", lambda: served_api(service, listed)["items"])
+    [incident] = served_api(service, listed)["items"]
     path = f"/api/v1/incidents/{incident['id']}"
     body = {"to": "resolved", "resolution_summary": "scaled the consumers"}
-    assert _api(service, path + "/transitions", body)["status"] == "resolved"
+    assert served_api(service, path + "/transitions", body)["status"] == "resolved"
     seen = _notifications(service)
     wait_for("two repeat notifications", lambda: _notifications(service) >= seen + 2)
-    assert [i["id"] for i in _api(service, listed)["items"]] == [incident["id"]]
+    assert [i["id"] for i in served_api(service, listed)["items"]] == [incident["id"]]
     assert len(_alertmanager_notes(service, incident["id"])) == 1
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     _amtool(alertmanager, *labels, "instance=a", f"--end={now}")
@@ -207,12 +195,14 @@ def test_repeats_for_an_incident_resolved_by_hand_open_nothing_new(
         "the all-clear note",
         lambda: _alertmanager_notes(service, incident["id"])[-1]["data"]["firing"] == [],
     )
-    assert [i["id"] for i in _api(service, listed)["items"]] == [incident["id"]]
-    assert _api(service, path)["resolution_summary"] == "scaled the consumers"
+    assert [i["id"] for i in served_api(service, listed)["items"]] == [incident["id"]]
+    assert served_api(service, path)["resolution_summary"] == "scaled the consumers"
 
 
 def test_metrics_are_served_on_their_own_port_only(service: Served) -> None:
-    _api(service, "/api/v1/incidents", {"title": "Scraped", "severity": "SEV3", "service": "m"})
+    served_api(
+        service, "/api/v1/incidents", {"title": "Scraped", "severity": "SEV3", "service": "m"}
+    )
     request = urllib.request.Request(service.url + "/api/v1/incidents", method="ZQ123")
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen(request, timeout=5)

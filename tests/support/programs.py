@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,6 +97,18 @@ def served_app(env: Mapping[str, str]) -> Iterator[Served]:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def served_api(served: Served, path: str, body: Any = None) -> Any:
+    """GET, or POST `body` as JSON, with the token in served.env["TOKEN"]; the JSON answer."""
+    headers = {"Authorization": f"Bearer {served.env['TOKEN']}"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(served.url + path, data=data, headers=headers)
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.load(response)
 
 
 @contextlib.contextmanager

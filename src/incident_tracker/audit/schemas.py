@@ -25,7 +25,7 @@ class AuditPageSchema(StrictSchema):
 
 
 class AuditArgsSchema(StrictSchema):
-    entity_type = fields.String(validate=validate.OneOf(["incident", "token", "webhook"]))
+    entity_type = fields.String(validate=validate.OneOf(["incident", "token", "webhook", "change"]))
     entity_id = fields.String(validate=validate.Length(min=1, max=200))
     actor = fields.String(
         validate=validate.Length(min=1, max=200),

@@ -9,7 +9,8 @@ from flask import g
 READ = "incidents:read"
 WRITE = "incidents:write"
 ADMIN = "admin"
-SCOPES = (READ, WRITE, ADMIN)
+CHANGES_WRITE = "changes:write"  # the pipeline records deployments; incidents:write does not
+SCOPES = (READ, WRITE, CHANGES_WRITE, ADMIN)
 
 
 @dataclass(frozen=True)

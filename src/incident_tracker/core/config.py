@@ -63,6 +63,7 @@ class Settings:
     db_statement_timeout_ms: int = 5000
     db_pool_pre_ping: bool = True
     idempotency_ttl_hours: int = 24
+    change_window_hours: int = 24
     alembic_ini: Path = Path("alembic.ini")
     # Signs the web UI's session cookie; kept out of repr so it never reaches a log.
     secret_key: str | None = field(default=None, repr=False)
@@ -279,6 +280,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
         db_pool_pre_ping=_bool(env, "DB_POOL_PRE_PING", True),
         idempotency_ttl_hours=_int(env, "IDEMPOTENCY_TTL_HOURS", 24, 1, 24 * 30),
+        change_window_hours=_int(env, "CHANGE_WINDOW_HOURS", 24, 1, 24 * 30),
         alembic_ini=Path(_optional(env, "ALEMBIC_INI") or "alembic.ini"),
         secret_key=secret_key,
         alertmanager_severity_map=parse_severity_map(

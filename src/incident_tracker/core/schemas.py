@@ -44,3 +44,13 @@ class WholeMatch(validate.Regexp):
         if self.regex.fullmatch(value) is None:
             raise ValidationError(self._format_error(value))
         return value
+
+
+# The OpenAPI header parameter of every create that honours Idempotency-Key.
+IDEMPOTENCY_KEY_HEADER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "Replays the first response for 24 h instead of creating again.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}

@@ -33,6 +33,8 @@ class EventKind(enum.StrEnum):
     STATUS_CHANGE = "status_change"
     SEVERITY_CHANGE = "severity_change"
     FIELD_CHANGE = "field_change"
+    CHANGE_LINKED = "change_linked"
+    CHANGE_UNLINKED = "change_unlinked"
 
 
 class Incident(db.Model):  # type: ignore[name-defined,misc]
@@ -106,7 +108,11 @@ class IncidentEvent(db.Model):  # type: ignore[name-defined,misc]
 
 
 class IdempotencyRecord(db.Model):  # type: ignore[name-defined,misc]
-    """The first response to a create carrying an Idempotency-Key, replayed for 24 h."""
+    """The first response to a create carrying an Idempotency-Key, replayed for 24 h.
+
+    Kept for every create that honours the header (incidents, changes); `incident_id` ties
+    an incident's record to it so the record goes when the incident does.
+    """
 
     __tablename__ = "idempotency_records"
 

@@ -32,11 +32,13 @@ from incident_tracker.core.database import (
 from incident_tracker.core.exceptions import (
     Conflict,
     Invalid,
+    Malformed,
     NotFound,
     NotPermitted,
     VersionMismatch,
 )
 from incident_tracker.core.pagination import Page, keyset_page
+from incident_tracker.core.percentiles import interpolate
 from incident_tracker.incidents import lifecycle
 from incident_tracker.incidents.lifecycle import CLOSED_STATUSES, READ_ONLY_STATUSES, Status
 from incident_tracker.incidents.models import (
@@ -51,7 +53,6 @@ from incident_tracker.incidents.stats import (
     DurationStats,
     IncidentMetrics,
     MetricsGroup,
-    interpolate,
     rounded,
 )
 
@@ -155,6 +156,17 @@ class Idempotency:
     ttl: timedelta
 
 
+def idempotency_for(key: str | None, body: Any, ttl: timedelta) -> Idempotency | None:
+    """The Idempotency-Key header's claim on a create, if one was sent; `body` is what it
+    fingerprints (the request body, wrapped with the route for creates other than incidents).
+    """
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255:
+        raise Malformed("Idempotency-Key must be 1 to 255 characters")
+    return Idempotency(key=key, fingerprint=request_fingerprint(body), ttl=ttl)
+
+
 @dataclass(frozen=True)
 class Created:
     """A new incident, or the first response to the same Idempotency-Key, to replay."""
@@ -226,9 +238,9 @@ def create_incident(
 ) -> Created:
     """Declare an incident; with `idempotency`, the caller then calls `remember_response`."""
     if idempotency is not None:
-        record = _claim_idempotency_key(session, actor.name, idempotency)
-        if record is not None and record.incident_id is not None and record.response_body:
-            return Created(None, record.response_body)
+        replayed = claim_idempotency_key(session, actor, idempotency)
+        if replayed is not None:
+            return Created(None, replayed)
     now = utcnow()
     started_at = fields.get("started_at") or now
     _check_started_at(started_at, now)
@@ -254,17 +266,26 @@ def create_incident(
     return Created(incident, None)
 
 
+def claim_idempotency_key(
+    session: DbSession, actor: Identity, idempotency: Idempotency
+) -> dict[str, Any] | None:
+    """Claim the key for a create, or return the first response to it, to replay."""
+    record = _claim_idempotency_key(session, actor.name, idempotency)
+    return record.response_body if record is not None else None
+
+
 def remember_response(
     session: DbSession,
     actor: Identity,
     idempotency: Idempotency,
-    incident: Incident,
     body: dict[str, Any],
+    *,
+    incident_id: int | None = None,
 ) -> None:
     """Keep the first response to a create under its Idempotency-Key, in its transaction."""
     record = session.get(IdempotencyRecord, (actor.name, idempotency.key))
-    assert record is not None  # claimed by create_incident in this transaction
-    record.incident_id = incident.id
+    assert record is not None  # claimed by claim_idempotency_key in this transaction
+    record.incident_id = incident_id
     record.response_body = body
 
 
@@ -288,7 +309,7 @@ def _publish(
     session: DbSession,
     actor: Identity,
     action: str,
-    event: str,
+    event: str | None,
     incident: Incident,
     before: dict[str, Any] | None,
     *,
@@ -674,3 +695,47 @@ def incident_metrics(
 def count_by_status(session: DbSession) -> Iterable[tuple[str, int]]:
     rows = session.execute(sa.select(Incident.status, sa.func.count()).group_by(Incident.status))
     return [(status.value, count) for status, count in rows]
+
+
+def record_change_link(
+    session: DbSession,
+    incident_id: int,
+    change: Mapping[str, Any],
+    actor: Identity,
+    *,
+    linked: bool,
+) -> IncidentEvent:
+    """Put a change's link or unlink on the incident's timeline (and the audit trail).
+
+    `change` is `{"change_id", "reference"}`. Closed and canceled incidents are read-only.
+    """
+    incident = get_incident(session, incident_id, for_update=True)
+    if incident.status in (Status.CLOSED, Status.CANCELED):
+        raise Conflict(f"incident {incident_id} is {incident.status.value} and read-only")
+    kind = EventKind.CHANGE_LINKED if linked else EventKind.CHANGE_UNLINKED
+    event = _event(incident, kind, actor, utcnow(), data=dict(change))
+    session.add(event)
+    session.flush()
+    _publish(
+        session,
+        actor,
+        f"incident.{kind.value}",
+        None,
+        incident,
+        None,
+        audit_after={"event_id": event.id, **change},
+    )
+    return event
+
+
+def recovered_at(session: DbSession, incident_ids: Iterable[int]) -> dict[int, datetime | None]:
+    """When each incident stopped hurting: `mitigated_at`, else `resolved_at`, else None."""
+    ids = sorted(set(incident_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(Incident.id, sa.func.coalesce(Incident.mitigated_at, Incident.resolved_at)).where(
+            Incident.id.in_(ids)
+        )
+    )
+    return {incident_id: moment for incident_id, moment in rows}

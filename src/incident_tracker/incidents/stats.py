@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,17 +14,6 @@ class DurationStats:
 
 
 PERCENTILES = (0.5, 0.9)
-
-
-def rank_position(count: int, fraction: float) -> float:
-    """Where `fraction` falls among `count` sorted values, counting from 0 (percentile_cont)."""
-    return (count - 1) * fraction
-
-
-def interpolate(lower: float, upper: float, count: int, fraction: float) -> float:
-    """Linear interpolation between the values at the closest ranks around rank_position."""
-    position = rank_position(count, fraction)
-    return lower + (upper - lower) * (position - math.floor(position))
 
 
 def rounded(seconds: float | None) -> float | None:

@@ -15,6 +15,7 @@ from incident_tracker.auth.identity import READ, WRITE, current_identity
 from incident_tracker.core.config import current_settings
 from incident_tracker.core.database import db
 from incident_tracker.core.problem import Problem
+from incident_tracker.core.schemas import IDEMPOTENCY_KEY_HEADER
 from incident_tracker.incidents import service
 from incident_tracker.incidents.export import csv_response
 from incident_tracker.incidents.models import Incident
@@ -49,13 +50,6 @@ _IF_MATCH_REQUIRED = {
     "schema": {"type": "string"},
 }
 _IF_MATCH_OPTIONAL = {**_IF_MATCH_REQUIRED, "required": False}
-_IDEMPOTENCY_KEY = {
-    "in": "header",
-    "name": "Idempotency-Key",
-    "required": False,
-    "description": "Replays the first response for 24 h instead of creating again.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-}
 _ETAG_VALUE = re.compile(r'\s*(?:W/)?"(\d{1,18})"\s*')  # used with fullmatch
 
 
@@ -95,20 +89,15 @@ def list_incidents(filters: dict[str, Any]) -> Any:
 @blp.arguments(IncidentCreateSchema)
 @blp.response(201, IncidentSchema, headers=_ETAG)
 @blp.alt_response(409, response="CONFLICT", description="dedup_key clash")
-@blp.doc(parameters=[_IDEMPOTENCY_KEY])
+@blp.doc(parameters=[IDEMPOTENCY_KEY_HEADER])
 @requires(WRITE)
 def create_incident(fields: dict[str, Any]) -> Response:
     """Declare an incident; it starts in triage."""
-    idempotency = None
-    key = request.headers.get("Idempotency-Key")
-    if key is not None:
-        if not 1 <= len(key) <= 255:
-            raise Problem(400, "Idempotency-Key must be 1 to 255 characters")
-        idempotency = service.Idempotency(
-            key=key,
-            fingerprint=service.request_fingerprint(request.get_json()),
-            ttl=timedelta(hours=current_settings().idempotency_ttl_hours),
-        )
+    idempotency = service.idempotency_for(
+        request.headers.get("Idempotency-Key"),
+        request.get_json(),
+        timedelta(hours=current_settings().idempotency_ttl_hours),
+    )
     identity = current_identity()
     created = service.create_incident(db.session, fields, identity, idempotency)
     if created.incident is None:  # a replay: the first response, as it was
@@ -116,7 +105,9 @@ def create_incident(fields: dict[str, Any]) -> Response:
     else:
         body = _incident_schema.dump(created.incident)
         if idempotency is not None:
-            service.remember_response(db.session, identity, idempotency, created.incident, body)
+            service.remember_response(
+                db.session, identity, idempotency, body, incident_id=created.incident.id
+            )
     db.session.commit()
     assert body is not None
     response = jsonify(body)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +25,9 @@ from werkzeug.wrappers import Response as BaseResponse
 from incident_tracker.auth import service as auth_service
 from incident_tracker.auth.guard import missing_scope, person_of_request, requires
 from incident_tracker.auth.identity import ADMIN, READ, WRITE, Identity, current_identity
+from incident_tracker.changes import service as changes
+from incident_tracker.changes.models import Outcome
+from incident_tracker.changes.schemas import ChangeListArgsSchema
 from incident_tracker.core.config import current_settings
 from incident_tracker.core.database import db, retry_on_stale_connection, utcnow
 from incident_tracker.core.exceptions import Conflict, DomainError, Invalid, VersionMismatch
@@ -43,7 +46,7 @@ from incident_tracker.incidents.schemas import (
     TransitionSchema,
 )
 from incident_tracker.web import forms
-from incident_tracker.web.charts import format_duration, mean_durations_chart
+from incident_tracker.web.charts import deployments_chart, format_duration, mean_durations_chart
 from incident_tracker.web.listing import open_first
 
 blp = Blueprint("web", __name__)
@@ -273,6 +276,7 @@ def _render_incident(incident_id: int, status: int = 200, **state: Any) -> tuple
         timeline=service.list_events(
             db.session, incident_id, TIMELINE_PAGE, request.args.get("timeline") or None
         ),
+        suspects=changes.suspect_changes(db.session, incident_id, _change_window()),
         moves=_moves(incident.status),
         read_only=incident.status in lifecycle.READ_ONLY_STATUSES,
         severities=list(Severity),
@@ -373,14 +377,85 @@ def metrics() -> tuple[str, int]:
     days = request.args.get("days", "30")
     if days not in METRICS_WINDOWS:
         raise Problem(400, f"days must be one of {', '.join(METRICS_WINDOWS)}")
-    result = service.incident_metrics(
-        db.session, utcnow() - timedelta(days=int(days)), None, "severity"
-    )
+    until = utcnow()
+    since = until - timedelta(days=int(days))
+    result = service.incident_metrics(db.session, since, until, "severity")
     window = METRICS_WINDOWS[days]
+    delivery = changes.delivery_metrics(db.session, {}, since, until)
     return render_template(
         "metrics.html",
         result=result,
         days=days,
         windows=METRICS_WINDOWS,
         chart=mean_durations_chart(result.groups, f"Mean MTTA and MTTR by severity, last {window}"),
+        delivery=delivery,
+        deployments_chart=deployments_chart(
+            changes.daily_deployments(db.session, {}, since, until),
+            f"Deployments per day, failed ones marked, last {window}",
+        ),
     ), 200
+
+
+def _change_window() -> timedelta:
+    return timedelta(hours=current_settings().change_window_hours)
+
+
+@blp.get("/changes")
+@requires(READ)
+def change_list() -> tuple[str, int]:
+    raw = {
+        name: request.args.get(name, "").strip()
+        for name in ("service", "environment", "cursor")
+        if request.args.get(name, "").strip()
+    }
+    outcomes = request.args.getlist("outcome")
+    try:
+        filters = ChangeListArgsSchema().load(raw | ({"outcome": outcomes} if outcomes else {}))
+    except ValidationError as error:
+        filters, errors = {}, forms.field_errors(error.messages)
+    else:
+        errors = {}
+    page = changes.list_changes(db.session, filters | {"limit": 50}) if not errors else None
+    return render_template(
+        "changes.html",
+        page=page,
+        errors=errors,
+        args=request.args,
+        outcomes=list(Outcome),
+    ), (400 if errors else 200)
+
+
+@blp.post("/incidents/<int:incident_id>/links")
+@requires(WRITE)
+def link_change(incident_id: int) -> BaseResponse:
+    raw = request.form.get("change_id", "")
+    if not raw.isdigit():
+        raise Problem(400, "the form lacks the change's id; reload the page")
+    return _linking(
+        incident_id,
+        lambda: changes.link_change(db.session, incident_id, int(raw), current_identity()),
+        f"CHG-{raw} marked as a cause of INC-{incident_id}.",
+    )
+
+
+@blp.post("/incidents/<int:incident_id>/links/<int:change_id>/delete")
+@requires(WRITE)
+def unlink_change(incident_id: int, change_id: int) -> BaseResponse:
+    return _linking(
+        incident_id,
+        lambda: changes.unlink_change(db.session, incident_id, change_id, current_identity()),
+        f"CHG-{change_id} is no longer marked as a cause.",
+    )
+
+
+def _linking(incident_id: int, write: Callable[[], object], done: str) -> BaseResponse:
+    """Link or unlink; a clash (already linked, incident read-only) is told, not applied."""
+    try:
+        write()
+    except Conflict as error:
+        db.session.rollback()
+        flash(f"Nothing changed: {error.detail}.")
+    else:
+        db.session.commit()
+        flash(done)
+    return redirect(url_for("web.incident_page", incident_id=incident_id, _anchor="changes"), 303)

@@ -1,0 +1,1 @@
+"""Changes: the deployments the pipeline records, their links to incidents, delivery metrics."""

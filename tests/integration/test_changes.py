@@ -1,0 +1,304 @@
+"""Changes (API.md "Changes and delivery metrics"): routes, scopes, validation, replay, pages,
+the suspect window, links; DORA figures against hand-computed values on PostgreSQL and SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from incident_tracker import create_app, migrate
+from incident_tracker.core.database import db, rfc3339
+from incident_tracker.incidents.models import Incident
+from tests.support.api import TEST_SECRET_KEY, api_client, assert_problem, create, token_for
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def at(days: float = 0, hours: float = 0, minutes: float = 0, seconds: float = 0) -> str:
+    return rfc3339(T0 + timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds))
+
+
+def record(client: FlaskClient, **fields: Any) -> dict[str, Any]:
+    body = {"service": "checkout", "environment": "prod", "version": "v1"} | fields
+    response = client.post("/api/v1/changes", json=body)
+    assert response.status_code == 201, response.json
+    result: dict[str, Any] = response.json
+    return result
+
+
+def link(client: FlaskClient, incident_id: int, change_id: int) -> Any:
+    return client.post(f"/api/v1/incidents/{incident_id}/links", json={"change_id": change_id})
+
+
+def test_record_read_and_scopes(app: Flask, client: FlaskClient) -> None:
+    digest = "sha256:" + "a" * 64
+    change = record(
+        client,
+        commit_sha="9f1c2e0",
+        committed_at=at(hours=1),
+        started_at=at(hours=2),
+        finished_at=at(hours=3),
+        outcome="failed",
+        image_digest=digest,
+        url="https://ci.example.com/run/812",
+        summary="Release v1",
+    )
+    assert change["reference"] == f"CHG-{change['id']}"
+    assert change["actor"] == "tester" and change["incident_ids"] == []
+    assert change["outcome"] == "failed" and change["image_digest"] == digest
+    assert client.get(f"/api/v1/changes/{change['id']}").json == change
+    assert_problem(client.get("/api/v1/changes/999"), 404)
+
+    deployer = api_client(app, token_for(app, "deployer", "changes:write"))
+    writer = api_client(app, token_for(app, "writer", "incidents:write"))
+    reader = api_client(app, token_for(app, "reader", "incidents:read"))
+    body = {"service": "checkout", "environment": "prod", "version": "v2"}
+    assert deployer.post("/api/v1/changes", json=body).status_code == 201
+    assert_problem(writer.post("/api/v1/changes", json=body), 403)
+    assert_problem(reader.post("/api/v1/changes", json=body), 403)
+    assert reader.get("/api/v1/changes").status_code == 200
+    assert_problem(deployer.get("/api/v1/changes"), 403)
+    assert_problem(app.test_client().get("/api/v1/changes"), 401)
+
+
+def test_defaults_and_the_audit_trail(client: FlaskClient) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    change = record(client)
+    assert change["outcome"] == "succeeded" and change["started_at"] == change["finished_at"]
+    assert datetime.fromisoformat(change["finished_at"]) >= before
+    audit = client.get("/api/v1/audit?entity_type=change").json["items"]
+    assert [(e["action"], e["entity_id"]) for e in audit] == [("change.record", str(change["id"]))]
+
+
+def test_a_new_change_is_a_webhook_event(client: FlaskClient) -> None:
+    subscription = {"url": "https://hooks.example.com/changes", "events": ["change.recorded"]}
+    response = client.post("/api/v1/webhooks", json=subscription)
+    assert response.status_code == 201, response.json
+    record(client)
+    deliveries = client.get("/api/v1/webhooks/deliveries").json["items"]
+    assert [d["event_type"] for d in deliveries] == ["change.recorded"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"environment": "Prod"}, "environment"),
+        ({"environment": "e" * 33}, "environment"),
+        ({"version": ""}, "version"),
+        ({"commit_sha": "xyz1234"}, "commit_sha"),
+        ({"commit_sha": "abc12"}, "commit_sha"),
+        ({"image_digest": "sha256:abc"}, "image_digest"),
+        ({"url": "ftp://ci.example.com/1"}, "url"),
+        ({"summary": "s" * 2001}, "summary"),
+        ({"outcome": "exploded"}, "outcome"),
+        ({"colour": "blue"}, "colour"),
+        ({"finished_at": rfc3339(datetime.now(UTC) + timedelta(minutes=6))}, "finished_at"),
+        ({"started_at": at(hours=2), "finished_at": at(hours=1)}, "started_at"),
+        ({"committed_at": at(hours=2), "finished_at": at(hours=1)}, "committed_at"),
+    ],
+)
+def test_validation(client: FlaskClient, fields: dict[str, Any], field: str) -> None:
+    body = {"service": "checkout", "environment": "prod", "version": "v1"} | fields
+    problem = assert_problem(client.post("/api/v1/changes", json=body), 422)
+    assert field in problem["errors"]
+    assert client.get("/api/v1/changes").json["items"] == []
+
+
+def test_idempotent_replay(client: FlaskClient) -> None:
+    body = {"service": "checkout", "environment": "prod", "version": "v1"}
+    first = client.post("/api/v1/changes", json=body, headers={"Idempotency-Key": "deploy-1"})
+    again = client.post("/api/v1/changes", json=body, headers={"Idempotency-Key": "deploy-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json == first.json
+    assert again.headers["Location"] == first.headers["Location"]
+    other = client.post(
+        "/api/v1/changes", json=body | {"version": "v2"}, headers={"Idempotency-Key": "deploy-1"}
+    )
+    assert_problem(other, 422)
+    # The same key on the incident route is a different request, never a replayed change.
+    incident = client.post(
+        "/api/v1/incidents",
+        json={"title": "t", "severity": "SEV3", "service": "checkout"},
+        headers={"Idempotency-Key": "deploy-1"},
+    )
+    assert_problem(incident, 422)
+    assert len(client.get("/api/v1/changes").json["items"]) == 1
+
+
+def test_keyset_pages_filters_and_csv(client: FlaskClient) -> None:
+    ids = [
+        record(client, version=f"v{n}", finished_at=at(hours=n), outcome=outcome)["id"]
+        for n, outcome in enumerate(["succeeded", "failed", "rolled_back"] * 3)
+    ]
+    seen: list[int] = []
+    cursor = None
+    while True:
+        query = "?limit=4" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(f"/api/v1/changes{query}").json
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        record(client, version="newer")  # new changes never shift later pages
+    assert seen == sorted(ids, reverse=True)
+    failed = client.get("/api/v1/changes?outcome=failed&outcome=rolled_back").json["items"]
+    assert len(failed) == 6
+    windowed = client.get(f"/api/v1/changes?since={at(hours=2)}&until={at(hours=5)}").json
+    assert [item["version"] for item in windowed["items"]] == ["v4", "v3", "v2"]
+    assert_problem(client.get("/api/v1/changes?colour=blue"), 422)
+    csv = client.get("/api/v1/changes?outcome=failed", headers={"Accept": "text/csv"})
+    assert csv.mimetype == "text/csv"
+    lines = csv.get_data(as_text=True).splitlines()
+    assert lines[0].startswith("id,reference,service") and len(lines) == 4
+
+
+def test_suspect_window_edges_and_links(app: Flask, client: FlaskClient) -> None:
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    edge = started - timedelta(hours=24)
+
+    def finished(moment: datetime, **fields: Any) -> int:
+        return record(client, finished_at=rfc3339(moment), **fields)["id"]
+
+    at_start = finished(started)
+    at_edge = finished(edge)
+    outside = finished(edge - timedelta(seconds=1))
+    after = finished(started + timedelta(seconds=1))
+    failed = finished(started - timedelta(minutes=5), outcome="failed")
+    elsewhere = finished(started - timedelta(minutes=5), service="payments")
+    incident = create(client, service="checkout", started_at=rfc3339(started))["id"]
+
+    def suspects() -> list[tuple[int, bool]]:
+        items = client.get(f"/api/v1/incidents/{incident}/suspect-changes").json["items"]
+        return [(item["id"], item["linked"]) for item in items]
+
+    assert suspects() == [(at_start, False), (at_edge, False)]
+    assert {outside, after, failed, elsewhere}.isdisjoint(dict(suspects()))
+
+    linked = link(client, incident, outside)
+    assert linked.status_code == 201 and linked.json["incident_ids"] == [incident]
+    assert suspects() == [(at_start, False), (at_edge, False), (outside, True)]
+    assert_problem(link(client, incident, outside), 409)
+    assert_problem(link(client, incident, 999), 404)
+    assert_problem(link(client, 999, outside), 404)
+    timeline = client.get(f"/api/v1/incidents/{incident}/events").json["items"]
+    assert timeline[-1]["kind"] == "change_linked"
+    assert timeline[-1]["data"] == {"change_id": outside, "reference": f"CHG-{outside}"}
+
+    reader = api_client(app, token_for(app, "reader", "incidents:read"))
+    assert_problem(reader.post(f"/api/v1/incidents/{incident}/links", json={"change_id": 1}), 403)
+    assert_problem(reader.delete(f"/api/v1/incidents/{incident}/links/{outside}"), 403)
+
+    assert client.delete(f"/api/v1/incidents/{incident}/links/{outside}").status_code == 204
+    assert_problem(client.delete(f"/api/v1/incidents/{incident}/links/{outside}"), 404)
+    assert client.get(f"/api/v1/incidents/{incident}/events").json["items"][-1]["kind"] == (
+        "change_unlinked"
+    )
+    assert suspects() == [(at_start, False), (at_edge, False)]
+    actions = [e["action"] for e in client.get("/api/v1/audit?entity_type=incident").json["items"]]
+    assert actions[:2] == ["incident.change_unlinked", "incident.change_linked"]
+
+
+def test_links_on_a_canceled_incident_are_refused(client: FlaskClient) -> None:
+    change = record(client)["id"]
+    incident = create(client)["id"]
+    client.post(f"/api/v1/incidents/{incident}/transitions", json={"to": "canceled", "reason": "x"})
+    assert_problem(link(client, incident, change), 409)
+    assert client.get(f"/api/v1/changes/{change}").json["incident_ids"] == []
+
+
+@pytest.fixture
+def sqlite_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("SQLITE_PATH", str(tmp_path / "db.sqlite3"))
+    monkeypatch.setenv("SECRET_KEY", TEST_SECRET_KEY)
+    migrate.upgrade(Path("alembic.ini"))
+    application = create_app({"TESTING": True})
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_database_app(request: pytest.FixtureRequest) -> Flask:
+    name = "app" if request.param == "postgresql" else "sqlite_app"
+    application: Flask = request.getfixturevalue(name)
+    return application
+
+
+def _pin_recovery(app: Flask, incident_id: int, **moments: str | None) -> None:
+    values = {k: None if v is None else datetime.fromisoformat(v) for k, v in moments.items()}
+    with app.app_context():
+        db.session.execute(sa.update(Incident).where(Incident.id == incident_id).values(values))
+        db.session.commit()
+
+
+def test_delivery_metrics_match_hand_computed_figures(any_database_app: Flask) -> None:
+    app = any_database_app
+    client = api_client(app, token_for(app, "seeder", "admin"))
+    window = f"since={at()}&until={at(days=10)}"
+    record(client, committed_at=at(1), finished_at=at(1, hours=1))  # lead 3600
+    record(client, committed_at=at(2), finished_at=at(2, hours=2))  # lead 7200
+    record(client, finished_at=at(3))  # no commit time: no lead time
+    record(
+        client,
+        committed_at=at(4),
+        started_at=at(4),
+        finished_at=at(4, minutes=10),
+        outcome="failed",
+    )  # recovery 600 (not a lead time: it did not succeed)
+    record(client, started_at=at(5), finished_at=at(5, minutes=40), outcome="rolled_back")  # 2400
+    linked_recovered = record(client, committed_at=at(6), finished_at=at(6, hours=4))["id"]
+    linked_open = record(client, committed_at=at(7), finished_at=at(7, hours=1))["id"]
+    record(client, environment="staging", finished_at=at(4))  # another environment
+    record(client, finished_at=at(10))  # until is exclusive
+    record(client, finished_at=at(-1, seconds=59))  # before since
+    mitigated, resolved_only, unmitigated = (create(client)["id"] for _ in range(3))
+    _pin_recovery(app, mitigated, mitigated_at=at(6, hours=5))
+    _pin_recovery(app, resolved_only, mitigated_at=None, resolved_at=at(6, hours=4, minutes=30))
+    for incident, change in [
+        (mitigated, linked_recovered),
+        (resolved_only, linked_recovered),
+        (unmitigated, linked_open),
+    ]:
+        assert link(client, incident, change).status_code == 201
+
+    figures = client.get(f"/api/v1/metrics/delivery?environment=prod&{window}").json
+    assert figures == {
+        "since": at(),
+        "until": at(10),
+        "service": None,
+        "environment": "prod",
+        "deployments": 7,
+        "deployments_per_day": 0.7,
+        # leads 3600, 3600, 7200, 14400: p50 between ranks 2 and 3, p90 at rank 3.7
+        "lead_time_seconds": {"p50": 5400.0, "p90": 12240.0, "count": 4},
+        "change_failure_rate": 0.571,  # failed, rolled back, two linked: 4 of 7
+        "failed_changes": 4,
+        # 600, 2400 (their own duration), 1800 (earliest recovery: resolved 04:30 before
+        # the mitigation at 05:00); the change linked to an unmitigated incident is open
+        "recovery_seconds": {"p50": 1800.0, "p90": 2280.0, "count": 3},
+        "unrecovered": 1,
+    }
+    staging = client.get(f"/api/v1/metrics/delivery?environment=staging&{window}").json
+    assert staging["deployments"] == 1 and staging["change_failure_rate"] == 0.0
+    empty = client.get(f"/api/v1/metrics/delivery?service=payments&{window}").json
+    assert empty["change_failure_rate"] is None and empty["lead_time_seconds"]["p50"] is None
+
+
+def test_delivery_window_bounds(client: FlaskClient) -> None:
+    year = f"since={at()}&until={rfc3339(T0 + timedelta(days=366))}"
+    assert client.get(f"/api/v1/metrics/delivery?{year}").status_code == 200
+    longer = f"since={at()}&until={rfc3339(T0 + timedelta(days=366, seconds=1))}"
+    assert_problem(client.get(f"/api/v1/metrics/delivery?{longer}"), 422)
+    assert_problem(client.get(f"/api/v1/metrics/delivery?since={at(1)}&until={at()}"), 422)
+    default = client.get("/api/v1/metrics/delivery").json
+    span = datetime.fromisoformat(default["until"]) - datetime.fromisoformat(default["since"])
+    assert span == timedelta(days=30)
