@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+import structlog
 from flask import Flask
 from flask.testing import FlaskClient
 from structlog.testing import capture_logs
@@ -123,7 +124,7 @@ def test_a_redirect_is_not_followed(app: Flask, client: FlaskClient, receiver: R
 
 
 def test_a_failure_stores_and_logs_the_status_or_error_class_and_host_only(
-    app: Flask, client: FlaskClient
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     answering = Receiver(path="/services/T0SECRET/B0SECRET/XSECRET?token=QSECRET")
     answering.start()
@@ -138,6 +139,9 @@ def test_a_failure_stores_and_logs_the_status_or_error_class_and_host_only(
         assert client.post("/api/v1/webhooks", json=silent).status_code == 201
         create(client)
         with app.app_context(), capture_logs() as logs:
+            # The module's logger caches its processors on first use (configure_logging sets
+            # cache_logger_on_first_use), so an earlier test's use would bypass the capture.
+            monkeypatch.setattr(worker, "log", structlog.get_logger(worker.__name__))
             worker.deliver_due(
                 db.session, _settings(webhook_allow_private_targets=True), threading.Event()
             )
