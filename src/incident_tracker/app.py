@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import structlog
 from flask import Flask, Response, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from incident_tracker import migrate
@@ -121,6 +123,32 @@ def install_security_headers(app: Flask) -> None:
         return response
 
 
+class SchemaBehind(RuntimeError):
+    """The database answers but its schema lacks revisions this code needs."""
+
+
+def _refuse_a_schema_behind(app: Flask, needed: str) -> None:
+    """Stop start-up on a schema behind this code; an unreachable database only delays readiness.
+
+    Serving would fail on missing columns and tables; a schema ahead is fine (expand/contract).
+    """
+    with app.app_context():
+        try:
+            with db.engine.connect() as connection:
+                holds = migrate.holds_revision(connection, needed)
+        except SQLAlchemyError:
+            return  # /readyz answers 503 until the database is back
+        finally:
+            db.engine.dispose()  # the workers gunicorn forks open their own connections
+    if not holds:
+        message = (
+            f"refusing to serve: the database schema is behind this code, which needs revision "
+            f"{needed}; run `incident-tracker db upgrade` (the migration Job) first"
+        )
+        structlog.get_logger("incident_tracker.startup").error(message, needs_revision=needed)
+        raise SchemaBehind(message)
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment; `config` overrides Flask settings (tests)."""
     settings: Settings = load_settings()
@@ -136,11 +164,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schema's field order
     app.extensions["incident_tracker.settings"] = settings
-    app.extensions[SCHEMA_HEAD_KEY] = migrate.schema_head(settings.alembic_ini)
+    needed = migrate.schema_head(settings.alembic_ini)
+    app.extensions[SCHEMA_HEAD_KEY] = needed
     # One hop: the AWS load balancer sets X-Forwarded-For/-Proto/-Port.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_port=1)  # type: ignore[method-assign]
 
     db.init_app(app)
+    _refuse_a_schema_behind(app, needed)
     # Cross-domain reactions to every change, in its transaction (core/events.py).
     events.subscribe(audit.on_happened)
     events.subscribe(webhooks.on_happened)
