@@ -60,7 +60,7 @@ def revision_sql(ini: Path, script: Script) -> str:
 def main(out_dir: Path, ini: Path) -> int:
     os.environ["DATABASE_URL"] = RENDER_URL
     # load_settings wants one with DATABASE_URL; rendering SQL signs nothing.
-    os.environ["SECRET_KEY"] = "migration-lint-renders-sql-and-signs-nothing"
+    os.environ["SECRET_KEY"] = "migration-lint-renders-sql-and-signs-nothing"  # noqa: S105
     os.environ.pop("DB_SECRET_ARN", None)
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob("*.sql"):  # from an earlier run, or revisions since removed
@@ -81,4 +81,6 @@ def main(out_dir: Path, ini: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2] if len(sys.argv) > 2 else ROOT / "alembic.ini")))
+    sys.exit(
+        main(Path(sys.argv[1]), Path(sys.argv[2] if len(sys.argv) > 2 else ROOT / "alembic.ini"))
+    )

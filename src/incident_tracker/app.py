@@ -123,7 +123,7 @@ def install_security_headers(app: Flask) -> None:
         return response
 
 
-class SchemaBehind(RuntimeError):
+class SchemaBehindError(RuntimeError):
     """The database answers but its schema lacks revisions this code needs."""
 
 
@@ -146,7 +146,7 @@ def _refuse_a_schema_behind(app: Flask, needed: str) -> None:
             f"{needed}; run `incident-tracker db upgrade` (the migration Job) first"
         )
         structlog.get_logger("incident_tracker.startup").error(message, needs_revision=needed)
-        raise SchemaBehind(message)
+        raise SchemaBehindError(message)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

@@ -71,9 +71,7 @@ def record_applied_revisions(
         )
     if recorded - applied:  # a downgrade took them away
         connection.execute(
-            APPLIED_REVISIONS.delete().where(
-                APPLIED_REVISIONS.c.revision.in_(recorded - applied)
-            )
+            APPLIED_REVISIONS.delete().where(APPLIED_REVISIONS.c.revision.in_(recorded - applied))
         )
 
 
@@ -81,7 +79,5 @@ def holds_revision(connection: sa.Connection, revision: str) -> bool:
     """Whether the database's schema includes `revision` (is at or ahead of it)."""
     if not sa.inspect(connection).has_table(APPLIED_REVISIONS.name):
         return False  # never migrated, or only by a runner older than this table
-    query = sa.select(APPLIED_REVISIONS.c.revision).where(
-        APPLIED_REVISIONS.c.revision == revision
-    )
+    query = sa.select(APPLIED_REVISIONS.c.revision).where(APPLIED_REVISIONS.c.revision == revision)
     return connection.scalar(query) is not None

@@ -63,7 +63,10 @@ def downgrade() -> None:
         ("ALTER TABLE incidents RENAME COLUMN summary TO description", "renaming-column"),
         ("ALTER TABLE incidents RENAME TO majors", "renaming-table"),
         ("ALTER TABLE incidents ADD COLUMN team text NOT NULL", "adding-required-field"),
-        ("CREATE INDEX ix_incidents_team ON incidents (service)", "require-concurrent-index-creation"),
+        (
+            "CREATE INDEX ix_incidents_team ON incidents (service)",
+            "require-concurrent-index-creation",
+        ),
     ],
 )
 def test_a_revision_that_breaks_the_running_release_fails(
@@ -90,7 +93,9 @@ def test_a_migration_without_timeouts_fails(tmp_path: Path) -> None:
     env_py = tmp_path / "migrations" / "env.py"
     source = env_py.read_text()
     assert "for statement in timeout_statements():" in source
-    env_py.write_text(source.replace("for statement in timeout_statements():", "for statement in []:"))
+    env_py.write_text(
+        source.replace("for statement in timeout_statements():", "for statement in []:")
+    )
     result = run_ci_step("migration-lint", str(ini), timeout=300)
     assert result.returncode != 0
     assert "require-lock-timeout" in result.stdout

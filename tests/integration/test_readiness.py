@@ -18,7 +18,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 
 from incident_tracker import create_app, migrate
-from incident_tracker.app import SchemaBehind
+from incident_tracker.app import SchemaBehindError
 from incident_tracker.core.database import db
 from tests.support.api import TEST_SECRET_KEY, assert_problem
 from tests.support.postgres import DatabaseUnderTest, created_database, free_port
@@ -49,12 +49,16 @@ def migrated_app(database: str) -> Iterator[Flask]:
         db.engine.dispose()
 
 
-def _execute(url: str, *statements: str) -> None:
+def _migrate_ahead(url: str) -> None:
+    """What a newer runner leaves: the new revision recorded, alembic_version moved past HEAD."""
     engine = sa.create_engine(url)
     try:
         with engine.begin() as connection:
-            for statement in statements:
-                connection.execute(sa.text(statement))
+            connection.execute(migrate.APPLIED_REVISIONS.insert().values(revision=FUTURE_REVISION))
+            connection.execute(
+                sa.text("UPDATE alembic_version SET version_num = :revision"),
+                {"revision": FUTURE_REVISION},
+            )
     finally:
         engine.dispose()
 
@@ -81,12 +85,7 @@ def test_ready_at_the_head(migrated_app: Flask) -> None:
 
 
 def test_ready_when_a_later_release_migrated_ahead(migrated_app: Flask, database: str) -> None:
-    # What a newer runner writes: the new revision recorded, alembic_version moved past HEAD.
-    _execute(
-        database,
-        f"INSERT INTO applied_revisions (revision) VALUES ('{FUTURE_REVISION}')",
-        f"UPDATE alembic_version SET version_num = '{FUTURE_REVISION}'",
-    )
+    _migrate_ahead(database)
     client = migrated_app.test_client()
     assert client.get("/readyz").status_code == 200
     # Restarting on the newer schema (a rollback) starts and serves too.
@@ -97,9 +96,8 @@ def test_ready_when_a_later_release_migrated_ahead(migrated_app: Flask, database
 
 def test_not_ready_when_the_schema_falls_behind(migrated_app: Flask) -> None:
     migrate.downgrade(ALEMBIC_INI, "-1")
-    behind = migrated_app.test_client().get("/readyz")
-    assert_problem(behind, 503)
-    assert HEAD in behind.json["detail"] and "behind" in behind.json["detail"]
+    detail = assert_problem(migrated_app.test_client().get("/readyz"), 503)["detail"]
+    assert HEAD in detail and "behind" in detail
     migrate.upgrade(ALEMBIC_INI)
     assert migrated_app.test_client().get("/readyz").status_code == 200
 
@@ -118,7 +116,7 @@ def test_the_runner_records_every_applied_revision(database: str) -> None:
 def test_start_up_refuses_a_schema_behind(database: str, schema: str) -> None:
     if schema == "one revision behind":
         migrate.upgrade(ALEMBIC_INI, _previous_revision())
-    with pytest.raises(SchemaBehind, match=HEAD):
+    with pytest.raises(SchemaBehindError, match=HEAD):
         create_app({"TESTING": True})
 
 
