@@ -31,6 +31,8 @@ FLOWS: dict[str, list[str]] = {
         "lint",
         "test-app",
         "migrations",
+        "migration-lint",
+        "rehearse",
         "scan",
         "terraform-check",
         "manifests-check",
