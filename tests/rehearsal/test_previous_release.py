@@ -297,6 +297,9 @@ class Service:
             for thread in self.threads:
                 thread.join(timeout=60)
 
+    def unready_samples(self) -> int:
+        return sum(1 for s in self.readiness.values() for _, status in s if status != 200)
+
     def longest_unready_gap(self) -> float:
         """The longest run of non-200 /readyz answers of any pod while it was in service."""
         longest = 0.0
@@ -311,6 +314,32 @@ class Service:
             if unready_since is not None:
                 longest = max(longest, samples[-1][0] - unready_since)
         return longest
+
+
+@contextlib.contextmanager
+def report(service: Service, previous: str, old_tree: Path) -> Iterator[None]:
+    """Write the figures to reports/rehearsal.json and print them, also after a failure."""
+    try:
+        yield
+    finally:
+        figures = {
+            "previous_release": previous,
+            "revisions": [
+                migrate.schema_head(old_tree / "alembic.ini"),
+                migrate.schema_head(ROOT / "alembic.ini"),
+            ],
+            "requests": len(service.outcomes),
+            "writes_201": len(service.created),
+            "5xx_or_no_answer": sum(
+                1 for o in service.outcomes if o.status is None or o.status >= 500
+            ),
+            "readyz_samples": sum(len(s) for s in service.readiness.values()),
+            "readyz_not_200": service.unready_samples(),
+            "longest_unready_gap_s": round(service.longest_unready_gap(), 3),
+        }
+        REPORT.parent.mkdir(exist_ok=True)
+        REPORT.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"rehearsal: {json.dumps(figures)}")
 
 
 @pytest.fixture
@@ -349,29 +378,32 @@ def test_previous_release_survives_the_migration_rollout_and_rollback(
         old.cli("db", "upgrade")  # the schema the previous release shipped with
         token = old.cli("tokens", "create", "rehearsal", "--scope", "admin").strip()
         service = Service(token)
-        pods = {name: tmp_path / f"{name}.log" for name in ("old", "new", "old-again")}
-        old_pod = Pod(old, pods["old"]).start()
-        service.add(old_pod)
-        with service.running():
-            service.advance(REQUESTS_PER_PHASE)
-            # The new release's migration Job, while the previous release serves.
-            new.cli("db", "upgrade")
-            service.advance(REQUESTS_PER_PHASE)
-            # Rollout: new pods become ready on the same database, then the old ones stop.
-            new_pod = Pod(new, pods["new"]).start()
-            service.add(new_pod)
-            service.advance(REQUESTS_PER_PHASE)
-            service.remove(old_pod)
-            old_pod.stop()
-            service.advance(REQUESTS_PER_PHASE)
-            # Rollback (`kubectl rollout undo`): the old code again, on the newer schema.
-            old_again = Pod(old, pods["old-again"]).start()
-            service.add(old_again)
-            service.advance(REQUESTS_PER_PHASE)
-            service.remove(new_pod)
-            new_pod.stop()
-            service.advance(REQUESTS_PER_PHASE)
-        try:
+        with contextlib.ExitStack() as pods:
+
+            def start(release: Release, name: str) -> Pod:
+                pod = Pod(release, tmp_path / f"{name}.log").start()
+                pods.callback(pod.stop)  # also when the test fails half-way
+                service.add(pod)
+                return pod
+
+            old_pod = start(old, "old")
+            with service.running(), report(service, previous, old_tree):
+                service.advance(REQUESTS_PER_PHASE)
+                # The new release's migration Job, while the previous release serves.
+                new.cli("db", "upgrade")
+                service.advance(REQUESTS_PER_PHASE)
+                # Rollout: new pods become ready on the same database, then the old ones stop.
+                new_pod = start(new, "new")
+                service.advance(REQUESTS_PER_PHASE)
+                service.remove(old_pod)
+                old_pod.stop()
+                service.advance(REQUESTS_PER_PHASE)
+                # Rollback (`kubectl rollout undo`): the old code again, on the newer schema.
+                old_again = start(old, "old-again")
+                service.advance(REQUESTS_PER_PHASE)
+                service.remove(new_pod)
+                new_pod.stop()
+                service.advance(REQUESTS_PER_PHASE)
             # Nothing written is lost: every 201 reads back through the old code, and is stored.
             lost = [
                 incident_id
@@ -384,30 +416,10 @@ def test_previous_release_survives_the_migration_rollout_and_rollback(
                     connection.execute(sa.text("SELECT id, title FROM incidents")).all()
                 )
             engine.dispose()
-        finally:
-            old_again.stop()
 
     server_errors = [o for o in service.outcomes if o.status is None or o.status >= 500]
-    figures = {
-        "previous_release": previous,
-        "revisions": [
-            migrate.schema_head(old_tree / "alembic.ini"),
-            migrate.schema_head(ROOT / "alembic.ini"),
-        ],
-        "requests": len(service.outcomes),
-        "writes_201": len(service.created),
-        "5xx_or_no_answer": len(server_errors),
-        "readyz_samples": sum(len(s) for s in service.readiness.values()),
-        "readyz_not_200": sum(
-            1 for s in service.readiness.values() for _, status in s if status != 200
-        ),
-        "longest_unready_gap_s": round(service.longest_unready_gap(), 3),
-    }
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"rehearsal: {json.dumps(figures)}")
     assert server_errors == [], server_errors[:10]
-    assert figures["readyz_not_200"] == 0, service.readiness
+    assert service.unready_samples() == 0, service.readiness
     assert lost == []
     assert {i: stored.get(i) for i in service.created} == service.created
     assert len(service.created) >= REQUESTS_PER_PHASE  # the load really wrote
