@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
 import structlog
 from flask import Flask, Response, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -131,11 +132,14 @@ def _refuse_a_schema_behind(app: Flask, needed: str) -> None:
     """Stop start-up on a schema behind this code; an unreachable database only delays readiness.
 
     Serving would fail on missing columns and tables; a schema ahead is fine (expand/contract).
+    A database never migrated (no alembic_version) is not refused: the first migration Job may
+    still be on its way, and /readyz answers 503 until it is done.
     """
     with app.app_context():
         try:
             with db.engine.connect() as connection:
-                holds = migrate.holds_revision(connection, needed)
+                migrated = sa.inspect(connection).has_table("alembic_version")
+                holds = not migrated or migrate.holds_revision(connection, needed)
         except SQLAlchemyError:
             return  # /readyz answers 503 until the database is back
         finally:
