@@ -10,6 +10,7 @@ import sqlalchemy as sa
 import structlog
 from flask import Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -210,6 +211,35 @@ def _ensure_smoke_token(app: Flask, settings: Settings) -> None:
             _log.info("smoke token stored", name=SMOKE_TOKEN_NAME)
 
 
+class SchemaBehindError(RuntimeError):
+    """The database answers but its schema lacks revisions this code needs."""
+
+
+def _refuse_a_schema_behind(app: Flask, needed: str) -> None:
+    """Stop start-up on a schema behind this code; an unreachable database only delays readiness.
+
+    Serving would fail on missing columns and tables; a schema ahead is fine (expand/contract).
+    A database never migrated (no alembic_version) is not refused: the first migration Job may
+    still be on its way, and /readyz answers 503 until it is done.
+    """
+    with app.app_context():
+        try:
+            with db.engine.connect() as connection:
+                migrated = sa.inspect(connection).has_table("alembic_version")
+                holds = not migrated or migrate.holds_revision(connection, needed)
+        except SQLAlchemyError:
+            return  # /readyz answers 503 until the database is back
+        finally:
+            db.engine.dispose()  # the workers gunicorn forks open their own connections
+    if not holds:
+        message = (
+            f"refusing to serve: the database schema is behind this code, which needs revision "
+            f"{needed}; run `incident-tracker db upgrade` (the migration Job) first"
+        )
+        structlog.get_logger("incident_tracker.startup").error(message, needs_revision=needed)
+        raise SchemaBehindError(message)
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment; `config` overrides Flask settings (tests)."""
     settings: Settings = load_settings()
@@ -226,7 +256,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     app.json.sort_keys = False  # keep the schema's field order
     app.extensions["incident_tracker.settings"] = settings
-    app.extensions[SCHEMA_HEAD_KEY] = migrate.schema_head(settings.alembic_ini)
+    needed = migrate.schema_head(settings.alembic_ini)
+    app.extensions[SCHEMA_HEAD_KEY] = needed
     # One hop: the AWS load balancer sets X-Forwarded-For/-Proto/-Port.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_port=1)  # type: ignore[method-assign]
 
@@ -234,6 +265,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if settings.db_secret_arn is not None:
         with app.app_context():
             use_secret_credentials(db.engine, settings)
+    _refuse_a_schema_behind(app, needed)
     # Cross-domain reactions to every change, in its transaction (core/events.py).
     events.subscribe(audit.on_happened)
     events.subscribe(webhooks.on_happened)

@@ -1,7 +1,9 @@
-"""Alembic, driven from the app: the newest revision and upgrades under an advisory lock."""
+"""Alembic, driven from the app: the newest revision, upgrades under an advisory lock, and
+the record of applied revisions that readiness reads."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -16,6 +18,10 @@ from incident_tracker.core.secrets import read_database_credentials, secret_sour
 
 # Any constant works; every migration run takes the same one so two never interleave.
 MIGRATION_LOCK_ID = 0x1C1D_E7_00
+# Set on PostgreSQL before any revision runs (and rendered into the `--sql` output squawk lints).
+# A revision queued behind a long transaction for a table lock makes every request queue behind
+# it: give up after a few seconds instead (the Job fails, the old release keeps serving; rerun).
+MIGRATION_TIMEOUTS = {"lock_timeout": "3s", "statement_timeout": "10min"}
 
 
 def alembic_config(ini_path: Path) -> Config:
@@ -45,7 +51,8 @@ def downgrade(ini_path: Path, revision: str) -> None:
 # What the service's role may do: read and write rows, never change the schema; the audit
 # trail only grows (its triggers also refuse UPDATE, DELETE and TRUNCATE, even to an owner).
 APPEND_ONLY_TABLES = ("audit_log",)
-READ_ONLY_TABLES = ("alembic_version",)  # /readyz compares it with the newest revision
+# /readyz reads which revisions the schema holds; only the migration Job writes them.
+READ_ONLY_TABLES = ("alembic_version", "applied_revisions")
 
 
 def grant_app_role(settings: Settings) -> None:
@@ -104,3 +111,41 @@ def grant_app_role(settings: Settings) -> None:
                 )
     finally:
         engine.dispose()
+
+
+# Every revision whose schema the database holds, rewritten by each migration run. Alembic's
+# own table keeps only the newest id, which code built before that revision cannot place; with
+# this table a pod checks that its own head is among the applied ones, so a schema migrated
+# ahead of it (expand first, contract in a later release) keeps it ready.
+# Outside the models' metadata: the runner owns it, like alembic_version.
+APPLIED_REVISIONS = sa.Table(
+    "applied_revisions",
+    sa.MetaData(),
+    sa.Column("revision", sa.String(32), primary_key=True),
+)
+
+
+def record_applied_revisions(
+    connection: sa.Connection, script: ScriptDirectory, heads: Iterable[str]
+) -> None:
+    """Make the table hold exactly the database's heads and everything below them."""
+    applied = {revision.revision for revision in script.iterate_revisions(tuple(heads), "base")}
+    APPLIED_REVISIONS.create(connection, checkfirst=True)
+    recorded = set(connection.scalars(sa.select(APPLIED_REVISIONS.c.revision)))
+    if applied - recorded:
+        connection.execute(
+            APPLIED_REVISIONS.insert(),
+            [{"revision": revision} for revision in sorted(applied - recorded)],
+        )
+    if recorded - applied:  # a downgrade took them away
+        connection.execute(
+            APPLIED_REVISIONS.delete().where(APPLIED_REVISIONS.c.revision.in_(recorded - applied))
+        )
+
+
+def holds_revision(connection: sa.Connection, revision: str) -> bool:
+    """Whether the database's schema includes `revision` (is at or ahead of it)."""
+    if not sa.inspect(connection).has_table(APPLIED_REVISIONS.name):
+        return False  # never migrated, or only by a runner older than this table
+    query = sa.select(APPLIED_REVISIONS.c.revision).where(APPLIED_REVISIONS.c.revision == revision)
+    return connection.scalar(query) is not None

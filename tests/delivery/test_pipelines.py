@@ -31,6 +31,8 @@ FLOWS: dict[str, list[str]] = {
         "lint",
         "test-app",
         "migrations",
+        "migration-lint",
+        "rehearse",
         "scan",
         "terraform-check",
         "manifests-check",
@@ -169,6 +171,23 @@ def test_jenkins_flows_are_selected_as_the_issue_says() -> None:
 
 
 # --- GitHub Actions ------------------------------------------------------------------------
+
+
+# actions/checkout fetches one commit unless told otherwise ("fetch-depth: Number of commits to
+# fetch. 0 indicates all history for all branches and tags. Default: 1"):
+# https://github.com/actions/checkout/blob/main/README.md
+# ci/rehearse checks out the previous release from the history, so its job needs all of it.
+def test_the_rehearsal_job_checks_out_the_whole_history() -> None:
+    jobs = load(WORKFLOWS / "pr.yml")["jobs"]
+    rehearsing = [
+        job
+        for job in jobs.values()
+        if any("ci/rehearse" in step.get("run", "") for step in job.get("steps", []))
+    ]
+    assert rehearsing, "no job in pr.yml runs ci/rehearse"
+    for job in rehearsing:
+        checkouts = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+        assert checkouts and all(str(s["with"].get("fetch-depth")) == "0" for s in checkouts)
 
 
 def test_every_third_party_action_is_pinned_by_sha_with_a_version_comment() -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from incident_tracker import migrate
 from incident_tracker.core.database import db, retry_on_stale_connection
 from incident_tracker.core.problem import Problem
 
 blp = Blueprint("ops", __name__)
 
 SCHEMA_HEAD_KEY = "incident_tracker.schema_head"
+NOT_READY = "urn:incident-tracker:problem:not-ready"
 
 
 @blp.get("/healthz")
@@ -22,24 +23,25 @@ def healthz() -> Response:
 
 @blp.get("/readyz")
 def readyz() -> Response:
-    """Ready when the database answers and its schema is at the newest migration."""
-    expected = current_app.extensions[SCHEMA_HEAD_KEY]
+    """Ready when the database answers and its schema is at or ahead of what this code needs.
+
+    Ahead is ready: during a deploy the migration Job runs while the previous release serves,
+    and every revision keeps working with that release's code (expand, then contract later).
+    """
+    needed = current_app.extensions[SCHEMA_HEAD_KEY]
     try:
-        current = retry_on_stale_connection(
-            db.session, lambda: db.session.scalar(text("SELECT version_num FROM alembic_version"))
+        holds = retry_on_stale_connection(
+            db.session, lambda: migrate.holds_revision(db.session.connection(), needed)
         )
     except SQLAlchemyError:
-        db.session.rollback()
+        return Problem(503, "The database is unavailable.", type_=NOT_READY).response()
+    finally:
+        db.session.rollback()  # a read-only check: end its transaction either way
+    if not holds:
         return Problem(
             503,
-            "The database is unavailable or not migrated.",
-            type_="urn:incident-tracker:problem:not-ready",
-        ).response()
-    if current != expected:
-        return Problem(
-            503,
-            f"The database schema is at {current}, the service needs {expected}; "
+            f"The database schema is behind: this code needs revision {needed}; "
             "run `incident-tracker db upgrade`.",
-            type_="urn:incident-tracker:problem:not-ready",
+            type_=NOT_READY,
         ).response()
-    return jsonify(status="ready", schema=current)
+    return jsonify(status="ready", schema=needed)
