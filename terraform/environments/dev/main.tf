@@ -18,7 +18,10 @@ module "stack" {
   az_suffixes        = coalesce(var.az_suffixes, ["a", "b"])
   vpc_cidr           = "10.10.0.0/16"
   single_nat_gateway = true
-  kubernetes_version = "1.32"
+  kubernetes_version = "1.35"
+  # Dev is upgraded first (terraform/README.md, "Kubernetes upgrades"); should it ever reach the
+  # end of standard support, EKS upgrading it is the early warning, not an outage.
+  kubernetes_support_type = "STANDARD"
 
   node = {
     instance_types = ["t3.large"]

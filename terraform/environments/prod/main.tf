@@ -18,7 +18,11 @@ module "stack" {
   az_suffixes        = coalesce(var.az_suffixes, ["a", "b", "c"])
   vpc_cidr           = "10.20.0.0/16"
   single_nat_gateway = false
-  kubernetes_version = "1.32"
+  kubernetes_version = "1.35"
+  # Prod follows dev one minor version at a time within standard support; if an upgrade slips
+  # past the end of standard support, prod stays on its version (billed as extended support)
+  # instead of being upgraded by EKS before dev has proven the next one.
+  kubernetes_support_type = "EXTENDED"
 
   node = {
     instance_types = ["m6i.large"]

@@ -45,6 +45,7 @@ module "cluster" {
 
   name                         = local.name
   kubernetes_version           = var.kubernetes_version
+  support_type                 = var.kubernetes_support_type
   vpc_id                       = module.network.vpc_id
   subnet_ids                   = module.network.private_subnet_ids
   endpoint_public_access_cidrs = var.endpoint_public_access_cidrs

@@ -29,6 +29,11 @@ variable "kubernetes_version" {
   type        = string
 }
 
+variable "kubernetes_support_type" {
+  description = "EKS upgrade policy at the end of standard support: STANDARD (EKS upgrades) or EXTENDED (stays, billed)."
+  type        = string
+}
+
 variable "node" {
   description = "Managed node group sizing."
   type = object({
