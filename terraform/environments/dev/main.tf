@@ -30,6 +30,10 @@ module "stack" {
     desired_size   = 2
   }
 
+  # The overlay's Ingress host (kustomize/overlays/dev); a name inside var.hosted_zone_id.
+  hostname       = "incident-tracker.dev.example.com"
+  hosted_zone_id = var.hosted_zone_id
+
   endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
   admin_principal_arns         = var.admin_principal_arns
 

@@ -31,6 +31,10 @@ module "stack" {
     desired_size   = 3
   }
 
+  # The overlay's Ingress host (kustomize/overlays/prod); a name inside var.hosted_zone_id.
+  hostname       = "incidents.example.com"
+  hosted_zone_id = var.hosted_zone_id
+
   endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
   admin_principal_arns         = var.admin_principal_arns
 

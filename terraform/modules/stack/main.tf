@@ -71,6 +71,16 @@ module "database" {
   tags                     = local.tags
 }
 
+module "dns" {
+  source = "../dns"
+
+  name           = local.name
+  hostname       = var.hostname
+  hosted_zone_id = var.hosted_zone_id
+  cluster_name   = module.cluster.cluster_name
+  tags           = local.tags
+}
+
 module "identities" {
   source = "../identities"
 

@@ -44,6 +44,16 @@ variable "node" {
   })
 }
 
+variable "hostname" {
+  description = "Public name of the service (the overlay's Ingress host); inside hosted_zone_id."
+  type        = string
+}
+
+variable "hosted_zone_id" {
+  description = "Route 53 public hosted zone of hostname: ACM validation and external-dns's record."
+  type        = string
+}
+
 variable "endpoint_public_access_cidrs" {
   description = "CIDRs allowed to reach the public API endpoint; empty = private endpoint only."
   type        = list(string)
