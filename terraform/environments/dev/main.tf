@@ -38,8 +38,10 @@ module "stack" {
   admin_principal_arns         = var.admin_principal_arns
 
   database = {
-    instance_class          = "db.t4g.medium"
-    multi_az                = false
+    instance_class = "db.t4g.medium"
+    multi_az       = false
+    # Dev is rebuilt at will: 7 days of point-in-time restore, no final snapshot.
+    final_snapshot          = false
     deletion_protection     = false
     backup_retention_period = 7
   }

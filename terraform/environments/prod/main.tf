@@ -39,8 +39,10 @@ module "stack" {
   admin_principal_arns         = var.admin_principal_arns
 
   database = {
-    instance_class          = "db.m6g.large"
-    multi_az                = true
+    instance_class = "db.m6g.large"
+    multi_az       = true
+    # 30 days of point-in-time restore (ci/restore-db); a final snapshot if ever deleted.
+    final_snapshot          = true
     deletion_protection     = true
     backup_retention_period = 30
   }

@@ -67,6 +67,7 @@ module "database" {
   instance_class           = var.database.instance_class
   multi_az                 = var.database.multi_az
   deletion_protection      = var.database.deletion_protection
+  final_snapshot           = var.database.final_snapshot
   backup_retention_period  = var.database.backup_retention_period
   tags                     = local.tags
 }

@@ -70,6 +70,7 @@ variable "database" {
     instance_class          = string
     multi_az                = bool
     deletion_protection     = bool
+    final_snapshot          = bool
     backup_retention_period = number
   })
 }
