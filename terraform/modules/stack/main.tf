@@ -98,6 +98,7 @@ module "identities" {
   allow_image_tag          = var.allow_image_tag
   github_oidc_provider_arn = data.aws_iam_openid_connect_provider.github.arn
   github_subjects          = local.github_subjects
+  plan_github_subject      = "repo:${var.github_repository}:environment:terraform-drift"
   jenkins                  = local.jenkins
   tags                     = local.tags
 }

@@ -77,3 +77,8 @@ output "certificate_arn" {
   description = "alb.ingress.kubernetes.io/certificate-arn of the overlay (issued and validated)."
   value       = module.dns.certificate_arn
 }
+
+output "plan_role_arn" {
+  description = "TERRAFORM_PLAN_ROLE_ARN_<ENV> (GitHub variable, Jenkins global): the drift check's read-only role."
+  value       = module.identities.plan_role_arn
+}
