@@ -50,9 +50,20 @@ FLOWS: dict[str, list[str]] = {
         "verify-release",
         "tag-release",
     ],
+    "drift": ["terraform-drift"],
 }
-GITHUB_FLOW_FILES = {"pr": "pr.yml", "deploy": "deploy.yml", "release": "release.yml"}
-JENKINS_FLOW_STAGES = {"pr": "PR checks", "deploy": "Deploy to dev", "release": "Release to prod"}
+GITHUB_FLOW_FILES = {
+    "pr": "pr.yml",
+    "deploy": "deploy.yml",
+    "release": "release.yml",
+    "drift": "drift.yml",
+}
+JENKINS_FLOW_STAGES = {
+    "pr": "PR checks",
+    "deploy": "Deploy to dev",
+    "release": "Release to prod",
+    "drift": "Drift check",
+}
 # Plumbing, not flow: installing .venv, and GitHub's way of publishing JUnit.
 PLUMBING = {"bootstrap", "junit-summary"}
 
@@ -168,6 +179,22 @@ def test_jenkins_flows_are_selected_as_the_issue_says() -> None:
     assert "branch 'main'" in jenkins_stage_text("Deploy to dev")
     assert "buildingTag()" in jenkins_stage_text("Release to prod")
     assert "parallel {" in jenkins_stage_text("PR checks")
+    # The daily timer runs the drift check only, never a deploy of dev.
+    assert "triggeredBy 'TimerTrigger'" in jenkins_stage_text("Drift check")
+    assert "not { triggeredBy 'TimerTrigger' }" in jenkins_stage_text("Deploy to dev")
+    assert re.search(r"cron\(env\.BRANCH_NAME == 'main' \? '[^']+' : ''\)", JENKINSFILE.read_text())
+
+
+def test_drift_runs_on_a_schedule_for_every_environment_and_opens_an_issue() -> None:
+    drift = load(WORKFLOWS / "drift.yml")
+    assert set(triggers(drift)) == {"schedule", "workflow_dispatch"}
+    (job,) = drift["jobs"].values()
+    assert job["strategy"]["matrix"]["environment"] == ["dev", "prod"]
+    assert job["strategy"]["fail-fast"] is False  # dev's drift never hides prod's
+    assert job["permissions"]["issues"] == "write"
+    runs = [step.get("run", "") for step in job["steps"]]
+    assert any("gh issue create" in run for run in runs)
+    assert "values 'dev', 'prod'" in jenkins_stage_text("Drift check")
 
 
 # --- GitHub Actions ------------------------------------------------------------------------
@@ -384,15 +411,20 @@ def kubernetes_agents(stage_text: str) -> list[str]:
 
 
 def test_jenkins_pr_checks_get_no_aws_role_and_deploys_their_environment_s() -> None:
-    """One service account per trust level: PR (none), dev deploys, prod releases."""
-    expected = {"PR checks": None, "Deploy to dev": "dev", "Release to prod": "prod"}
-    for stage, environment in expected.items():
+    """One service account per trust level: PR (none), dev deploys, prod releases, and the
+    drift check (read-only plan roles)."""
+    expected = {
+        "PR checks": [],
+        "Deploy to dev": ["jenkins-deploy-dev"],
+        "Release to prod": ["jenkins-deploy-prod"],
+        "Drift check": ["jenkins-drift"],
+    }
+    for stage, accounts in expected.items():
         agents = kubernetes_agents(jenkins_stage_text(stage))
         assert agents, stage
         for agent in agents:
-            named = re.findall(r"serviceAccount '([^']+)'", agent)
-            assert named == ([f"jenkins-deploy-{environment}"] if environment else []), stage
-    assert len(kubernetes_agents(JENKINSFILE.read_text())) == 4
+            assert re.findall(r"serviceAccount '([^']+)'", agent) == accounts, stage
+    assert len(kubernetes_agents(JENKINSFILE.read_text())) == 5
 
 
 def test_github_assumes_aws_roles_only_behind_an_environment() -> None:
@@ -402,9 +434,18 @@ def test_github_assumes_aws_roles_only_behind_an_environment() -> None:
                 str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")
                 for s in job.get("steps", [])
             )
-            if assumes:
-                assert job.get("environment", {}).get("name") in ("dev", "prod"), (path, job_id)
-                assert "AWS_DEPLOY_ROLE_ARN" in str(job), f"{path.name} {job_id}: the env's role"
+            if not assumes:
+                continue
+            # Deploys: the environment's deploy role; the drift check: the read-only plan roles,
+            # which trust the terraform-drift environment only (terraform/modules/identities).
+            role_variable = {
+                "dev": "AWS_DEPLOY_ROLE_ARN",
+                "prod": "AWS_DEPLOY_ROLE_ARN",
+                "terraform-drift": "TERRAFORM_PLAN_ROLE_ARN",
+            }
+            environment = job.get("environment", {}).get("name")
+            assert environment in role_variable, (path, job_id)
+            assert role_variable[environment] in str(job), f"{path.name} {job_id}: the env's role"
     image = load(WORKFLOWS / "deploy.yml")["jobs"]["image"]
     assert image["environment"] == {"name": "dev"}  # no url: it deploys nothing
 

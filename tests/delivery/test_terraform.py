@@ -33,6 +33,7 @@ REQUIRED_MODULES = [
     "identities",
     "kms-key",
     "app-secrets",
+    "dns",
 ]
 OPEN_CIDRS = {"0.0.0.0/0", "::/0"}
 LOAD_BALANCER_PORTS = {80, 443}
@@ -111,6 +112,8 @@ def test_terraform_fmt_init_validate() -> None:
         pytest.skip(reason.strip())
     assert result.returncode == 0, output
     assert f"passed for {len(ROOTS)} roots" in output, output
+    tested = {path.parent.parent for path in MODULES.glob("*/tests/*.tftest.hcl")}
+    assert f"terraform test passed for {len(tested)} modules" in output, output
 
 
 def test_terraform_check_without_a_mirror_uses_the_registry_or_says_it_cannot(

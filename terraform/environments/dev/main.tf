@@ -18,7 +18,10 @@ module "stack" {
   az_suffixes        = coalesce(var.az_suffixes, ["a", "b"])
   vpc_cidr           = "10.10.0.0/16"
   single_nat_gateway = true
-  kubernetes_version = "1.32"
+  kubernetes_version = "1.35"
+  # Dev is upgraded first (terraform/README.md, "Kubernetes upgrades"); should it ever reach the
+  # end of standard support, EKS upgrading it is the early warning, not an outage.
+  kubernetes_support_type = "STANDARD"
 
   node = {
     instance_types = ["t3.large"]
@@ -27,12 +30,18 @@ module "stack" {
     desired_size   = 2
   }
 
+  # The overlay's Ingress host (kustomize/overlays/dev); a name inside var.hosted_zone_id.
+  hostname       = "incident-tracker.dev.example.com"
+  hosted_zone_id = var.hosted_zone_id
+
   endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
   admin_principal_arns         = var.admin_principal_arns
 
   database = {
-    instance_class          = "db.t4g.medium"
-    multi_az                = false
+    instance_class = "db.t4g.medium"
+    multi_az       = false
+    # Dev is rebuilt at will: 7 days of point-in-time restore, no final snapshot.
+    final_snapshot          = false
     deletion_protection     = false
     backup_retention_period = 7
   }

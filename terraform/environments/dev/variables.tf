@@ -19,6 +19,11 @@ variable "github_repository" {
   type        = string
 }
 
+variable "hosted_zone_id" {
+  description = "Route 53 public hosted zone (Z...) holding the environment's hostname (main.tf): certificate validation and the load balancer's record."
+  type        = string
+}
+
 variable "endpoint_public_access_cidrs" {
   description = <<-EOT
     Ranges allowed to reach the public Kubernetes API endpoint: the deployers' egress IPs

@@ -18,7 +18,11 @@ module "stack" {
   az_suffixes        = coalesce(var.az_suffixes, ["a", "b", "c"])
   vpc_cidr           = "10.20.0.0/16"
   single_nat_gateway = false
-  kubernetes_version = "1.32"
+  kubernetes_version = "1.35"
+  # Prod follows dev one minor version at a time within standard support; if an upgrade slips
+  # past the end of standard support, prod stays on its version (billed as extended support)
+  # instead of being upgraded by EKS before dev has proven the next one.
+  kubernetes_support_type = "EXTENDED"
 
   node = {
     instance_types = ["m6i.large"]
@@ -27,12 +31,18 @@ module "stack" {
     desired_size   = 3
   }
 
+  # The overlay's Ingress host (kustomize/overlays/prod); a name inside var.hosted_zone_id.
+  hostname       = "incidents.example.com"
+  hosted_zone_id = var.hosted_zone_id
+
   endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
   admin_principal_arns         = var.admin_principal_arns
 
   database = {
-    instance_class          = "db.m6g.large"
-    multi_az                = true
+    instance_class = "db.m6g.large"
+    multi_az       = true
+    # 30 days of point-in-time restore (ci/restore-db); a final snapshot if ever deleted.
+    final_snapshot          = true
     deletion_protection     = true
     backup_retention_period = 30
   }

@@ -152,8 +152,10 @@ resource "aws_eks_cluster" "this" {
     }
   }
 
+  # STANDARD: past the end of standard support EKS upgrades the control plane itself;
+  # EXTENDED: it stays, billed as extended support. Each environment chooses (modules/stack).
   upgrade_policy {
-    support_type = "STANDARD"
+    support_type = var.support_type
   }
 
   tags = var.tags
@@ -255,11 +257,20 @@ resource "aws_launch_template" "node" {
   tags = var.tags
 }
 
+locals {
+  # The workloads run on the managed node group, whose pod network is the vpc-cni add-on:
+  # it enforces NetworkPolicy only with its network policy agent turned on.
+  addon_configuration = {
+    vpc-cni = jsonencode({ enableNetworkPolicy = "true" })
+  }
+}
+
 resource "aws_eks_addon" "before_nodes" {
   for_each = toset(["vpc-cni", "kube-proxy", "eks-pod-identity-agent"])
 
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = each.value
+  configuration_values        = lookup(local.addon_configuration, each.value, null)
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 

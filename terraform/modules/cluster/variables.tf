@@ -10,6 +10,19 @@ variable "kubernetes_version" {
   type        = string
 }
 
+variable "support_type" {
+  description = <<-EOT
+    EKS upgrade policy: STANDARD (at the end of standard support EKS upgrades the control
+    plane to the next version) or EXTENDED (the version stays, at the extended-support price).
+  EOT
+  type        = string
+
+  validation {
+    condition     = contains(["STANDARD", "EXTENDED"], var.support_type)
+    error_message = "support_type is STANDARD or EXTENDED."
+  }
+}
+
 variable "vpc_id" {
   description = "VPC the cluster and its nodes live in."
   type        = string

@@ -171,8 +171,8 @@ resource "aws_db_instance" "this" {
   copy_tags_to_snapshot     = true
   delete_automated_backups  = false
   deletion_protection       = var.deletion_protection
-  skip_final_snapshot       = false
-  final_snapshot_identifier = "${var.name}-final"
+  skip_final_snapshot       = !var.final_snapshot
+  final_snapshot_identifier = var.final_snapshot ? "${var.name}-final" : null
 
   auto_minor_version_upgrade  = true
   allow_major_version_upgrade = false

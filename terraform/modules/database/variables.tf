@@ -66,14 +66,20 @@ variable "deletion_protection" {
   default     = true
 }
 
+variable "final_snapshot" {
+  description = "Take a final snapshot (<name>-final) when the instance is deleted (prod)."
+  type        = bool
+  default     = true
+}
+
 variable "backup_retention_period" {
-  description = "Days of automated backups (point-in-time recovery window)."
+  description = "Days of automated backups: the point-in-time restore window (ci/restore-db)."
   type        = number
   default     = 14
 
   validation {
-    condition     = var.backup_retention_period >= 1
-    error_message = "Backups cannot be turned off."
+    condition     = var.backup_retention_period >= 1 && var.backup_retention_period <= 35
+    error_message = "Backups cannot be turned off; RDS keeps at most 35 days."
   }
 }
 

@@ -270,3 +270,93 @@ resource "aws_eks_access_policy_association" "deployer" {
     namespaces = [var.namespace]
   }
 }
+
+################################################################################
+# Drift check's plan role (ci/terraform-drift): reads the environment and its state, changes
+# nothing. Trusted by the GitHub environment terraform-drift and Jenkins's jenkins-drift.
+################################################################################
+
+data "aws_iam_policy_document" "plan_assume" {
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [var.github_oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = [var.plan_github_subject]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.jenkins.enabled ? [1] : []
+
+    content {
+      actions = ["sts:AssumeRoleWithWebIdentity"]
+
+      principals {
+        type        = "Federated"
+        identifiers = [local.jenkins_provider_arn]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "${local.jenkins_issuer}:sub"
+        values   = ["system:serviceaccount:${var.jenkins.namespace}:jenkins-drift"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "${local.jenkins_issuer}:aud"
+        values   = ["sts.amazonaws.com"]
+      }
+    }
+  }
+}
+
+resource "aws_iam_role" "plan" {
+  name                 = "${var.name}-terraform-plan"
+  description          = "Read-only terraform plan of ${var.name} (drift check)"
+  assume_role_policy   = data.aws_iam_policy_document.plan_assume.json
+  max_session_duration = 3600
+
+  tags = var.tags
+}
+
+# AWS's ReadOnlyAccess: plan refreshes every resource type the roots manage. It reads no
+# secret values (secretsmanager:GetSecretValue is not in it).
+resource "aws_iam_role_policy_attachment" "plan_read_only" {
+  role       = aws_iam_role.plan.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/ReadOnlyAccess"
+}
+
+data "aws_iam_policy_document" "plan_state" {
+  statement {
+    sid     = "DecryptTheStateThroughS3"
+    actions = ["kms:Decrypt"]
+    # The state key is the bootstrap root's; only decryption on S3's behalf is allowed.
+    resources = ["arn:${local.partition}:kms:${data.aws_region.current.name}:*:key/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${data.aws_region.current.name}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "plan_state" {
+  name   = "read-terraform-state"
+  role   = aws_iam_role.plan.id
+  policy = data.aws_iam_policy_document.plan_state.json
+}

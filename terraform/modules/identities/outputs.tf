@@ -17,3 +17,8 @@ output "jenkins_role_arn" {
   description = "Role of the Jenkins agents' service account (null when disabled)."
   value       = var.jenkins.enabled ? aws_iam_role.jenkins[0].arn : null
 }
+
+output "plan_role_arn" {
+  description = "TERRAFORM_PLAN_ROLE_ARN_<ENV>: the drift check's read-only role."
+  value       = aws_iam_role.plan.arn
+}

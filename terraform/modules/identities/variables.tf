@@ -93,6 +93,16 @@ variable "github_subjects" {
   }
 }
 
+variable "plan_github_subject" {
+  description = "The `sub` claim the read-only plan role (drift check) trusts: repo:OWNER/REPO:environment:terraform-drift."
+  type        = string
+
+  validation {
+    condition     = can(regex("^repo:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+:environment:[A-Za-z0-9_.-]+$", var.plan_github_subject))
+    error_message = "The subject must pin one repository and one environment."
+  }
+}
+
 variable "jenkins" {
   description = <<-EOT
     The Jenkins deploy agents' role (IRSA), trusted by exactly one service account, the one

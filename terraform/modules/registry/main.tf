@@ -24,6 +24,9 @@ resource "aws_ecr_repository" "this" {
   tags = var.tags
 }
 
+# ECR applies the rules in rulePriority order, and an image selected by a rule's tag
+# requirements cannot be expired by a rule of lower priority: rule 1 selects the release
+# images (v*, which also carry their SHA tag) and keeps them, so rule 3 never counts them.
 resource "aws_ecr_lifecycle_policy" "this" {
   repository = aws_ecr_repository.this.name
 
@@ -31,6 +34,17 @@ resource "aws_ecr_lifecycle_policy" "this" {
     rules = [
       {
         rulePriority = 1
+        description  = "Keep release images (v*): prod runs and rolls back to them"
+        selection = {
+          tagStatus      = "tagged"
+          tagPatternList = [var.release_tag_pattern]
+          countType      = "imageCountMoreThan"
+          countNumber    = var.keep_release_count
+        }
+        action = { type = "expire" }
+      },
+      {
+        rulePriority = 2
         description  = "Expire untagged images after ${var.untagged_expiry_days} days"
         selection = {
           tagStatus   = "untagged"
@@ -41,8 +55,8 @@ resource "aws_ecr_lifecycle_policy" "this" {
         action = { type = "expire" }
       },
       {
-        rulePriority = 2
-        description  = "Keep the newest ${var.keep_image_count} tagged images"
+        rulePriority = 3
+        description  = "Keep the newest ${var.keep_image_count} other tagged images"
         selection = {
           tagStatus      = "tagged"
           tagPatternList = ["*"]

@@ -5,9 +5,26 @@ variable "name" {
 }
 
 variable "keep_image_count" {
-  description = "How many SHA-tagged images to keep (older ones expire; prod runs a recent one)."
+  description = "How many other tagged (git SHA) images to keep; older ones expire. Release images are never counted here."
   type        = number
   default     = 200
+}
+
+variable "release_tag_pattern" {
+  description = "Tag pattern of release images (ci/tag-release adds vMAJOR.MINOR.PATCH): kept by the highest-priority rule."
+  type        = string
+  default     = "v*"
+}
+
+variable "keep_release_count" {
+  description = "Release images kept; the default is high enough that none ever expires."
+  type        = number
+  default     = 9999
+
+  validation {
+    condition     = var.keep_release_count >= 1000
+    error_message = "Release images are what prod runs and rolls back to: keep at least 1000."
+  }
 }
 
 variable "untagged_expiry_days" {

@@ -45,6 +45,7 @@ module "cluster" {
 
   name                         = local.name
   kubernetes_version           = var.kubernetes_version
+  support_type                 = var.kubernetes_support_type
   vpc_id                       = module.network.vpc_id
   subnet_ids                   = module.network.private_subnet_ids
   endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
@@ -66,6 +67,7 @@ module "database" {
   instance_class           = var.database.instance_class
   multi_az                 = var.database.multi_az
   deletion_protection      = var.database.deletion_protection
+  final_snapshot           = var.database.final_snapshot
   backup_retention_period  = var.database.backup_retention_period
   tags                     = local.tags
 }
@@ -82,6 +84,16 @@ module "secrets" {
   vpc_id               = module.network.vpc_id
   rotation_subnet_ids  = module.network.private_subnet_ids
   tags                 = local.tags
+}
+
+module "dns" {
+  source = "../dns"
+
+  name           = local.name
+  hostname       = var.hostname
+  hosted_zone_id = var.hosted_zone_id
+  cluster_name   = module.cluster.cluster_name
+  tags           = local.tags
 }
 
 module "identities" {
@@ -105,6 +117,7 @@ module "identities" {
   allow_image_tag          = var.allow_image_tag
   github_oidc_provider_arn = data.aws_iam_openid_connect_provider.github.arn
   github_subjects          = local.github_subjects
+  plan_github_subject      = "repo:${var.github_repository}:environment:terraform-drift"
   jenkins                  = local.jenkins
   tags                     = local.tags
 }

@@ -87,3 +87,18 @@ output "public_subnet_ids" {
   description = "Public subnets (where the internet-facing ALB lands)."
   value       = module.network.public_subnet_ids
 }
+
+output "hostname" {
+  description = "Ingress host of the overlay; https://<hostname>/readyz once deployed."
+  value       = module.dns.hostname
+}
+
+output "certificate_arn" {
+  description = "alb.ingress.kubernetes.io/certificate-arn of the overlay (issued and validated)."
+  value       = module.dns.certificate_arn
+}
+
+output "plan_role_arn" {
+  description = "TERRAFORM_PLAN_ROLE_ARN_<ENV> (GitHub variable, Jenkins global): the drift check's read-only role."
+  value       = module.identities.plan_role_arn
+}

@@ -29,6 +29,11 @@ variable "kubernetes_version" {
   type        = string
 }
 
+variable "kubernetes_support_type" {
+  description = "EKS upgrade policy at the end of standard support: STANDARD (EKS upgrades) or EXTENDED (stays, billed)."
+  type        = string
+}
+
 variable "node" {
   description = "Managed node group sizing."
   type = object({
@@ -37,6 +42,16 @@ variable "node" {
     max_size       = number
     desired_size   = number
   })
+}
+
+variable "hostname" {
+  description = "Public name of the service (the overlay's Ingress host); inside hosted_zone_id."
+  type        = string
+}
+
+variable "hosted_zone_id" {
+  description = "Route 53 public hosted zone of hostname: ACM validation and external-dns's record."
+  type        = string
 }
 
 variable "endpoint_public_access_cidrs" {
@@ -55,6 +70,7 @@ variable "database" {
     instance_class          = string
     multi_az                = bool
     deletion_protection     = bool
+    final_snapshot          = bool
     backup_retention_period = number
   })
 }
