@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 LACKING = {
     "incidents:read": ("incidents:write",),
     "incidents:write": ("incidents:read",),
-    "admin": ("incidents:read", "incidents:write"),
+    "changes:write": ("incidents:read", "incidents:write"),
+    "admin": ("incidents:read", "incidents:write", "changes:write"),
 }
 
 

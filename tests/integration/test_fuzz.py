@@ -38,8 +38,16 @@ OPERATIONS = [
     "DELETE /api/v1/webhooks/{subscription_id}",
     "GET /api/v1/webhooks/deliveries",
     "POST /api/v1/webhooks/deliveries/{delivery_id}/retry",
+    "GET /api/v1/changes",
+    "POST /api/v1/changes",
+    "GET /api/v1/changes/{change_id}",
+    "GET /api/v1/incidents/{incident_id}/suspect-changes",
+    "POST /api/v1/incidents/{incident_id}/links",
+    "DELETE /api/v1/incidents/{incident_id}/links/{change_id}",
+    "GET /api/v1/metrics/delivery",
 ]
 SEED_STATES = ((), ("investigating",), ("monitoring",), ("resolved",), ("resolved", "closed"))
+SEED_CHANGES = 4
 SENT: dict[str, int] = {}
 STATUSES: dict[str, Counter[int]] = defaultdict(Counter)
 
@@ -60,9 +68,14 @@ def seeded_incidents(client: FlaskClient) -> None:
 
     So the {incident_id} operations reach real rows rather than mostly 404.
     """
+    for number in range(1, SEED_CHANGES + 1):
+        change = {"service": "checkout", "environment": "prod", "version": f"v1.{number}"}
+        assert client.post("/api/v1/changes", json=change).status_code == 201
     for moves in SEED_STATES:
         incident_id = create(client, tags=["seed"])["id"]
         client.post(f"/api/v1/incidents/{incident_id}/events", json={"body": "seeded"})
+        for change_id in range(1, SEED_CHANGES):  # the last change stays unlinked
+            client.post(f"/api/v1/incidents/{incident_id}/links", json={"change_id": change_id})
         for target in moves:
             move(client, incident_id, target, reason="seeded", resolution_summary="seeded")
 
@@ -95,6 +108,11 @@ def test_operation_conforms(api_schema: Any, admin_token: str, label: str) -> No
         if isinstance(incident_id, int):
             # Mostly a seeded incident; 0 and len(SEED_STATES) + 1 still name none (404).
             case.path_parameters["incident_id"] = incident_id % (len(SEED_STATES) + 2)
+        change_id = (case.path_parameters or {}).get("change_id")
+        if isinstance(change_id, int):
+            case.path_parameters["change_id"] = change_id % (SEED_CHANGES + 2)
+        if isinstance(case.body, dict) and isinstance(case.body.get("change_id"), int):
+            case.body["change_id"] = case.body["change_id"] % (SEED_CHANGES + 2)
         # positive_data_acceptance is off: the contract rejects some schema-valid input by
         # rule (a cursor we did not issue, a stale If-Match, a lifecycle guard).
         response = case.call_and_validate(
