@@ -150,3 +150,18 @@ def test_reopen_clears_mitigation_resolution_and_closure() -> None:
     assert incident.acknowledged_at == times[0]
     _walk(incident, Status.RESOLVED, Status.INVESTIGATING)
     assert incident.reopen_count == 2
+
+
+
+@pytest.mark.parametrize(
+    ("target", "field", "expected"),
+    [
+        (Status.RESOLVED, "resolution_summary", "rolled back"),
+        (Status.CANCELED, "cancel_reason", "duplicate"),
+    ],
+)
+def test_summary_and_reason_are_stored_trimmed(target: Status, field: str, expected: str) -> None:
+    padded = {"reason": " \tduplicate\n ", "resolution_summary": "  rolled back  "}
+    incident = FakeIncident(Status.TRIAGE)
+    apply_move(incident, check_move(Status.TRIAGE, target, is_admin=False, **padded), T0, **padded)
+    assert getattr(incident, field) == expected
