@@ -6,7 +6,8 @@ with Hypothesis directly: schemathesis' pytest plugin does not support pytest 9 
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -36,8 +37,6 @@ OPERATIONS = [
     "POST /api/v1/webhooks/deliveries/{delivery_id}/retry",
 ]
 SEED_STATES = ((), ("investigating",), ("monitoring",), ("resolved",), ("resolved", "closed"))
-SENT: dict[str, int] = {}
-STATUSES: dict[str, Counter[int]] = defaultdict(Counter)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +47,19 @@ def api_schema(app: Flask) -> Any:
 def test_every_documented_operation_is_fuzzed(api_schema: Any) -> None:
     documented = {result.ok().label for result in api_schema.get_all_operations()}
     assert documented == set(OPERATIONS)
+
+
+@pytest.fixture(scope="module")
+def fuzz_report(request: pytest.FixtureRequest) -> Iterator[dict[str, Counter[int]]]:
+    """Statuses seen per operation, printed once the module's tests ran (report only)."""
+    statuses: dict[str, Counter[int]] = {}
+    yield statuses
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        sent = {label: counts.total() for label, counts in statuses.items()}
+        reporter.write_line(f"schemathesis ran {sum(sent.values())} generated cases: {sent}")
+        for label, counts in statuses.items():
+            reporter.write_line(f"  {label}: {dict(sorted(counts.items()))}")
 
 
 @pytest.fixture
@@ -65,8 +77,14 @@ def seeded_incidents(client: FlaskClient) -> None:
 
 @pytest.mark.parametrize("label", OPERATIONS)
 @pytest.mark.usefixtures("seeded_incidents")
-def test_operation_conforms(api_schema: Any, admin_token: str, label: str) -> None:
-    """No 5xx; every status, header, content type and body is the documented one."""
+def test_operation_conforms(
+    api_schema: Any, admin_token: str, label: str, fuzz_report: dict[str, Counter[int]]
+) -> None:
+    """No 5xx; every status, header, content type and body is the documented one.
+
+    On its own as in the whole run: what it asserts about its cases, it counted itself.
+    """
+    statuses = fuzz_report[label] = Counter()
     operation = api_schema.find_operation_by_label(label)
     headers = {"Authorization": f"Bearer {admin_token}"}
 
@@ -75,7 +93,6 @@ def test_operation_conforms(api_schema: Any, admin_token: str, label: str) -> No
         max_examples=50, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck)
     )
     def check(case: Any) -> None:
-        SENT[label] = SENT.get(label, 0) + 1
         incident_id = (case.path_parameters or {}).get("incident_id")
         if isinstance(incident_id, int):
             # Mostly a seeded incident; 0 and len(SEED_STATES) + 1 still name none (404).
@@ -85,18 +102,9 @@ def test_operation_conforms(api_schema: Any, admin_token: str, label: str) -> No
         response = case.call_and_validate(
             headers=headers, excluded_checks=[positive_data_acceptance]
         )
-        STATUSES[label][response.status_code] += 1
+        statuses[response.status_code] += 1
 
     check()
-
-
-def test_report_request_count(request: pytest.FixtureRequest) -> None:
-    """Runs after the fuzz tests (file order): how many cases ran, and their statuses."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"schemathesis ran {sum(SENT.values())} generated cases: {SENT}")
-        for label, statuses in STATUSES.items():
-            reporter.write_line(f"  {label}: {dict(sorted(statuses.items()))}")
-    assert set(SENT) == set(OPERATIONS)
-    on_incidents = [label for label in OPERATIONS if "{incident_id}" in label]
-    assert all(any(200 <= status < 300 for status in STATUSES[op]) for op in on_incidents)
+    assert statuses.total() > 0, "no case was generated"
+    if "{incident_id}" in label:  # the seeded incidents were reached, not only 404s
+        assert any(200 <= status < 300 for status in statuses), dict(statuses)

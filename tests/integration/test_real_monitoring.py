@@ -210,7 +210,8 @@ def test_repeats_for_an_incident_resolved_by_hand_open_nothing_new(
 
 
 def test_promtool_accepts_our_metrics(service: Served) -> None:
+    promtool = require_program("promtool", "prometheus")
     with urllib.request.urlopen(service.url + "/metrics", timeout=5) as response:
         text = response.read()
     assert b"incident_tracker_http_requests_total" in text
-    assert_promtool_accepts(text)
+    assert_promtool_accepts(promtool, text)
