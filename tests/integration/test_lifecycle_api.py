@@ -141,7 +141,10 @@ def test_transition_honours_if_match(client: FlaskClient) -> None:
 
 @pytest.mark.parametrize(
     ("target", "field", "stored"),
-    [("resolved", "resolution_summary", "resolution_summary"), ("canceled", "reason", "cancel_reason")],
+    [
+        ("resolved", "resolution_summary", "resolution_summary"),
+        ("canceled", "reason", "cancel_reason"),
+    ],
 )
 def test_resolution_summary_and_reason_are_stored_trimmed(
     client: FlaskClient, target: str, field: str, stored: str

@@ -65,9 +65,7 @@ def test_idempotency_key_replays_only_within_its_ttl(
     assert app.extensions["incident_tracker.settings"].idempotency_ttl_hours == 24
     first = client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "k-ttl"})
     with app.app_context():
-        db.session.execute(
-            sa.update(IdempotencyRecord).values(created_at=utcnow() - age)
-        )
+        db.session.execute(sa.update(IdempotencyRecord).values(created_at=utcnow() - age))
         db.session.commit()
     again = client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "k-ttl"})
     assert again.status_code == 201

@@ -152,7 +152,6 @@ def test_reopen_clears_mitigation_resolution_and_closure() -> None:
     assert incident.reopen_count == 2
 
 
-
 @pytest.mark.parametrize(
     ("target", "field", "expected"),
     [
