@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -167,6 +168,9 @@ def main() -> int:
     if not chosen:
         print("mutation: no rule module to test (none changed)")
         return 0
+    # mutmut works in a copy of the tree under mutants/; a stale copy could hide changes it
+    # does not track (the migrations, the README), so every run starts from a fresh one.
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     REPORTS.mkdir(parents=True, exist_ok=True)
     equivalents = documented_equivalents()
     scores = [run_module(path, args.max_children, equivalents) for path in chosen]
