@@ -75,6 +75,7 @@ def test_resolving_needs_a_summary(summary: str | None) -> None:
             is_admin=False,
         )
     assert failure.value.field == "resolution_summary"
+    assert str(failure.value) == "required and non-empty to resolve an incident"  # the 422 detail
 
 
 @pytest.mark.parametrize("reason", [None, "", "\t"])
@@ -84,6 +85,7 @@ def test_canceling_needs_a_reason(reason: str | None) -> None:
             Status.TRIAGE, Status.CANCELED, reason=reason, resolution_summary=None, is_admin=False
         )
     assert failure.value.field == "reason"
+    assert str(failure.value) == "required and non-empty to cancel an incident"
 
 
 def test_reopening_closed_needs_admin() -> None:
