@@ -60,7 +60,7 @@ def test_allowed_move(source: str, target: str) -> None:
     ],
 )
 def test_forbidden_move(source: str, target: str) -> None:
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalTransition, match=rf"^cannot move from {source} to {target}$"):
         check_move(Status(source), Status(target), is_admin=True, **GUARD_ARGS)
 
 
@@ -89,7 +89,7 @@ def test_canceling_needs_a_reason(reason: str | None) -> None:
 
 
 def test_reopening_closed_needs_admin() -> None:
-    with pytest.raises(AdminRequired):
+    with pytest.raises(AdminRequired, match=r"^reopening a closed incident needs the admin scope$"):
         check_move(
             Status.CLOSED,
             Status.INVESTIGATING,
