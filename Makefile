@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 METRICS_PORT ?= 9100
 
-.PHONY: run test lint unit integration clean bench
+.PHONY: run test lint unit integration clean bench mutation
 
 $(BIN)/incident-tracker: pyproject.toml constraints.txt
 	ci/bootstrap
@@ -25,8 +25,11 @@ test: ## everything CI checks, on a fresh machine too
 bench: $(BIN)/incident-tracker ## benchmark + fault suite (SMOKE=1: a few seconds); see docs/performance.md
 	ci/bench $(if $(SMOKE),--smoke)
 
+mutation: $(BIN)/incident-tracker ## mutmut over the rule modules (MODULE=...: one); not part of test; see docs/testing.md
+	ci/mutation $(MODULE)
+
 lint: $(BIN)/incident-tracker
 	ci/lint
 
 clean:
-	rm -rf $(VENV) .tools instance reports .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools instance reports mutants .pytest_cache .mypy_cache .ruff_cache

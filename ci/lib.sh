@@ -46,3 +46,24 @@ need_monitoring_tools() {
   need_apt prometheus-alertmanager prometheus-alertmanager || true  # also ships amtool
   need_apt promtool prometheus || true
 }
+
+# Export TEST_DATABASE_URL: kept when set, else the URL of a throwaway PostgreSQL
+# (tests/support/postgres.py) that stops when the calling script exits (its EXIT trap).
+use_test_database() {
+  [[ -n "${TEST_DATABASE_URL:-}" ]] && return 0
+  need_test_postgres
+  pg_out="$(mktemp)"
+  "$VENV/bin/python" -m tests.support.postgres >"$pg_out" &
+  pg_pid=$!
+  # shellcheck disable=SC2317  # called by the trap
+  stop_postgres() { kill -TERM "$pg_pid" 2>/dev/null && wait "$pg_pid" 2>/dev/null; rm -f "$pg_out"; }
+  trap stop_postgres EXIT
+  for _ in $(seq 300); do
+    [[ -s "$pg_out" ]] && break
+    kill -0 "$pg_pid" 2>/dev/null || die "the throwaway PostgreSQL did not start"
+    sleep 0.1
+  done
+  TEST_DATABASE_URL="$(head -n 1 "$pg_out")"
+  [[ -n "$TEST_DATABASE_URL" ]] || die "the throwaway PostgreSQL did not report its URL in 30 s"
+  export TEST_DATABASE_URL
+}

@@ -51,18 +51,21 @@ FLOWS: dict[str, list[str]] = {
         "tag-release",
     ],
     "drift": ["terraform-drift"],
+    "mutation": ["mutation"],
 }
 GITHUB_FLOW_FILES = {
     "pr": "pr.yml",
     "deploy": "deploy.yml",
     "release": "release.yml",
     "drift": "drift.yml",
+    "mutation": "mutation.yml",
 }
 JENKINS_FLOW_STAGES = {
     "pr": "PR checks",
     "deploy": "Deploy to dev",
     "release": "Release to prod",
     "drift": "Drift check",
+    "mutation": "Mutation testing",
 }
 # Plumbing, not flow: installing .venv, and GitHub's way of publishing JUnit.
 PLUMBING = {"bootstrap", "junit-summary"}
@@ -179,7 +182,7 @@ def test_jenkins_flows_are_selected_as_the_issue_says() -> None:
     assert "branch 'main'" in jenkins_stage_text("Deploy to dev")
     assert "buildingTag()" in jenkins_stage_text("Release to prod")
     assert "parallel {" in jenkins_stage_text("PR checks")
-    # The daily timer runs the drift check only, never a deploy of dev.
+    # The weekly timer runs the drift check and mutation testing, never a deploy of dev.
     assert "triggeredBy 'TimerTrigger'" in jenkins_stage_text("Drift check")
     assert "not { triggeredBy 'TimerTrigger' }" in jenkins_stage_text("Deploy to dev")
     assert re.search(r"cron\(env\.BRANCH_NAME == 'main' \? '[^']+' : ''\)", JENKINSFILE.read_text())
@@ -418,13 +421,14 @@ def test_jenkins_pr_checks_get_no_aws_role_and_deploys_their_environment_s() -> 
         "Deploy to dev": ["jenkins-deploy-dev"],
         "Release to prod": ["jenkins-deploy-prod"],
         "Drift check": ["jenkins-drift"],
+        "Mutation testing": [],
     }
     for stage, accounts in expected.items():
         agents = kubernetes_agents(jenkins_stage_text(stage))
         assert agents, stage
         for agent in agents:
             assert re.findall(r"serviceAccount '([^']+)'", agent) == accounts, stage
-    assert len(kubernetes_agents(JENKINSFILE.read_text())) == 5
+    assert len(kubernetes_agents(JENKINSFILE.read_text())) == 6
 
 
 def test_github_assumes_aws_roles_only_behind_an_environment() -> None:
@@ -448,6 +452,59 @@ def test_github_assumes_aws_roles_only_behind_an_environment() -> None:
             assert role_variable[environment] in str(job), f"{path.name} {job_id}: the env's role"
     image = load(WORKFLOWS / "deploy.yml")["jobs"]["image"]
     assert image["environment"] == {"name": "dev"}  # no url: it deploys nothing
+
+
+# --- the weekly mutation run ------------------------------------------------------------
+
+CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?(,\d+(-\d+)?)*)(/\d+)?$")
+CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
+
+
+def test_github_mutation_schedule_is_a_weekly_posix_cron() -> None:
+    """GitHub: `schedule` takes POSIX cron (minute hour day month weekday, 0 = Sunday), runs in
+    UTC on the default branch's latest commit, and starts late at the busy top of the hour.
+    https://docs.github.com/en/actions/reference/workflows-and-actions/events-that-trigger-workflows#schedule
+    """
+    workflow = load(WORKFLOWS / "mutation.yml")
+    ((cron,),) = [list(entry.values()) for entry in triggers(workflow)["schedule"]]
+    fields = cron.split()
+    assert len(fields) == 5, cron
+    for field, (low, high) in zip(fields, CRON_RANGES, strict=True):
+        assert CRON_FIELD.match(field), f"{cron}: {field} is not POSIX cron"
+        assert all(low <= int(n) <= high for n in re.findall(r"\d+", field.split("/")[0])), cron
+    minute, _hour, day, month, weekday = fields
+    assert (day, month) == ("*", "*") and weekday.isdigit(), f"{cron}: not once a week"
+    assert minute.isdigit() and minute != "0", f"{cron}: one run, off the top of the hour"
+    # A pull request runs only the rule modules it touches: the step gets the base branch.
+    assert set(triggers(workflow)) == {"schedule", "pull_request", "workflow_dispatch"}
+    steps = [step for _, step in jobs_steps(WORKFLOWS / "mutation.yml")]
+    (checkout,) = [s for s in steps if str(s.get("uses", "")).startswith("actions/checkout@")]
+    assert checkout["with"]["fetch-depth"] == 0
+    (step,) = [s for s in steps if "ci/mutation" in s.get("run", "")]
+    assert '--changed-since "origin/$BASE_REF"' in step["run"]
+    assert step["env"]["BASE_REF"] == "${{ github.base_ref }}"
+
+
+def test_jenkins_mutation_timer_is_hashed_weekly_and_on_main_only() -> None:
+    """Jenkins: `triggers { cron(...) }` takes cron with `H` (a hash of the job) to spread load,
+    and a multibranch job schedules every branch that has the trigger; `triggeredBy
+    'TimerTrigger'` tells a timer's build apart.
+    https://www.jenkins.io/doc/book/pipeline/syntax/#cron-syntax
+    https://www.jenkins.io/doc/book/pipeline/syntax/#built-in-conditions
+    """
+    text = JENKINSFILE.read_text()
+    triggers_block = jenkins_block(text, "triggers")
+    match = re.search(r"cron\(env\.BRANCH_NAME == 'main' \? '([^']+)' : ''\)", triggers_block)
+    assert match, triggers_block
+    minute, hour, day, month, weekday = match.group(1).split()
+    assert minute == "H" and hour.isdigit() and (day, month) == ("*", "*") and weekday.isdigit()
+    mutation = jenkins_stage_text("Mutation testing")
+    assert re.search(r"allOf \{\s*branch 'main'\s*triggeredBy 'TimerTrigger'\s*\}", mutation)
+    assert "changeRequest()" in mutation and "CHANGE_TARGET" in mutation
+    # The timer's build on main must not deploy: every other flow on main refuses it.
+    assert "not { triggeredBy 'TimerTrigger' }" in jenkins_stage_text("Deploy to dev")
+    release = jenkins_stage_text("Release to prod")
+    assert "expression { params.RELEASE_VERSION }" in release  # empty on a timer's build
 
 
 def jenkins_block(text: str, name: str) -> str:

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,8 @@ from incident_tracker.core.database import db, utcnow
 from incident_tracker.ops.metrics import exposition
 from tests.support.api import api_client, assert_problem, create, move, token_for
 from tests.support.postgres import DatabaseUnderTest
+from tests.support.programs import CLI
 
-REPO = Path(__file__).resolve().parents[2]
 # The token that has every scope except the one an operation needs.
 LACKING = {
     "incidents:read": ("incidents:write",),
@@ -129,7 +128,7 @@ def test_token_lifecycle_and_storage(app: Flask) -> None:
 
 def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(REPO / ".venv/bin/incident-tracker"), *args],
+        [str(CLI), *args],
         env={**os.environ, "DATABASE_URL": database_url},
         capture_output=True,
         text=True,

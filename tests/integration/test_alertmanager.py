@@ -202,6 +202,34 @@ def test_long_group_keys_are_hashed_into_the_dedup_key(
     assert alertmanager.post(URL, json=body).json["action"] == "unchanged"
 
 
+def test_the_same_alerts_in_another_order_are_unchanged(
+    client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    """Alertmanager does not promise an order: the firing set is a set."""
+    first = alertmanager.post(URL, json=notification(alert("b"), alert("a"), alert("c")))
+    incident_id = first.json["incident_id"]
+    for order in (("a", "b", "c"), ("c", "a", "b")):
+        again = alertmanager.post(URL, json=notification(*(alert(i) for i in order)))
+        assert again.json == {"action": "unchanged", "incident_id": incident_id}
+    assert len(_notes(client, incident_id)) == 1
+
+
+def test_long_group_keys_sharing_a_long_prefix_open_two_incidents(
+    client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    """The dedup key hashes the whole group key, not a prefix that fits the column."""
+    prefix = "{}:" + "x" * 500
+    ids = []
+    for tail in ("service=checkout", "service=payments"):
+        body = notification(alert("a"))
+        body["groupKey"] = prefix + tail
+        created = alertmanager.post(URL, json=body)
+        assert created.json["action"] == "created"
+        ids.append(created.json["incident_id"])
+    keys = {client.get(f"/api/v1/incidents/{i}").json["dedup_key"] for i in ids}
+    assert len(set(ids)) == 2 and len(keys) == 2
+
+
 @pytest.mark.parametrize(
     "mutate",
     [

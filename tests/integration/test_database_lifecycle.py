@@ -25,7 +25,7 @@ from incident_tracker.core.database import db
 from incident_tracker.incidents.models import Incident
 from tests.support.api import api_client, assert_problem, create, move
 from tests.support.postgres import DatabaseUnderTest, created_database, libpq_dsn
-from tests.support.programs import moto_server
+from tests.support.programs import moto_server, wait_for
 
 ALEMBIC_INI = Path("alembic.ini")
 
@@ -75,7 +75,15 @@ def test_upgrade_waits_for_the_advisory_lock(scratch_database: str) -> None:
     done = threading.Event()
     worker = threading.Thread(target=lambda: (migrate.upgrade(ALEMBIC_INI), done.set()))
     worker.start()
-    time.sleep(1.5)
+    with holder.cursor() as cursor:
+
+        def upgrade_waits_on_the_lock() -> bool:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            return cursor.fetchone() == (1,)
+
+        wait_for("the upgrade to queue on the advisory lock", upgrade_waits_on_the_lock)
     assert not done.is_set(), "upgrade ran while another migration held the lock"
     assert "incidents" not in _tables(scratch_database)
     with holder.cursor() as cursor:

@@ -131,9 +131,12 @@ def patch(client: FlaskClient, incident_id: int, body: Any, etag: str | None) ->
 
 
 def test_patch_needs_if_match_and_rejects_stale_versions(client: FlaskClient) -> None:
-    incident = create(client)
+    incident = patch(client, create(client)["id"], {"title": "Version two"}, '"1"').json
+    assert incident["version"] == 2
     assert_problem(patch(client, incident["id"], {"title": "New"}, None), 428)
-    assert_problem(patch(client, incident["id"], {"title": "New"}, '"7"'), 412)
+    for etag in ('"1"', 'W/"1"', '"7"'):  # stale, stale and weak, a version it never had
+        refused = assert_problem(patch(client, incident["id"], {"title": "New"}, etag), 412)
+        assert refused["current_version"] == 2, etag
     assert_problem(patch(client, incident["id"], {"title": "New"}, "garbage"), 412)
     unchanged = client.get(f"/api/v1/incidents/{incident['id']}").json
     assert unchanged == incident

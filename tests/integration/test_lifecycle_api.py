@@ -119,15 +119,37 @@ def test_cancel_records_reason(client: FlaskClient) -> None:
 
 def test_transition_honours_if_match(client: FlaskClient) -> None:
     incident_id = incident_in(client, "triage")
-    stale = client.post(
-        f"/api/v1/incidents/{incident_id}/transitions",
-        json={"to": "investigating"},
-        headers={"If-Match": '"9"'},
+    edited = client.patch(
+        f"/api/v1/incidents/{incident_id}", json={"title": "Edited"}, headers={"If-Match": '"1"'}
     )
-    assert assert_problem(stale, 412)["current_version"] == 1
+    assert edited.json["version"] == 2
+    for etag in ('"1"', '"9"'):  # a version the incident has left behind, and one it never had
+        refused = client.post(
+            f"/api/v1/incidents/{incident_id}/transitions",
+            json={"to": "investigating"},
+            headers={"If-Match": etag},
+        )
+        assert assert_problem(refused, 412)["current_version"] == 2, etag
+    assert client.get(f"/api/v1/incidents/{incident_id}").json == edited.json
     fresh = client.post(
         f"/api/v1/incidents/{incident_id}/transitions",
         json={"to": "investigating"},
-        headers={"If-Match": '"1"'},
+        headers={"If-Match": '"2"'},
     )
-    assert fresh.status_code == 200 and fresh.json["version"] == 2
+    assert fresh.status_code == 200 and fresh.json["version"] == 3
+
+
+@pytest.mark.parametrize(
+    ("target", "field", "stored"),
+    [
+        ("resolved", "resolution_summary", "resolution_summary"),
+        ("canceled", "reason", "cancel_reason"),
+    ],
+)
+def test_resolution_summary_and_reason_are_stored_trimmed(
+    client: FlaskClient, target: str, field: str, stored: str
+) -> None:
+    incident_id = incident_in(client, "triage")
+    moved = move(client, incident_id, target, **{field: "  \trolled back\n "})
+    assert moved.json[stored] == "rolled back"
+    assert client.get(f"/api/v1/incidents/{incident_id}").json[stored] == "rolled back"

@@ -97,6 +97,18 @@ def test_pages_neither_skip_nor_repeat_while_incidents_arrive(client: FlaskClien
     assert pages == 5
 
 
+def test_a_last_page_of_exactly_limit_rows_has_no_next_cursor(client: FlaskClient) -> None:
+    for n in range(10):
+        create(client, title=f"incident {n}")
+    first = client.get("/api/v1/incidents?limit=5").json
+    assert first["next_cursor"] is not None
+    last = client.get(f"/api/v1/incidents?limit=5&cursor={first['next_cursor']}").json
+    assert [item["id"] for item in last["items"]] == [5, 4, 3, 2, 1]
+    assert last["next_cursor"] is None
+    everything = client.get("/api/v1/incidents?limit=10").json
+    assert len(everything["items"]) == 10 and everything["next_cursor"] is None
+
+
 def test_csv_export_has_the_same_selection(client: FlaskClient) -> None:
     create(client, title='Quotes "and", commas', tags=["a", "b"])
     create(client, title="Other", service="auth")

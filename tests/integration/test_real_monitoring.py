@@ -200,6 +200,7 @@ def test_repeats_for_an_incident_resolved_by_hand_open_nothing_new(
 
 
 def test_metrics_are_served_on_their_own_port_only(service: Served) -> None:
+    promtool = require_program("promtool", "prometheus")
     served_api(
         service, "/api/v1/incidents", {"title": "Scraped", "severity": "SEV3", "service": "m"}
     )
@@ -211,5 +212,5 @@ def test_metrics_are_served_on_their_own_port_only(service: Served) -> None:
     assert b"incident_tracker_http_requests_total" in text
     assert b'incident_tracker_incidents{status="triage"}' in text  # the gauge reads the database
     assert b'method="other"' in text and b"ZQ123" not in text
-    assert_promtool_accepts(text)
+    assert_promtool_accepts(promtool, text)
     assert http_status(service.url + "/metrics") == 404  # the port behind the load balancer

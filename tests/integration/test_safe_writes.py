@@ -5,15 +5,18 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from incident_tracker import create_app, migrate
-from incident_tracker.core.database import db
+from incident_tracker.core.database import db, utcnow
+from incident_tracker.incidents.models import IdempotencyRecord
 from tests.support.api import api_client, assert_problem, create, move, token_for
 
 BODY = {"title": "Payments failing", "severity": "SEV1", "service": "payments"}
@@ -49,6 +52,26 @@ def test_idempotency_key_replays_the_first_response(client: FlaskClient) -> None
     assert again.json == first.json  # the first response, not the current state
     assert again.headers["Location"] == first.headers["Location"]
     assert len(client.get("/api/v1/incidents").json["items"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("age", "replayed"),
+    [(timedelta(hours=24) - timedelta(minutes=1), True), (timedelta(hours=24, minutes=1), False)],
+    ids=["just-inside-the-ttl", "just-past-the-ttl"],
+)
+def test_idempotency_key_replays_only_within_its_ttl(
+    app: Flask, client: FlaskClient, age: timedelta, replayed: bool
+) -> None:
+    assert app.extensions["incident_tracker.settings"].idempotency_ttl_hours == 24
+    first = client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "k-ttl"})
+    with app.app_context():
+        db.session.execute(sa.update(IdempotencyRecord).values(created_at=utcnow() - age))
+        db.session.commit()
+    again = client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "k-ttl"})
+    assert again.status_code == 201
+    assert (again.headers.get("Idempotent-Replayed") == "true") is replayed
+    assert (again.json["id"] == first.json["id"]) is replayed
+    assert len(client.get("/api/v1/incidents").json["items"]) == (1 if replayed else 2)
 
 
 def test_idempotency_key_with_another_body_is_422(client: FlaskClient) -> None:

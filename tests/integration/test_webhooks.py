@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -21,7 +20,7 @@ from incident_tracker.webhooks import worker
 from incident_tracker.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.support.api import assert_problem, create, move
 from tests.support.postgres import DatabaseUnderTest
-from tests.support.programs import CLI, assert_promtool_accepts, wait_for
+from tests.support.programs import CLI, assert_promtool_accepts, require_program, wait_for
 from tests.support.webhooks import ALL_EVENTS, Receiver, WorkerProcess, subscribe
 
 
@@ -48,7 +47,6 @@ def test_signed_event_survives_two_500s_and_arrives_once(
     assert metrics[(attempts, (("outcome", "retry"),))] == 2
     assert metrics[(attempts, (("outcome", "delivered"),))] == 1
     assert metrics[("incident_tracker_webhook_attempt_duration_seconds_count", ())] == 3
-    assert_promtool_accepts(worker_process.metrics_text().encode())
     assert worker_process.stop() == 0
     assert receiver.requests == [row.event_id] * 3 and receiver.bad_signatures == 0
     assert list(receiver.events) == [row.event_id]
@@ -57,6 +55,17 @@ def test_signed_event_survives_two_500s_and_arrives_once(
     assert event["data"]["incident"]["id"] == incident["id"]
     delivered = _outbox(app)[0]
     assert (delivered.attempts, delivered.last_error) == (3, None)
+
+
+def test_the_workers_metrics_pass_promtool(
+    app: Flask, client: FlaskClient, receiver: Receiver, worker_process: WorkerProcess
+) -> None:
+    promtool = require_program("promtool", "prometheus")
+    subscribe(client, receiver, ["incident.created"])
+    create(client)
+    worker_process.start()
+    wait_for("the delivery", lambda: _outbox(app)[0].status == "delivered")
+    assert_promtool_accepts(promtool, worker_process.metrics_text().encode())
 
 
 def test_no_event_lost_across_worker_and_receiver_restarts(
@@ -71,7 +80,10 @@ def test_no_event_lost_across_worker_and_receiver_restarts(
         client.post(f"/api/v1/incidents/{incident_id}/events", json={"body": "still here"})
     receiver.stop()  # and the receiver goes away too
     worker_process.start()
-    time.sleep(1)  # the worker meets a closed port: retries with backoff
+    wait_for(  # the worker meets a closed port: it records the failure and backs off
+        "a failed attempt against the stopped receiver",
+        lambda: any(row.last_error and row.status == "pending" for row in _outbox(app)),
+    )
     receiver.start()  # back on the same port, with the same secret
     wait_for("every event", lambda: len(receiver.events) == 20, timeout=60)
     assert worker_process.stop() == 0
@@ -131,8 +143,7 @@ def test_a_failed_write_sends_nothing(
     assert_problem(move(client, incident_id, "resolved"), 422)  # no resolution_summary
     assert [row.event_type for row in _outbox(app)] == ["incident.created"]
     worker_process.start()
-    wait_for("the one event", lambda: len(receiver.events) == 1)
-    time.sleep(0.5)
+    wait_for("the one delivery", lambda: _outbox(app)[0].status == "delivered")
     assert worker_process.stop() == 0
     assert [event["type"] for event in receiver.events.values()] == ["incident.created"]
 
@@ -190,9 +201,10 @@ def test_dead_letters_are_listed_and_retried(
     )
     stop = threading.Event()
     with app.app_context():
-        for _ in range(2):
-            worker.deliver_due(db.session, settings, stop)
-            time.sleep(0.05)
+        assert worker.deliver_due(db.session, settings, stop) == 1
+        # The backoff (0.01 s base) must pass before the row is due again.
+        wait_for("the retry to fall due", lambda: _outbox(app)[0].next_attempt_at <= utcnow())
+        assert worker.deliver_due(db.session, settings, stop) == 1
     dead = client.get("/api/v1/webhooks/deliveries?status=dead").json["items"]
     assert len(dead) == 1 and dead[0]["attempts"] == 2
     assert dead[0]["last_error"] == "HTTP 500 from 127.0.0.1"

@@ -60,7 +60,7 @@ def test_allowed_move(source: str, target: str) -> None:
     ],
 )
 def test_forbidden_move(source: str, target: str) -> None:
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalTransition, match=rf"^cannot move from {source} to {target}$"):
         check_move(Status(source), Status(target), is_admin=True, **GUARD_ARGS)
 
 
@@ -75,6 +75,7 @@ def test_resolving_needs_a_summary(summary: str | None) -> None:
             is_admin=False,
         )
     assert failure.value.field == "resolution_summary"
+    assert str(failure.value) == "required and non-empty to resolve an incident"  # the 422 detail
 
 
 @pytest.mark.parametrize("reason", [None, "", "\t"])
@@ -84,10 +85,11 @@ def test_canceling_needs_a_reason(reason: str | None) -> None:
             Status.TRIAGE, Status.CANCELED, reason=reason, resolution_summary=None, is_admin=False
         )
     assert failure.value.field == "reason"
+    assert str(failure.value) == "required and non-empty to cancel an incident"
 
 
 def test_reopening_closed_needs_admin() -> None:
-    with pytest.raises(AdminRequired):
+    with pytest.raises(AdminRequired, match=r"^reopening a closed incident needs the admin scope$"):
         check_move(
             Status.CLOSED,
             Status.INVESTIGATING,
@@ -150,3 +152,17 @@ def test_reopen_clears_mitigation_resolution_and_closure() -> None:
     assert incident.acknowledged_at == times[0]
     _walk(incident, Status.RESOLVED, Status.INVESTIGATING)
     assert incident.reopen_count == 2
+
+
+@pytest.mark.parametrize(
+    ("target", "field", "expected"),
+    [
+        (Status.RESOLVED, "resolution_summary", "rolled back"),
+        (Status.CANCELED, "cancel_reason", "duplicate"),
+    ],
+)
+def test_summary_and_reason_are_stored_trimmed(target: Status, field: str, expected: str) -> None:
+    padded = {"reason": " \tduplicate\n ", "resolution_summary": "  rolled back  "}
+    incident = FakeIncident(Status.TRIAGE)
+    apply_move(incident, check_move(Status.TRIAGE, target, is_admin=False, **padded), T0, **padded)
+    assert getattr(incident, field) == expected

@@ -1,0 +1,199 @@
+"""Mutation testing of the rule modules with mutmut 3, one module at a time.
+
+    python ci/mutation.py [--changed-since REF] [--min-score PERCENT] [MODULE...]
+    (entry point: ci/mutation, which provides the test PostgreSQL)
+
+The rule modules are `[tool.mutmut] only_mutate` in pyproject.toml: adding one is one line
+there. MODULE narrows the run (a path or dotted name); --changed-since REF keeps the rule
+modules that `git diff REF...HEAD` touches (a pull request's run), and none is a pass.
+Writes reports/mutation/<module>.txt (every surviving mutant with its diff) and
+reports/mutation/summary.json; prints each module's score and wall time. Survivors that
+docs/testing.md names (equivalent mutants, with why) do not count against the score;
+exit 1 when a module scores below --min-score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORTS = ROOT / "reports" / "mutation"
+EQUIVALENTS_DOC = ROOT / "docs" / "testing.md"
+MUTMUT = Path(sys.executable).with_name("mutmut")
+# mutmut's statuses that count as caught: a test failed, ran past its time, or mypy refused it.
+CAUGHT = {"killed", "timeout", "caught by type check"}
+
+
+@dataclass
+class ModuleScore:
+    module: str
+    mutants: int
+    caught: int
+    equivalent: list[str]
+    survivors: list[str]
+    statuses: dict[str, int]
+    seconds: float
+    score: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        counted = self.mutants - len(self.equivalent)
+        self.score = round(100.0 * self.caught / counted, 1) if counted else 100.0
+
+
+def rule_modules() -> list[str]:
+    """The source paths mutmut mutates, as pyproject.toml lists them."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    paths: list[str] = config["tool"]["mutmut"]["only_mutate"]
+    return paths
+
+
+def dotted(path: str) -> str:
+    """src/incident_tracker/core/pagination.py -> incident_tracker.core.pagination"""
+    return path.removeprefix("src/").removesuffix(".py").replace("/", ".")
+
+
+def select(modules: list[str], wanted: list[str], changed_since: str | None) -> list[str]:
+    chosen = [m for m in modules if not wanted or m in wanted or dotted(m) in wanted]
+    unknown = sorted(set(wanted) - set(chosen) - {dotted(m) for m in chosen})
+    if unknown:
+        raise SystemExit(f"not a rule module (pyproject.toml [tool.mutmut] only_mutate): {unknown}")
+    if changed_since is not None and not _is_commit(changed_since):
+        # A checkout without the base branch (a shallow or PR-only fetch): testing every
+        # rule module is slower but misses nothing.
+        print(f"mutation: {changed_since} is not in this checkout: testing every rule module")
+    elif changed_since is not None:
+        diff = subprocess.run(
+            ["git", "diff", "--name-only", f"{changed_since}...HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        chosen = [m for m in chosen if m in diff]
+    return chosen
+
+
+def _is_commit(ref: str) -> bool:
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    return found.returncode == 0
+
+
+def documented_equivalents() -> set[str]:
+    """Mutant names listed in docs/testing.md's table of equivalent mutants."""
+    if not EQUIVALENTS_DOC.exists():
+        return set()
+    names = set()
+    for line in EQUIVALENTS_DOC.read_text().splitlines():
+        if line.startswith("| `") and "__mutmut_" in line:
+            names.add(line.split("`")[1])
+    return names
+
+
+def mutmut(*args: str) -> str:
+    result = subprocess.run(
+        [str(MUTMUT), *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
+        raise SystemExit(f"mutmut {' '.join(args)} failed with exit status {result.returncode}")
+    return result.stdout
+
+
+def statuses_of(module: str) -> dict[str, str]:
+    """Every mutant of the module and its status, from `mutmut results --all true`."""
+    found = {}
+    for line in mutmut("results", "--all", "true").splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if name.startswith(f"{module}.") and "__mutmut_" in name:
+            found[name] = status
+    return found
+
+
+def run_module(path: str, max_children: int, equivalents: set[str]) -> ModuleScore:
+    module = dotted(path)
+    print(f"==> mutmut run {module}.*", flush=True)
+    started = time.monotonic()
+    # Output goes to the terminal: a run takes minutes and mutmut shows its progress.
+    subprocess.run(
+        [str(MUTMUT), "run", "--max-children", str(max_children), f"{module}.*"],
+        cwd=ROOT,
+        check=True,
+    )
+    seconds = round(time.monotonic() - started, 1)
+    statuses = statuses_of(module)
+    survivors = sorted(n for n, s in statuses.items() if s not in CAUGHT and n not in equivalents)
+    score = ModuleScore(
+        module=module,
+        mutants=len(statuses),
+        caught=sum(s in CAUGHT for s in statuses.values()),
+        equivalent=sorted(n for n in statuses if n in equivalents and statuses[n] not in CAUGHT),
+        survivors=survivors,
+        statuses=dict(Counter(statuses.values())),
+        seconds=seconds,
+    )
+    lines = [
+        f"{module}: {score.score} % caught ({score.caught} of {score.mutants} mutants; "
+        f"{len(score.equivalent)} documented as equivalent), {seconds} s",
+        f"statuses: {score.statuses}",
+        "",
+    ]
+    for name in survivors:
+        lines += [f"--- {statuses[name]}: {name}", mutmut("show", name), ""]
+    (REPORTS / f"{module}.txt").write_text("\n".join(lines))
+    return score
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("modules", nargs="*", help="rule modules to run (default: all)")
+    parser.add_argument("--changed-since", metavar="REF", help="only modules REF...HEAD touches")
+    parser.add_argument("--min-score", type=float, default=90.0, metavar="PERCENT")
+    parser.add_argument("--max-children", type=int, default=1, help="mutants tested at once")
+    args = parser.parse_args()
+    chosen = select(rule_modules(), args.modules, args.changed_since)
+    if not chosen:
+        print("mutation: no rule module to test (none changed)")
+        return 0
+    # mutmut works in a copy of the tree under mutants/; a stale copy could hide changes it
+    # does not track (the migrations, the README), so every run starts from a fresh one.
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    equivalents = documented_equivalents()
+    scores = [run_module(path, args.max_children, equivalents) for path in chosen]
+    summary = REPORTS / "summary.json"
+    previous = json.loads(summary.read_text()) if summary.exists() else {}
+    summary.write_text(
+        json.dumps({**previous, **{s.module: asdict(s) for s in scores}}, indent=2) + "\n"
+    )
+    print("\nmutation score (caught / mutants not documented as equivalent):")
+    for s in scores:
+        print(f"  {s.score:5.1f} %  {s.module}  ({s.caught}/{s.mutants}, {s.seconds} s)")
+        for name in s.survivors:
+            print(f"           survived: {name}")
+    total = sum(s.mutants - len(s.equivalent) for s in scores)
+    caught = sum(s.caught for s in scores)
+    overall = 100.0 * caught / max(total, 1)
+    print(f"  {overall:5.1f} %  all ({caught}/{total}); report: {REPORTS.relative_to(ROOT)}/")
+    below = [s.module for s in scores if s.score < args.min_score]
+    if below:
+        print(f"below {args.min_score} %: {below}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

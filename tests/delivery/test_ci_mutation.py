@@ -1,0 +1,52 @@
+"""ci/mutation: which rule modules it tests, and that a pull request touching none passes.
+
+The mutation run itself takes minutes per module (docs/testing.md has the figures); these
+check the selection, which decides what a pull request's run covers.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+
+from tests.support.steps import ROOT, run_ci_step
+
+# The rule modules the issue names; the list in pyproject.toml may grow, never lose one.
+RULE_MODULES = {
+    "src/incident_tracker/incidents/lifecycle.py",
+    "src/incident_tracker/incidents/service.py",
+    "src/incident_tracker/incidents/stats.py",
+    "src/incident_tracker/incidents/export.py",
+    "src/incident_tracker/core/pagination.py",
+    "src/incident_tracker/auth/service.py",
+    "src/incident_tracker/auth/guard.py",
+    "src/incident_tracker/integrations/service.py",
+    "src/incident_tracker/webhooks/service.py",
+}
+# No database is needed to decide that there is nothing to test.
+NO_DATABASE = {**os.environ, "TEST_DATABASE_URL": "postgresql://unused@127.0.0.1:9/none"}
+
+
+def only_mutate() -> list[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    modules: list[str] = config["tool"]["mutmut"]["only_mutate"]
+    return modules
+
+
+def test_every_rule_module_is_mutated_and_exists() -> None:
+    modules = only_mutate()
+    assert set(modules) >= RULE_MODULES
+    assert len(modules) == len(set(modules))
+    assert all((ROOT / module).is_file() for module in modules), modules
+
+
+def test_a_change_touching_no_rule_module_tests_nothing_and_passes() -> None:
+    result = run_ci_step("mutation", "--changed-since", "HEAD", env=NO_DATABASE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no rule module to test" in result.stdout
+
+
+def test_a_module_that_is_not_a_rule_module_is_refused_by_name() -> None:
+    result = run_ci_step("mutation", "incident_tracker.web.views", env=NO_DATABASE)
+    assert result.returncode != 0
+    assert "incident_tracker.web.views" in result.stderr and "only_mutate" in result.stderr
