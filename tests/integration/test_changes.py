@@ -26,6 +26,9 @@ def at(days: float = 0, hours: float = 0, minutes: float = 0, seconds: float = 0
     return rfc3339(T0 + timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds))
 
 
+IN_SIX_MINUTES = "six minutes after the test starts"
+
+
 def record(client: FlaskClient, **fields: Any) -> dict[str, Any]:
     body = {"service": "checkout", "environment": "prod", "version": "v1"} | fields
     response = client.post("/api/v1/changes", json=body)
@@ -100,12 +103,14 @@ def test_a_new_change_is_a_webhook_event(client: FlaskClient) -> None:
         ({"summary": "s" * 2001}, "summary"),
         ({"outcome": "exploded"}, "outcome"),
         ({"colour": "blue"}, "colour"),
-        ({"finished_at": rfc3339(datetime.now(UTC) + timedelta(minutes=6))}, "finished_at"),
+        ({"finished_at": IN_SIX_MINUTES}, "finished_at"),
         ({"started_at": at(hours=2), "finished_at": at(hours=1)}, "started_at"),
         ({"committed_at": at(hours=2), "finished_at": at(hours=1)}, "committed_at"),
     ],
 )
 def test_validation(client: FlaskClient, fields: dict[str, Any], field: str) -> None:
+    if fields.get("finished_at") == IN_SIX_MINUTES:  # "the future" is when the test runs
+        fields = fields | {"finished_at": rfc3339(datetime.now(UTC) + timedelta(minutes=6))}
     body = {"service": "checkout", "environment": "prod", "version": "v1"} | fields
     problem = assert_problem(client.post("/api/v1/changes", json=body), 422)
     assert field in problem["errors"]

@@ -103,7 +103,10 @@ def _replace_token(
     )
     if row is not None and row.token_hash == digest:
         return False
-    if session.scalar(sa.select(ApiToken.id).where(ApiToken.token_hash == digest)) is not None:
+    holder = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == digest))
+    if holder is not None:
+        if holder.name == name and holder.revoked_at is None:
+            return False  # another process stored it between our two reads
         raise TokenError(f"that value was used by a token before; give {name!r} a new one")
     if row is not None:
         revoke_token(session, name, actor)
