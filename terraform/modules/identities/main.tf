@@ -125,6 +125,17 @@ data "aws_iam_policy_document" "deploy" {
     }
   }
 
+  dynamic "statement" {
+    # ci/smoke reads the smoke token from its secret with the deploy role.
+    for_each = var.smoke_token_secret_arn == null ? [] : [var.smoke_token_secret_arn]
+
+    content {
+      sid       = "ReadSmokeToken"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
+  }
+
   statement {
     sid       = "DescribeCluster"
     actions   = ["eks:DescribeCluster"]

@@ -104,6 +104,16 @@ variable "jenkins" {
   }
 }
 
+variable "smoke_token_secret_arn" {
+  description = <<-EOT
+    Secrets Manager secret holding the smoke test's API token (the service creates the token
+    from it at start-up): the CI roles may read exactly this secret, so ci/smoke needs no
+    token copied into GitHub or Jenkins. null: no such grant.
+  EOT
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)

@@ -87,5 +87,18 @@ module "identities" {
   github_oidc_provider_arn = data.aws_iam_openid_connect_provider.github.arn
   github_subjects          = local.github_subjects
   jenkins                  = local.jenkins
+  smoke_token_secret_arn   = var.smoke_token_secret_arn
   tags                     = local.tags
+}
+
+# The jobs that reach the cluster run on these runners (tests/delivery/test_pipelines.py).
+module "runner" {
+  source = "../runner"
+
+  name                      = local.name
+  github_repository         = var.github_repository
+  vpc_id                    = module.network.vpc_id
+  subnet_ids                = module.network.private_subnet_ids
+  cluster_security_group_id = module.cluster.cluster_security_group_id
+  tags                      = local.tags
 }

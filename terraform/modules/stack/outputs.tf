@@ -67,3 +67,18 @@ output "public_subnet_ids" {
   description = "Public subnets (where the internet-facing ALB lands)."
   value       = module.network.public_subnet_ids
 }
+
+output "github_runner_project" {
+  description = "CodeBuild project of the in-VPC GitHub runners: runs-on codebuild-<this>-$${{ github.run_id }}-$${{ github.run_attempt }}."
+  value       = module.runner.project_name
+}
+
+output "github_connection_arn" {
+  description = "GitHub connection of the runners: PENDING until its one-time handshake in the console."
+  value       = module.runner.connection_arn
+}
+
+output "smoke_token_secret_arn" {
+  description = "SMOKE_TOKEN_SECRET_ARN: the secret ci/smoke reads the smoke token from."
+  value       = var.smoke_token_secret_arn
+}

@@ -98,6 +98,12 @@ variable "jenkins" {
   default = {}
 }
 
+variable "smoke_token_secret_arn" {
+  description = "Secret holding the smoke test's API token, read by ci/smoke with the deploy roles (null: none yet)."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
