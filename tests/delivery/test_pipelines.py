@@ -440,3 +440,14 @@ def test_jobs_that_reach_the_cluster_run_on_a_runner_terraform_puts_in_the_vpc()
     runner = (TERRAFORM_MODULES / "runner" / "main.tf").read_text()
     assert re.search(r'pattern\s*=\s*"WORKFLOW_JOB_QUEUED"', runner)
     assert re.search(r"vpc_config \{[^}]*subnets\s*=\s*var\.subnet_ids", runner, re.DOTALL)
+
+
+def test_the_smoke_token_comes_from_its_secret_not_from_ci_secrets() -> None:
+    """No smoke token is stored in GitHub: ci/smoke reads it with the deploy role from the
+    secret Terraform creates (its ARN is a variable, not a secret)."""
+    for name in DEPLOY_JOBS:
+        steps = load(WORKFLOWS / name)["jobs"][DEPLOY_JOBS[name][0]]["steps"]
+        (smoke,) = [step for step in steps if "ci/smoke" in step.get("run", "")]
+        assert smoke["env"] == {"SMOKE_TOKEN_SECRET_ARN": "${{ vars.SMOKE_TOKEN_SECRET_ARN }}"}
+    text = "\n".join(p.read_text() for p in workflow_files())
+    assert "SMOKE_TOKEN:" not in text and "secrets.SMOKE" not in text
