@@ -24,7 +24,7 @@ TERRAFORM = REPO_ROOT / "terraform"
 MODULES = TERRAFORM / "modules"
 ENVIRONMENTS = TERRAFORM / "environments"
 ROOTS = [TERRAFORM / "bootstrap", *sorted(p for p in ENVIRONMENTS.iterdir() if p.is_dir())]
-REQUIRED_MODULES = ["network", "cluster", "database", "registry", "identities", "kms-key"]
+REQUIRED_MODULES = ["network", "cluster", "database", "registry", "identities", "kms-key", "runner"]
 OPEN_CIDRS = {"0.0.0.0/0", "::/0"}
 LOAD_BALANCER_PORTS = {80, 443}
 
@@ -102,6 +102,9 @@ def test_terraform_fmt_init_validate() -> None:
         pytest.skip(reason.strip())
     assert result.returncode == 0, output
     assert f"passed for {len(ROOTS)} roots" in output, output
+    # terraform test (mock_provider "aws") in each module that has *.tftest.hcl files.
+    tested = {p.parent.parent for p in TERRAFORM.rglob("tests/*.tftest.hcl")}
+    assert tested and f"terraform test passed for {len(tested)} modules" in output, output
 
 
 def test_terraform_check_without_a_mirror_uses_the_registry_or_says_it_cannot(
