@@ -577,7 +577,7 @@ def test_jenkins_roles_trust_only_their_environment_s_deploy_service_account() -
         assert "service_account = optional(string)" in jenkins_type.replace("'", ""), directory
     namespaces = {
         "dev": "${var.jenkins}",
-        "prod": '${merge({ namespace = "jenkins-release" }, var.jenkins)}',
+        "prod": '${merge({namespace = "jenkins-release"}, var.jenkins)}',
     }
     for root, passed_jenkins in namespaces.items():
         stack = module_calls(ENVIRONMENTS / root)["stack"]
