@@ -6,6 +6,7 @@ ci/tag-release); only skopeo is a stand-in, since moto has no registry endpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -93,10 +94,9 @@ def pushed(env: dict[str, str], tmp_path: Path, sha: str = SHA, content: bytes =
     assert result.returncode == 0, result.stderr
     repo_name = env["ECR_REPOSITORY_URL"].split("/", 1)[1]
     client = ecr(env)
-    try:
+    # The same image pushed again was scanned already (one scan per image and day).
+    with contextlib.suppress(client.exceptions.LimitExceededException):
         client.start_image_scan(repositoryName=repo_name, imageId={"imageTag": sha})
-    except client.exceptions.LimitExceededException:
-        pass  # the same image pushed again: scanned already (one scan per image and day)
     return result.stdout.strip()
 
 
