@@ -6,7 +6,8 @@ version tag to that same manifest.
 
     python ci/ecr.py push SHA [--archive build/image.tar]   (entry point: ci/push-image)
     python ci/ecr.py resolve SHA                            (entry point: ci/resolve-digest)
-    python ci/ecr.py check VERSION REPO@sha256:DIGEST       (entry point: ci/check-release)
+    python ci/ecr.py check VERSION REPO@sha256:DIGEST       (entry point: ci/check-release;
+                                                             also refuses CRITICAL scan findings)
     python ci/ecr.py tag VERSION REPO@sha256:DIGEST         (entry point: ci/tag-release)
 
 Each prints the image reference `REPO_URL@sha256:...` on stdout; messages go to stderr.
@@ -220,11 +221,36 @@ def release_tag_state(client: Any, repo: Repository, version: str, digest: str) 
     return current == digest
 
 
+def refuse_critical_findings(client: Any, repo: Repository, digest: str) -> None:
+    """A release never deploys an image whose ECR scan (scan on push) found CRITICAL
+    vulnerabilities, or whose scan did not complete."""
+    ref = repo.ref(digest)
+    try:
+        found = client.describe_image_scan_findings(
+            **_registry(repo), repositoryName=repo.name, imageId={"imageDigest": digest}
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ScanNotFoundException":
+            raise StepError(f"{ref} has no ECR scan result: not released unscanned") from exc
+        raise
+    status = found["imageScanStatus"]["status"]
+    if status != "COMPLETE":
+        raise StepError(f"the ECR scan of {ref} is {status}, not COMPLETE: retry when it is")
+    counts = found.get("imageScanFindings", {}).get("findingSeverityCounts", {})
+    if counts.get("CRITICAL", 0):
+        raise StepError(
+            f"the ECR scan of {ref} found {counts['CRITICAL']} CRITICAL finding(s): not released"
+        )
+
+
 def check(version: str, ref: str) -> str:
     """Before a release deploys anything: VERSION is well formed and free, or already names
-    this very image (a rerun), so the tag at the end cannot fail on it."""
+    this very image (a rerun), so the tag at the end cannot fail on it; and the image's scan
+    found nothing CRITICAL."""
     repo, digest = parse_ref(ref)
-    tagged = release_tag_state(ecr_client(repo), repo, version, digest)
+    client = ecr_client(repo)
+    refuse_critical_findings(client, repo, digest)
+    tagged = release_tag_state(client, repo, version, digest)
     state = "already names this image" if tagged else "is free"
     print(f"{repo.url}:{version} {state}", file=sys.stderr)
     return ref

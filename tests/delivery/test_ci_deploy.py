@@ -16,11 +16,14 @@ from tests.support.deploy_steps import IMAGE, WORKLOADS, calls, deploy_plan, pla
 def test_deploy_dry_run_prints_the_exact_kubectl_commands(
     env: str, namespace: str, context: list[str], kubectl: Path, tmp_path: Path
 ) -> None:
-    extra = {"KUBE_CONTEXT": "prod"} if context else {}
+    # Which kubectl ci/deploy asks ci/tool for (the cluster's minor version) is
+    # test_ci_tool.py's test_cluster_steps_pin_kubectl_from_the_terraform_kubernetes_version.
+    extra = {"KUBECTL": str(kubectl)} | ({"KUBE_CONTEXT": "prod"} if context else {})
     result = run_step("deploy", "--dry-run", env, IMAGE, env=extra, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     manifests = tmp_path / "rendered" / "manifests.yaml"
-    assert planned(result.stdout) == deploy_plan(namespace, manifests, context)
+    plan = [[Path(command[0]).name, *command[1:]] for command in planned(result.stdout)]
+    assert plan == deploy_plan(namespace, manifests, context)
     assert f"image: {IMAGE}" in manifests.read_text()  # the plan's file exists, rendered
     assert calls(tmp_path) == []  # nothing touched the cluster
     assert "dry run: nothing was applied" in result.stderr
@@ -48,7 +51,8 @@ def test_deploy_stops_before_the_rollout_when_the_migration_fails(
     assert result.returncode != 0
     assert "the migration Job did not complete" in result.stderr
     made = calls(tmp_path)
-    assert [call for call in made if call[:1] == ["apply"]] == [made[1]]  # the Job's apply only
+    applied = [call for call in made if call[:1] == ["apply"]]
+    assert len(applied) == 1 and "--selector" in applied[0]  # the Job's apply only
     assert [call for call in made if "logs" in call]
     assert not [call for call in made if "rollout" in call]
 
@@ -77,6 +81,10 @@ def test_deploy_gives_up_on_a_migration_that_does_not_finish(kubectl: Path, tmp_
 def test_deploy_undoes_every_deployment_when_a_rollout_fails(
     failing: str, kubectl: Path, tmp_path: Path
 ) -> None:
+    """Back to the revision recorded before the apply, never `undo` alone: when the deploy
+    made no new revision (same pod template), `undo` would go back one release too far.
+    Docs: https://kubernetes.io/docs/reference/kubectl/generated/kubectl_rollout/kubectl_rollout_undo/
+    """
     result = run_step(
         "deploy",
         "prod",
@@ -85,6 +93,7 @@ def test_deploy_undoes_every_deployment_when_a_rollout_fails(
             "KUBECTL": str(kubectl),
             "FAKE_KUBECTL_FAIL": "rollout-status",
             "FAKE_KUBECTL_FAIL_ONLY": f"deployment/{failing}",
+            "FAKE_KUBECTL_REVISION": "4",
         },
         tmp_path=tmp_path,
     )
@@ -93,11 +102,41 @@ def test_deploy_undoes_every_deployment_when_a_rollout_fails(
     assert "rolled back to the previous revision" in result.stderr
     rollout = [call[2:] for call in calls(tmp_path) if "rollout" in call]
     waited = [["rollout", "status", f"deployment/{name}", "--timeout=300s"] for name in WORKLOADS]
-    undone = [["rollout", "undo", f"deployment/{name}"] for name in WORKLOADS]
+    undone = [["rollout", "undo", f"deployment/{name}", "--to-revision=4"] for name in WORKLOADS]
     # Waits up to the failed one, then undoes both (the worker was applied too) and waits.
     assert rollout == [*waited[: WORKLOADS.index(failing) + 1], *undone, *waited]
     namespaces = {tuple(call[:2]) for call in calls(tmp_path) if "rollout" in call}
     assert namespaces == {("--namespace", "incident-tracker-prod")}
+
+
+def test_deploy_records_the_revisions_ci_rollback_returns_to(kubectl: Path, tmp_path: Path) -> None:
+    result = run_step(
+        "deploy",
+        "dev",
+        IMAGE,
+        env={"KUBECTL": str(kubectl), "FAKE_KUBECTL_REVISION": "12"},
+        tmp_path=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    recorded = (tmp_path / "rendered" / "revisions").read_text().splitlines()
+    assert recorded == [f"incident-tracker-dev {name} 12" for name in WORKLOADS]
+
+
+def test_deploy_cannot_undo_a_first_deploy_and_says_so(kubectl: Path, tmp_path: Path) -> None:
+    result = run_step(
+        "deploy",
+        "dev",
+        IMAGE,
+        env={
+            "KUBECTL": str(kubectl),
+            "FAKE_KUBECTL_FAIL": "rollout-status",
+            "FAKE_KUBECTL_REVISION": "",
+        },
+        tmp_path=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "had no revision before this deploy (first deploy)" in result.stderr
+    assert not [call for call in calls(tmp_path) if "undo" in call]
 
 
 def test_deploy_says_so_when_the_rollback_fails_too(kubectl: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.deploy_steps import IMAGE, calls, planned, run_step
+from tests.support.deploy_steps import IMAGE, WORKLOADS, calls, planned, run_step
 
 
 @pytest.fixture
@@ -19,6 +19,12 @@ def aws(kubectl: Path, tmp_path: Path) -> str:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "aws").symlink_to(kubectl)
+    # What ci/deploy leaves for ci/rollback in the same job (any environment's namespace will do:
+    # these tests look at the kubeconfig, not at the undo).
+    (tmp_path / "rendered").mkdir()
+    (tmp_path / "rendered" / "revisions").write_text(
+        "".join(f"incident-tracker-dev {name} 2\n" for name in WORKLOADS)
+    )
     return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
 
 

@@ -9,15 +9,35 @@ import pytest
 from tests.support.deploy_steps import WORKLOADS, calls, planned, run_step
 
 
+def record(tmp_path: Path, env: str, revision: str) -> None:
+    """The revisions file ci/deploy leaves for ci/rollback (in DEPLOY_RENDER_DIR)."""
+    (tmp_path / "rendered").mkdir(exist_ok=True)
+    (tmp_path / "rendered" / "revisions").write_text(
+        "".join(f"incident-tracker-{env} {name} {revision}\n" for name in WORKLOADS)
+    )
+
+
+def test_rollback_refuses_without_the_revisions_ci_deploy_recorded(
+    kubectl: Path, tmp_path: Path
+) -> None:
+    result = run_step("rollback", "dev", env={"KUBECTL": str(kubectl)}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "ci/deploy records the revisions to return to" in result.stderr
+    assert calls(tmp_path) == []
+
+
 @pytest.mark.parametrize(("env", "context"), [("dev", []), ("prod", ["--context", "prod-cluster"])])
 def test_rollback_undoes_each_deployment_once_and_waits(
     env: str, context: list[str], kubectl: Path, tmp_path: Path
 ) -> None:
     extra = {"KUBE_CONTEXT": "prod-cluster"} if context else {}
+    record(tmp_path, env, "3")
     result = run_step("rollback", env, env={"KUBECTL": str(kubectl), **extra}, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     ns = [*context, "--namespace", f"incident-tracker-{env}"]
-    expected = [[*ns, "rollout", "undo", f"deployment/{name}"] for name in WORKLOADS]
+    expected = [
+        [*ns, "rollout", "undo", f"deployment/{name}", "--to-revision=3"] for name in WORKLOADS
+    ]
     expected += [
         [*ns, "rollout", "status", f"deployment/{name}", "--timeout=300s"] for name in WORKLOADS
     ]
@@ -26,6 +46,7 @@ def test_rollback_undoes_each_deployment_once_and_waits(
 
 
 def test_rollback_fails_when_the_undo_fails(kubectl: Path, tmp_path: Path) -> None:
+    record(tmp_path, "dev", "3")
     result = run_step(
         "rollback",
         "dev",

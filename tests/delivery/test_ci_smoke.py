@@ -7,9 +7,11 @@ import threading
 from collections.abc import Iterator
 from typing import ClassVar
 
+import boto3
 import pytest
 
 from tests.support.deploy_steps import planned, run_step
+from tests.support.programs import moto_server
 
 
 class FakeService(http.server.BaseHTTPRequestHandler):
@@ -88,3 +90,52 @@ def test_smoke_dry_run_sends_nothing(service: str) -> None:
     assert FakeService.seen_auth == []
     assert len(planned(result.stdout)) == 3
     assert "t0ken" not in result.stdout
+
+
+@pytest.mark.parametrize("stored", ["itk_from_secret", '{"token": "itk_from_secret"}'])
+def test_smoke_reads_the_token_from_its_secret_with_the_deploy_role(
+    service: str, stored: str
+) -> None:
+    """The pipelines hold no smoke token: ci/smoke reads SMOKE_TOKEN_SECRET_ARN (Secrets
+    Manager, moto_server here) with the role's credentials."""
+    with moto_server() as endpoint:
+        aws = {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+        secrets = boto3.client(
+            "secretsmanager",
+            endpoint_url=endpoint,
+            region_name="eu-west-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        arn = secrets.create_secret(Name="incident-tracker-dev/smoke-token", SecretString=stored)[
+            "ARN"
+        ]
+        result = run_step("smoke", service, env=aws | {"SMOKE_TOKEN_SECRET_ARN": arn})
+        assert result.returncode == 0, result.stderr
+        assert FakeService.seen_auth[-1] == "Bearer itk_from_secret"
+        assert "itk_from_secret" not in result.stdout + result.stderr
+        missing = run_step("smoke", service, env=aws | {"SMOKE_TOKEN_SECRET_ARN": arn + "x"})
+        assert missing.returncode != 0
+        assert "could not read the smoke token" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://k8s-incident-abc123-1234567890.eu-west-1.elb.amazonaws.com",
+        "https://K8S-X-Y.EU-WEST-1.ELB.AMAZONAWS.COM/",
+    ],
+)
+def test_smoke_refuses_the_load_balancer_s_own_dns_name(url: str) -> None:
+    """The ALB's certificate and host rule are for the app's hostname: its own DNS name fails
+    TLS, or gets the default rule's 404. Docs:
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#host-conditions
+    """
+    result = run_step("smoke", url, env={"SMOKE_TOKEN": "t0ken"})
+    assert result.returncode != 0
+    assert "the load balancer's own name" in result.stderr

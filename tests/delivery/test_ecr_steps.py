@@ -6,9 +6,12 @@ ci/tag-release); only skopeo is a stand-in, since moto has no registry endpoint.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,8 +89,14 @@ def archive(tmp_path: Path, content: bytes) -> Path:
 
 
 def pushed(env: dict[str, str], tmp_path: Path, sha: str = SHA, content: bytes = b"one") -> str:
+    """Push, then scan as ECR's scan on push does (moto scans only when asked)."""
     result = step(env, "push-image", sha, "--archive", str(archive(tmp_path, content)))
     assert result.returncode == 0, result.stderr
+    repo_name = env["ECR_REPOSITORY_URL"].split("/", 1)[1]
+    client = ecr(env)
+    # The same image pushed again was scanned already (one scan per image and day).
+    with contextlib.suppress(client.exceptions.LimitExceededException):
+        client.start_image_scan(repositoryName=repo_name, imageId={"imageTag": sha})
     return result.stdout.strip()
 
 
@@ -253,3 +262,61 @@ def test_release_tag_refuses_malformed_arguments(
     result = step(env, "tag-release", *args)
     assert result.returncode == 1
     assert message in result.stderr
+
+
+def scan_result(env: dict[str, str], ref: str, status: str, counts: dict[str, int]) -> None:
+    """What ECR answers for this image's scan, set through moto's API for scan results."""
+    repo_name = env["ECR_REPOSITORY_URL"].split("/", 1)[1]
+    response = {
+        "registryId": "123456789012",
+        "repositoryName": repo_name,
+        "imageId": {"imageDigest": ref.split("@", 1)[1]},
+        "imageScanStatus": {"status": status, "description": "set by the test"},
+        "imageScanFindings": {"findings": [], "findingSeverityCounts": counts},
+    }
+    request = urllib.request.Request(
+        f"{env['AWS_ENDPOINT_URL']}/moto-api/static/ecr/scan-finding-results",
+        data=json.dumps({"results": [response], "region": REGION}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status in (200, 201)
+
+
+@pytest.mark.parametrize(
+    ("status", "counts", "message"),
+    [
+        ("COMPLETE", {"CRITICAL": 2, "HIGH": 1}, "found 2 CRITICAL finding(s)"),
+        ("IN_PROGRESS", {}, "is IN_PROGRESS, not COMPLETE"),
+    ],
+)
+def test_release_check_refuses_an_image_whose_scan_is_critical_or_unfinished(
+    env: dict[str, str], tmp_path: Path, status: str, counts: dict[str, int], message: str
+) -> None:
+    """ECR basic scanning reports findingSeverityCounts per image; a release refuses CRITICAL.
+    Docs: https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImageScanFindings.html
+    """
+    ref = pushed(env, tmp_path)
+    scan_result(env, ref, status, counts)
+    result = step(env, "check-release", "v1.2.3", ref)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_release_check_passes_an_image_with_high_but_no_critical_findings(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    ref = pushed(env, tmp_path)
+    scan_result(env, ref, "COMPLETE", {"HIGH": 3, "MEDIUM": 1})
+    result = step(env, "check-release", "v1.2.3", ref)
+    assert result.returncode == 0, result.stderr
+
+
+def test_release_check_refuses_an_unscanned_image(env: dict[str, str], tmp_path: Path) -> None:
+    result = step(env, "push-image", SHA, "--archive", str(archive(tmp_path, b"unscanned")))
+    assert result.returncode == 0, result.stderr
+    check = step(env, "check-release", "v1.2.3", result.stdout.strip())
+    assert check.returncode == 1
+    assert "has no ECR scan result" in check.stderr

@@ -21,9 +21,10 @@ from tests.support.steps import assert_checkov_clean, run_ci_step
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 JENKINSFILE = ROOT / "Jenkinsfile"
-POD_YAML = ROOT / "ci" / "jenkins" / "pod.yaml"
-# The pod template's own service account: no AWS role trusts it (tests/delivery/test_terraform).
-PR_SERVICE_ACCOUNT = "jenkins-pr"
+# Releases are a job of their own (ci/jenkins/jobs.groovy) with their own pipeline file.
+RELEASE_JENKINSFILE = ROOT / "ci" / "jenkins" / "release.Jenkinsfile"
+# The weekly drift check is a job of the release folder, from main only (ci/jenkins/jobs.groovy).
+DRIFT_JENKINSFILE = ROOT / "ci" / "jenkins" / "drift.Jenkinsfile"
 
 # The ci/ steps of each flow, in order (the contract both systems implement).
 FLOWS: dict[str, list[str]] = {
@@ -66,6 +67,13 @@ JENKINS_FLOW_STAGES = {
     "release": "Release to prod",
     "drift": "Drift check",
     "mutation": "Mutation testing",
+}
+JENKINS_FLOW_FILES = {
+    "pr": JENKINSFILE,
+    "deploy": JENKINSFILE,
+    "release": RELEASE_JENKINSFILE,
+    "drift": DRIFT_JENKINSFILE,
+    "mutation": JENKINSFILE,
 }
 # Plumbing, not flow: installing .venv, and GitHub's way of publishing JUnit.
 PLUMBING = {"bootstrap", "junit-summary"}
@@ -132,7 +140,8 @@ def jenkins_stage_text(title: str, text: str | None = None) -> str:
 
 
 def jenkins_flow(flow: str) -> list[str]:
-    steps = JENKINS_SH.findall(jenkins_stage_text(JENKINS_FLOW_STAGES[flow]))
+    text = JENKINS_FLOW_FILES[flow].read_text()
+    steps = JENKINS_SH.findall(jenkins_stage_text(JENKINS_FLOW_STAGES[flow], text))
     return [s for s in steps if s not in PLUMBING]
 
 
@@ -180,10 +189,11 @@ def test_every_flow_step_exists_in_ci() -> None:
 def test_jenkins_flows_are_selected_as_the_issue_says() -> None:
     assert "changeRequest()" in jenkins_stage_text("PR checks")
     assert "branch 'main'" in jenkins_stage_text("Deploy to dev")
-    assert "buildingTag()" in jenkins_stage_text("Release to prod")
+    release = RELEASE_JENKINSFILE.read_text()
+    assert "buildingTag()" in jenkins_stage_text("Release to prod", release)
     assert "parallel {" in jenkins_stage_text("PR checks")
-    # The weekly timer runs the drift check and mutation testing, never a deploy of dev.
-    assert "triggeredBy 'TimerTrigger'" in jenkins_stage_text("Drift check")
+    # The weekly timer runs mutation testing, never a deploy of dev.
+    assert "triggeredBy 'TimerTrigger'" in jenkins_stage_text("Mutation testing")
     assert "not { triggeredBy 'TimerTrigger' }" in jenkins_stage_text("Deploy to dev")
     assert re.search(r"cron\(env\.BRANCH_NAME == 'main' \? '[^']+' : ''\)", JENKINSFILE.read_text())
 
@@ -197,7 +207,7 @@ def test_drift_runs_on_a_schedule_for_every_environment_and_opens_an_issue() -> 
     assert job["permissions"]["issues"] == "write"
     runs = [step.get("run", "") for step in job["steps"]]
     assert any("gh issue create" in run for run in runs)
-    assert "values 'dev', 'prod'" in jenkins_stage_text("Drift check")
+    assert "values 'dev', 'prod'" in jenkins_stage_text("Drift check", DRIFT_JENKINSFILE.read_text())
 
 
 # --- GitHub Actions ------------------------------------------------------------------------
@@ -321,8 +331,8 @@ def test_github_rolls_back_only_after_a_smoke_failure() -> None:
 
 
 def jenkins_stages_named(title: str) -> list[str]:
-    """The text of every stage('title') of the Jenkinsfile (a title can repeat per flow)."""
-    text = JENKINSFILE.read_text()
+    """The text of every stage('title') of both pipeline files (a title repeats per flow)."""
+    text = JENKINSFILE.read_text() + "\n" + RELEASE_JENKINSFILE.read_text()
     starts = [text.rfind("\n", 0, m.start()) + 1 for m in re.finditer(rf"stage\('{title}'\)", text)]
     return [jenkins_stage_text(title, text[start:]) for start in starts]
 
@@ -333,7 +343,8 @@ def test_jenkins_rolls_back_only_after_a_smoke_failure() -> None:
     assert len(smoke) == 2
     for body, env in zip(smoke, ("dev", "prod"), strict=True):
         assert re.search(rf"post \{{\s*failure \{{\s*sh 'ci/rollback {env}' \}}", body), body
-    assert JENKINSFILE.read_text().count("ci/rollback") == 2
+    assert JENKINSFILE.read_text().count("ci/rollback") == 1
+    assert RELEASE_JENKINSFILE.read_text().count("ci/rollback") == 1
     assert all("post" not in body for body in jenkins_stages_named("Deploy"))
 
 
@@ -369,19 +380,20 @@ def test_dependency_updates_cover_actions_pip_and_the_base_image() -> None:
 
 
 def test_jenkinsfile_declarative_shape() -> None:
-    text = JENKINSFILE.read_text()
-    assert re.search(r"^pipeline \{\n    agent none$", text, re.MULTILINE)
-    options = jenkins_block(text, "options")
-    assert "timeout(" in options and "disableConcurrentBuilds()" in options
-    assert text.count("yamlFile 'ci/jenkins/pod.yaml'") >= 3
+    for path in (JENKINSFILE, RELEASE_JENKINSFILE, DRIFT_JENKINSFILE):
+        text = path.read_text()
+        assert re.search(r"^pipeline \{\n    agent none$", text, re.MULTILINE), path
+        options = jenkins_block(text, "options")
+        assert "timeout(" in options and "disableConcurrentBuilds()" in options, path
     pr = jenkins_stage_text("PR checks")
     assert re.search(r"post \{\s*always \{\s*junit ", pr)
-    for stage in ("Deploy to dev", "Prod"):
-        assert re.search(r"lock\('incident-tracker-deploy-(dev|prod)'\)", jenkins_stage_text(stage))
+    assert re.search(r"lock\('incident-tracker-deploy-dev'\)", jenkins_stage_text("Deploy to dev"))
+    prod = jenkins_stage_text("Prod", RELEASE_JENKINSFILE.read_text())
+    assert re.search(r"lock\('incident-tracker-deploy-prod'\)", prod)
 
 
 def test_jenkins_approval_holds_no_executor() -> None:
-    approval = jenkins_stage_text("Approval")
+    approval = jenkins_stage_text("Approval", RELEASE_JENKINSFILE.read_text())
     code = "\n".join(line for line in approval.splitlines() if not line.strip().startswith("//"))
     assert "agent" not in code
     assert "input {" in approval and "submitter 'release-approvers'" in approval
@@ -393,42 +405,7 @@ def test_jenkins_builds_without_a_docker_daemon() -> None:
     assert all(
         "container('buildah')" in line for line in text.splitlines() if "ci/build-image" in line
     )
-
-
-def test_pod_template_uses_irsa_and_hardened_containers() -> None:
-    pod = load(POD_YAML)
-    spec = pod["spec"]
-    assert pod["kind"] == "Pod" and spec["serviceAccountName"] == PR_SERVICE_ACCOUNT
-    containers = {c["name"]: c for c in spec["containers"]}
-    assert {"python", "buildah"} <= set(containers)
-    for name, container in containers.items():
-        context = container["securityContext"]
-        assert context["privileged"] is False and context["allowPrivilegeEscalation"] is False
-        assert context["capabilities"]["drop"] == ["ALL"], name
-        assert "SYS_ADMIN" not in context["capabilities"].get("add", []), name
-
-
-def kubernetes_agents(stage_text: str) -> list[str]:
-    """The body of each `kubernetes { ... }` agent in a stage's text."""
-    return re.findall(r"kubernetes \{\n(.*?)\n\s*\}", stage_text, re.DOTALL)
-
-
-def test_jenkins_pr_checks_get_no_aws_role_and_deploys_their_environment_s() -> None:
-    """One service account per trust level: PR (none), dev deploys, prod releases, and the
-    drift check (read-only plan roles)."""
-    expected = {
-        "PR checks": [],
-        "Deploy to dev": ["jenkins-deploy-dev"],
-        "Release to prod": ["jenkins-deploy-prod"],
-        "Drift check": ["jenkins-drift"],
-        "Mutation testing": [],
-    }
-    for stage, accounts in expected.items():
-        agents = kubernetes_agents(jenkins_stage_text(stage))
-        assert agents, stage
-        for agent in agents:
-            assert re.findall(r"serviceAccount '([^']+)'", agent) == accounts, stage
-    assert len(kubernetes_agents(JENKINSFILE.read_text())) == 6
+    assert "ci/build-image" not in RELEASE_JENKINSFILE.read_text()
 
 
 def test_github_assumes_aws_roles_only_behind_an_environment() -> None:
@@ -501,10 +478,8 @@ def test_jenkins_mutation_timer_is_hashed_weekly_and_on_main_only() -> None:
     mutation = jenkins_stage_text("Mutation testing")
     assert re.search(r"allOf \{\s*branch 'main'\s*triggeredBy 'TimerTrigger'\s*\}", mutation)
     assert "changeRequest()" in mutation and "CHANGE_TARGET" in mutation
-    # The timer's build on main must not deploy: every other flow on main refuses it.
+    # The timer's build on main must not deploy (releases are another job, tags only).
     assert "not { triggeredBy 'TimerTrigger' }" in jenkins_stage_text("Deploy to dev")
-    release = jenkins_stage_text("Release to prod")
-    assert "expression { params.RELEASE_VERSION }" in release  # empty on a timer's build
 
 
 def jenkins_block(text: str, name: str) -> str:
@@ -524,3 +499,81 @@ def test_workflow_lint_passes() -> None:
 
 def test_checkov_passes_on_the_workflows() -> None:
     assert_checkov_clean("github_actions")
+
+
+# --- platform rules: where a job can run --------------------------------------------------
+
+# ci/ steps that call kubectl against an environment's cluster.
+CLUSTER_STEPS = ("ci/deploy", "ci/rollback")
+TERRAFORM_MODULES = ROOT / "terraform" / "modules"
+
+
+def runner_projects() -> set[str]:
+    """The CodeBuild runner projects Terraform creates, one per environment root:
+    <app_name>-<environment>-deploy-runner, read from the HCL, not restated here."""
+    runner = (TERRAFORM_MODULES / "runner" / "main.tf").read_text()
+    (project,) = re.findall(r'project_name\s*=\s*"\$\{var\.name\}(-[\w-]+)"', runner)
+    stack = (TERRAFORM_MODULES / "stack" / "main.tf").read_text()
+    assert re.search(r'module "runner" \{[^}]*\bname\s*=\s*local\.name\b', stack, re.DOTALL)
+    assert 'name      = "${var.app_name}-${var.environment}"' in stack
+    app_name = re.search(
+        r'variable "app_name" \{[^}]*default\s*=\s*"([^"]+)"',
+        (TERRAFORM_MODULES / "stack" / "variables.tf").read_text(),
+        re.DOTALL,
+    )
+    assert app_name
+    roots = ROOT / "terraform" / "environments"
+    environments = [
+        found.group(1)
+        for root in sorted(roots.iterdir())
+        if (found := re.search(r'environment\s*=\s*"(\w+)"', (root / "main.tf").read_text()))
+    ]
+    assert {"dev", "prod"} <= set(environments)
+    return {f"{app_name.group(1)}-{env}{project}" for env in environments}
+
+
+def test_jobs_that_reach_the_cluster_run_on_a_runner_terraform_puts_in_the_vpc() -> None:
+    """GitHub-hosted runners egress from large, changing ranges that a private (or narrowly
+    opened) EKS endpoint does not admit; a CodeBuild-hosted runner in the VPC does. The label
+    must be codebuild-<project>-${{ github.run_id }}-${{ github.run_attempt }} with <project>
+    a project whose webhook Terraform creates.
+    Docs: https://docs.aws.amazon.com/codebuild/latest/userguide/sample-github-action-runners-update-labels.html
+    https://docs.aws.amazon.com/eks/latest/userguide/cluster-endpoint.html
+    """
+    projects = runner_projects()
+    label = re.compile(
+        r"^codebuild-(?P<project>[\w-]+)"
+        r"-\$\{\{ github\.run_id \}\}-\$\{\{ github\.run_attempt \}\}$"
+    )
+    checked = 0
+    for path in workflow_files():
+        for job_id, job in load(path)["jobs"].items():
+            runs = " ".join(s.get("run", "") for s in job.get("steps", []))
+            if not any(step in runs for step in CLUSTER_STEPS):
+                continue
+            checked += 1
+            match = label.match(str(job["runs-on"]))
+            assert match, (
+                f"{path.name} {job_id}: runs-on {job['runs-on']!r} cannot reach the cluster"
+            )
+            assert match.group("project") in projects, (path.name, job_id, projects)
+            environment = job["environment"]["name"]
+            assert match.group("project").endswith(f"-{environment}-deploy-runner"), (
+                f"{path.name} {job_id}: a runner in another environment's VPC"
+            )
+    assert checked == 2
+    # The webhook is what starts a runner for a queued job.
+    runner = (TERRAFORM_MODULES / "runner" / "main.tf").read_text()
+    assert re.search(r'pattern\s*=\s*"WORKFLOW_JOB_QUEUED"', runner)
+    assert re.search(r"vpc_config \{[^}]*subnets\s*=\s*var\.subnet_ids", runner, re.DOTALL)
+
+
+def test_the_smoke_token_comes_from_its_secret_not_from_ci_secrets() -> None:
+    """No smoke token is stored in GitHub: ci/smoke reads it with the deploy role from the
+    secret Terraform creates (its ARN is a variable, not a secret)."""
+    for name in DEPLOY_JOBS:
+        steps = load(WORKFLOWS / name)["jobs"][DEPLOY_JOBS[name][0]]["steps"]
+        (smoke,) = [step for step in steps if "ci/smoke" in step.get("run", "")]
+        assert smoke["env"] == {"SMOKE_TOKEN_SECRET_ARN": "${{ vars.SMOKE_TOKEN_SECRET_ARN }}"}
+    text = "\n".join(p.read_text() for p in workflow_files())
+    assert "SMOKE_TOKEN:" not in text and "secrets.SMOKE" not in text

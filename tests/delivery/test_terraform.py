@@ -34,6 +34,7 @@ REQUIRED_MODULES = [
     "kms-key",
     "app-secrets",
     "dns",
+    "runner",
 ]
 OPEN_CIDRS = {"0.0.0.0/0", "::/0"}
 LOAD_BALANCER_PORTS = {80, 443}
@@ -112,8 +113,9 @@ def test_terraform_fmt_init_validate() -> None:
         pytest.skip(reason.strip())
     assert result.returncode == 0, output
     assert f"passed for {len(ROOTS)} roots" in output, output
-    tested = {path.parent.parent for path in MODULES.glob("*/tests/*.tftest.hcl")}
-    assert f"terraform test passed for {len(tested)} modules" in output, output
+    # terraform test (mock_provider "aws") in each module that has *.tftest.hcl files.
+    tested = {p.parent.parent for p in TERRAFORM.rglob("tests/*.tftest.hcl")}
+    assert tested and f"terraform test passed for {len(tested)} modules" in output, output
 
 
 def test_terraform_check_without_a_mirror_uses_the_registry_or_says_it_cannot(
@@ -673,7 +675,7 @@ def test_deployers_are_scoped_to_one_repository_one_cluster_one_namespace() -> N
 
 def test_jenkins_roles_trust_only_their_environment_s_deploy_service_account() -> None:
     """IRSA subjects per service account: jenkins-deploy-dev for the dev role, -prod for prod;
-    the PR pods' service account (ci/jenkins/pod.yaml) is trusted by no role."""
+    the PR pods' service account (ci/jenkins/jenkins.yaml) is trusted by no role."""
     identities = MODULES / "identities"
     trust = data_source(identities, "aws_iam_policy_document", "jenkins_assume")
     assert trust["count"] == "${var.jenkins.enabled ? 1 : 0}"
@@ -690,19 +692,24 @@ def test_jenkins_roles_trust_only_their_environment_s_deploy_service_account() -
     for directory in (identities, MODULES / "stack"):
         jenkins_type = variables(directory)["jenkins"]["type"]
         assert "service_account = optional(string)" in jenkins_type.replace("'", ""), directory
-    for root in ("dev", "prod"):
+    namespaces = {
+        "dev": "${var.jenkins}",
+        "prod": '${merge({namespace = "jenkins-release"}, var.jenkins)}',
+    }
+    for root, passed_jenkins in namespaces.items():
         stack = module_calls(ENVIRONMENTS / root)["stack"]
-        assert stack["environment"] == root and stack["jenkins"] == "${var.jenkins}"
+        assert stack["environment"] == root and stack["jenkins"] == passed_jenkins
 
-    # ...and these are the names the Jenkins pipeline uses.
-    jenkinsfile = (REPO_ROOT / "Jenkinsfile").read_text()
-    pod_account = yaml.safe_load((REPO_ROOT / "ci" / "jenkins" / "pod.yaml").read_text())["spec"][
-        "serviceAccountName"
-    ]
-    assert pod_account == "jenkins-pr"
-    for root in ("dev", "prod"):
-        assert f"serviceAccount 'jenkins-deploy-{root}'" in jenkinsfile
-        assert pod_account != f"jenkins-deploy-{root}"
+    # ...and these are the names the Jenkins pod templates (on the controller) use.
+    casc = yaml.safe_load((REPO_ROOT / "ci" / "jenkins" / "jenkins.yaml").read_text())
+    accounts = {
+        template["name"]: (template["namespace"], template["serviceAccount"])
+        for cloud in casc["jenkins"]["clouds"]
+        for template in cloud["kubernetes"]["templates"]
+    }
+    assert accounts["incident-tracker-ci"] == ("jenkins", "jenkins-pr")
+    assert accounts["incident-tracker-deploy-dev"] == ("jenkins", "jenkins-deploy-dev")
+    assert accounts["incident-tracker-deploy-prod"] == ("jenkins-release", "jenkins-deploy-prod")
 
 
 # --------------------------------------------------------------------------- documentation

@@ -37,6 +37,8 @@ if "rollout" in words and "undo" in words and "rollout-undo" in fail:
 if "get" in words and "job/incident-tracker-migrate" in words:
     state = "Failed" if "migration" in fail else "Complete"
     print(os.environ.get("FAKE_KUBECTL_JOB_STATE", state), end="")
+elif "get" in words and any("kubernetes\\\\.io/revision" in a for a in args):
+    print(os.environ.get("FAKE_KUBECTL_REVISION", "7"), end="")
 elif "get" in words:
     print(os.environ.get("FAKE_KUBECTL_IMAGE", ""), end="")
 """
@@ -82,7 +84,12 @@ def deploy_plan(namespace: str, manifests: Path, context: list[str]) -> list[lis
     ns = ["kubectl", *context, "--namespace", namespace]
     apply = ["kubectl", *context, "apply", "-f", str(manifests)]
     job_state = ["-o", 'jsonpath={.status.conditions[?(@.status=="True")].type}']
+    revision = ["-o", "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"]
     return [
+        *[
+            [*ns, "get", f"deployment/{name}", "--ignore-not-found", *revision]
+            for name in WORKLOADS
+        ],
         [*ns, "delete", "job", "incident-tracker-migrate", "--ignore-not-found", "--wait=true"],
         [*apply, "--selector", "app.kubernetes.io/component notin (web,worker)"],
         [*ns, "get", "job/incident-tracker-migrate", *job_state],

@@ -53,5 +53,7 @@ module "stack" {
   github_repository = var.github_repository
   allow_image_push  = false
   allow_image_tag   = true
-  jenkins           = var.jenkins
+  # Prod release agents run in their own namespace, whose Jenkins cloud only the release job's
+  # folder may use (ci/jenkins/jenkins.yaml): a PR naming the service account gets nothing.
+  jenkins = merge({ namespace = "jenkins-release" }, var.jenkins)
 }

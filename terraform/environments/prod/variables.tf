@@ -40,7 +40,7 @@ variable "admin_principal_arns" {
 }
 
 variable "jenkins" {
-  description = "Overrides of the Jenkins agents' role (enabled, namespace, service_account, oidc_provider_arn, oidc_issuer): the object type of modules/stack's jenkins variable."
+  description = "Overrides of the Jenkins agents' role (enabled, namespace, drift_namespace, service_account, oidc_provider_arn, oidc_issuer): the object type of modules/stack's jenkins variable."
   type        = any
   default     = {}
 }

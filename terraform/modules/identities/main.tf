@@ -146,6 +146,34 @@ data "aws_iam_policy_document" "deploy" {
     }
   }
 
+  dynamic "statement" {
+    # ci/smoke reads the smoke token from its secret with the deploy role.
+    for_each = var.smoke_token_secret_arn == null ? [] : [var.smoke_token_secret_arn]
+
+    content {
+      sid       = "ReadSmokeToken"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    # The smoke token's secret is encrypted with the secrets' customer managed key.
+    for_each = var.smoke_token_secret_arn == null ? [] : [var.secrets_kms_key_arn]
+
+    content {
+      sid       = "DecryptSmokeToken"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${data.aws_region.current.name}.amazonaws.com"]
+      }
+    }
+  }
+
   statement {
     sid       = "DescribeCluster"
     actions   = ["eks:DescribeCluster"]
@@ -273,7 +301,8 @@ resource "aws_eks_access_policy_association" "deployer" {
 
 ################################################################################
 # Drift check's plan role (ci/terraform-drift): reads the environment and its state, changes
-# nothing. Trusted by the GitHub environment terraform-drift and Jenkins's jenkins-drift.
+# nothing. Trusted by the GitHub environment terraform-drift and Jenkins's jenkins-drift (in
+# the release folder's namespace, out of pull requests' reach).
 ################################################################################
 
 data "aws_iam_policy_document" "plan_assume" {
@@ -312,7 +341,7 @@ data "aws_iam_policy_document" "plan_assume" {
       condition {
         test     = "StringEquals"
         variable = "${local.jenkins_issuer}:sub"
-        values   = ["system:serviceaccount:${var.jenkins.namespace}:jenkins-drift"]
+        values   = ["system:serviceaccount:${var.jenkins.drift_namespace}:jenkins-drift"]
       }
 
       condition {

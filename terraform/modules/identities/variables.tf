@@ -108,11 +108,14 @@ variable "jenkins" {
     The Jenkins deploy agents' role (IRSA), trusted by exactly one service account, the one
     the Jenkinsfile gives this environment's deploy stages (e.g. jenkins-deploy-dev); never the
     PR builds' one. oidc_provider_arn/oidc_issuer default to this cluster's (Jenkins running
-    inside it); set them to the cluster Jenkins runs in otherwise.
+    inside it); set them to the cluster Jenkins runs in otherwise. drift_namespace: where the
+    drift check's jenkins-drift service account runs (the release folder's namespace, which no
+    pull request can reach; ci/jenkins/jenkins.yaml).
   EOT
   type = object({
     enabled           = optional(bool, true)
     namespace         = optional(string, "jenkins")
+    drift_namespace   = optional(string, "jenkins-release")
     service_account   = optional(string)
     oidc_provider_arn = optional(string)
     oidc_issuer       = optional(string)
@@ -123,6 +126,16 @@ variable "jenkins" {
     condition     = !var.jenkins.enabled || var.jenkins.service_account != null
     error_message = "Name the Jenkins deploy agents' service account (jenkins.service_account)."
   }
+}
+
+variable "smoke_token_secret_arn" {
+  description = <<-EOT
+    Secrets Manager secret holding the smoke test's API token (the service creates the token
+    from it at start-up): the CI roles may read exactly this secret, so ci/smoke needs no
+    token copied into GitHub or Jenkins. null: no such grant.
+  EOT
+  type        = string
+  default     = null
 }
 
 variable "tags" {

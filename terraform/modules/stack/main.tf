@@ -119,5 +119,18 @@ module "identities" {
   github_subjects          = local.github_subjects
   plan_github_subject      = "repo:${var.github_repository}:environment:terraform-drift"
   jenkins                  = local.jenkins
+  smoke_token_secret_arn   = module.secrets.smoke_token_secret_arn
   tags                     = local.tags
+}
+
+# The jobs that reach the cluster run on these runners (tests/delivery/test_pipelines.py).
+module "runner" {
+  source = "../runner"
+
+  name                      = local.name
+  github_repository         = var.github_repository
+  vpc_id                    = module.network.vpc_id
+  subnet_ids                = module.network.private_subnet_ids
+  cluster_security_group_id = module.cluster.cluster_security_group_id
+  tags                      = local.tags
 }

@@ -102,3 +102,13 @@ output "plan_role_arn" {
   description = "TERRAFORM_PLAN_ROLE_ARN_<ENV> (GitHub variable, Jenkins global): the drift check's read-only role."
   value       = module.identities.plan_role_arn
 }
+
+output "github_runner_project" {
+  description = "CodeBuild project of the in-VPC GitHub runners: runs-on codebuild-<this>-$${{ github.run_id }}-$${{ github.run_attempt }}."
+  value       = module.runner.project_name
+}
+
+output "github_connection_arn" {
+  description = "GitHub connection of the runners: PENDING until its one-time handshake in the console."
+  value       = module.runner.connection_arn
+}

@@ -107,6 +107,7 @@ variable "jenkins" {
   type = object({
     enabled           = optional(bool, true)
     namespace         = optional(string, "jenkins")
+    drift_namespace   = optional(string, "jenkins-release")
     service_account   = optional(string)
     oidc_provider_arn = optional(string)
     oidc_issuer       = optional(string)
