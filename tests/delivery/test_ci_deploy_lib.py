@@ -76,8 +76,8 @@ def test_no_kubeconfig_is_written_without_eks_cluster_name(
     assert not [call for call in calls(tmp_path) if "update-kubeconfig" in call]
 
 
-def test_deploy_dry_run_prints_the_kubeconfig_step(aws: str, tmp_path: Path) -> None:
-    env = {"PATH": aws, "EKS_CLUSTER_NAME": "it-dev"}
+def test_deploy_dry_run_prints_the_kubeconfig_step(aws: str, kubectl: Path, tmp_path: Path) -> None:
+    env = {"PATH": aws, "EKS_CLUSTER_NAME": "it-dev", "KUBECTL": str(kubectl)}
     result = run_step("deploy", "--dry-run", "dev", IMAGE, env=env, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert planned(result.stdout)[0] == ["aws", "eks", "update-kubeconfig", "--name", "it-dev"]

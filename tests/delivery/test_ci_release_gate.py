@@ -115,14 +115,20 @@ def test_an_incident_during_the_bake_rolls_back_records_and_links(
     env = _gate_env(
         tracker, tmp_path, kubectl, STARTED_AT=started, BAKE_SECONDS="30", SERVICE="storefront"
     )
+    # What ci/deploy, earlier in the same job, recorded before its rollout.
+    (tmp_path / "rendered").mkdir()
+    (tmp_path / "rendered" / "revisions").write_text(
+        "incident-tracker-dev incident-tracker 4\nincident-tracker-dev incident-tracker-worker 4\n"
+    )
     result = run_step("verify-release", "dev", IMAGE, env=env, tmp_path=tmp_path)
     assert result.returncode != 0
     assert f"INC-{incident}" in result.stderr.splitlines()[-1]
     undone = [call for call in calls(tmp_path) if "undo" in call]
-    assert {call[-1] for call in undone} == {
+    assert {next(a for a in call if a.startswith("deployment/")) for call in undone} == {
         "deployment/incident-tracker",
         "deployment/incident-tracker-worker",
     }
+    assert all("--to-revision=4" in call for call in undone), undone
     suspects = served_api(tracker, f"/api/v1/incidents/{incident}/suspect-changes")["items"]
     linked = [item for item in suspects if item["linked"]]
     assert len(linked) == 1 and linked[0]["outcome"] == "rolled_back"
