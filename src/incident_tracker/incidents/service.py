@@ -610,13 +610,18 @@ def list_events(
     )
 
 
+def newest_event_id(session: DbSession, incident_id: int) -> int:
+    """The id of the incident's newest timeline event; 0 while it has none."""
+    newest: int | None = session.scalar(
+        sa.select(sa.func.max(IncidentEvent.id)).where(IncidentEvent.incident_id == incident_id)
+    )
+    return newest or 0
+
+
 def timeline_tag(session: DbSession, incident_id: int) -> str:
     """Changes whenever the incident (its version) or its timeline (its newest event) does."""
     incident = get_incident(session, incident_id)
-    newest = session.scalar(
-        sa.select(sa.func.max(IncidentEvent.id)).where(IncidentEvent.incident_id == incident_id)
-    )
-    return f"{incident.version}.{newest or 0}"
+    return f"{incident.version}.{newest_event_id(session, incident_id)}"
 
 
 def _tag_filter(session: DbSession, tag: str) -> sa.ColumnElement[bool]:
