@@ -525,9 +525,7 @@ def add_note(incident_id: int) -> BaseResponse | tuple[str, int]:
     try:
         checked = NoteSchema().load(forms.entry_fields(entry))
     except ValidationError as error:
-        return _render_incident(
-            incident_id, 422, entry=entry, entry_errors=_errors_of(error), tab=_tab()
-        )
+        return _render_incident(incident_id, 422, entry=entry, entry_errors=_errors_of(error))
     try:
         service.add_note(
             db.session,
