@@ -174,11 +174,9 @@ _TIMELINE_ETAG = {
     }
 }
 _IF_NONE_MATCH = {
-    "in": "header",
+    **_IF_MATCH_OPTIONAL,
     "name": "If-None-Match",
-    "required": False,
     "description": "The ETag of an earlier answer: 304 with no body while it is current.",
-    "schema": {"type": "string"},
 }
 
 
