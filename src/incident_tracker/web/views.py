@@ -59,7 +59,7 @@ ALB_SESSION_COOKIE_SHARDS = 4
 METRICS_WINDOWS = {"1": "24 hours", "7": "7 days", "30": "30 days", "90": "90 days", "365": "year"}
 EXPORT_PAGE = 500  # rows per query: 20 queries for the largest export
 EXPORT_MAX_ROWS = 10_000
-TIMELINE_PAGE = 50  # newest first; "Older events" pages back
+TIMELINE_PAGE = 25  # newest first, about two screens; "Older events" pages back
 LIVE_PAGE = 100  # events a live poll adds at most; more and the page offers a reload
 RELATED_WINDOW = timedelta(days=30)
 QUICK_FIELDS = {
