@@ -359,7 +359,8 @@ def _render_incident(incident_id: int, status: int = 200, **state: Any) -> tuple
         ),
         seen=seen,
         unseen=_count_after(incident_id, seen),
-        room=room,
+        # The parts' macros see only `room`: the move form sent back with its errors goes in.
+        room=room | {"move": context["move"], "move_errors": context["move_errors"]},
         **room,
         **context,
     ), status
