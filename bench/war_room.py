@@ -10,7 +10,7 @@ the ratio between the two pages measured in one run.
     .venv/bin/python -m bench.war_room [--runs 40] [--output bench/results]
 
 The page before the war room, for comparison: in a checkout of that release, with this file,
-`PYTHONPATH=src python /path/to/bench/war_room.py --notes-only --output /tmp/before`.
+`PYTHONPATH=src python /path/to/bench/war_room.py --notes-only --output before/`.
 """
 
 from __future__ import annotations
