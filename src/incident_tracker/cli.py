@@ -151,7 +151,8 @@ def _usage_errors() -> Iterator[None]:
     "events",
     multiple=True,
     required=True,
-    help="incident.created, incident.updated, incident.status_changed, incident.note_added",
+    help="incident.created, incident.updated, incident.status_changed, incident.note_added, "
+    "incident.update_posted, change.recorded",
 )
 def webhooks_add(url: str, events: tuple[str, ...]) -> None:
     """Subscribe URL; print its id and signing secret (shown only this once) on stdout."""

@@ -10,7 +10,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -79,9 +79,11 @@ def new_page(
     pages: list[Page] = []
 
     def open_page(
-        token: str | None = server.admin_token, viewport: dict[str, int] = DESKTOP
+        token: str | None = server.admin_token,
+        viewport: dict[str, int] = DESKTOP,
+        **context_options: Any,
     ) -> Page:
-        context = chromium.new_context(base_url=server.url, viewport=viewport)  # type: ignore[arg-type]
+        context = chromium.new_context(base_url=server.url, viewport=viewport, **context_options)  # type: ignore[arg-type]
         page = context.new_page()
         pages.append(page)
         if token is not None:

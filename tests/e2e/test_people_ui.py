@@ -64,10 +64,11 @@ def test_a_person_lands_signed_in_writes_as_themselves_and_signs_out(
         page.get_by_label("Severity").select_option("SEV2")
         page.get_by_label("Service").fill("checkout")
         page.get_by_role("button", name="Declare").click()
-        page.get_by_label("Add a note").fill("Rolling back the deploy")
-        page.get_by_role("button", name="Add note").click()
-        timeline = page.locator("#timeline")
-        expect(timeline).to_contain_text("alice@example.com")
+        page.get_by_label("Note or decision").fill("Rolling back the deploy")
+        page.get_by_role("button", name="Post", exact=True).click()
+        # The actor is the person's email, shown by name with the address as its title.
+        actor = page.locator("#timeline-events li").first.locator("[title='alice@example.com']")
+        expect(actor).to_have_text("Alice")
         page.screenshot(path=str(SCREENSHOTS / "person-signed-in.png"), full_page=True)
 
         page.get_by_role("button", name="Sign out").click()

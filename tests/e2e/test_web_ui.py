@@ -6,7 +6,7 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.support.browser import SCREENSHOTS, NewPage, Server
 
@@ -31,6 +31,12 @@ def declare(page: Page, severity: str, *, started_minutes_ago: int | None = None
 
 def move(page: Page, button: str) -> None:
     page.get_by_role("button", name=button, exact=True).click()
+
+
+def resolution_summary(page: Page) -> Locator:
+    """Resolve and cancel sit behind a disclosure: open it, return the summary's box."""
+    page.get_by_text("Resolve or cancel…").click()
+    return page.get_by_label("Resolution summary (required)")
 
 
 def test_sign_in_then_sign_out_blocks_the_pages(new_page: NewPage, server: Server) -> None:
@@ -78,24 +84,24 @@ def test_declare_list_and_run_to_resolved(page: Page) -> None:
     expect(page.get_by_role("button", name="Close", exact=True)).to_have_count(0)
     move(page, "Investigating")
     expect(page.locator(".head-badges")).to_contain_text("investigating")
-    page.get_by_label("Resolution summary (required)").fill("Rolled back deploy 1234")
+    resolution_summary(page).fill("Rolled back deploy 1234")
     move(page, "Resolve")
     expect(page.locator(".head-badges")).to_contain_text("resolved")
     expect(page.get_by_role("button", name="Close", exact=True)).to_be_visible()
 
-    events = page.locator(".timeline li").all_inner_texts()
+    events = page.locator("#timeline-events li").all_inner_texts()
     assert [line for event in events for line in event.splitlines() if "Status:" in line] == [
-        "Status: triage → investigating",
         "Status: investigating → resolved",
-    ]  # newest last
+        "Status: triage → investigating",
+    ]  # newest first
     assert all("e2e-commander" in event for event in events)
-    assert "Rolled back deploy 1234" in events[-1]
+    assert "Rolled back deploy 1234" in events[0]
     page.screenshot(path=str(SCREENSHOTS / "incident-page.png"), full_page=True)
 
 
 def test_resolving_needs_a_summary(page: Page) -> None:
     declare(page, "SEV4")
-    summary = page.get_by_label("Resolution summary (required)")
+    summary = resolution_summary(page)
     summary.fill("   ")
     summary.evaluate("element => element.removeAttribute('required')")  # past the browser check
     move(page, "Resolve")
@@ -109,10 +115,12 @@ def test_a_stale_edit_gets_the_conflict_message(new_page: NewPage, page: Page) -
     other = new_page()
     other.goto(incident_url)
 
+    page.get_by_text("Edit every field").click()
     page.locator("#edit-title").fill(f"{title} (first edit)")
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_text("Saved.")).to_be_visible()
 
+    other.get_by_text("Edit every field").click()
     other.locator("#edit-title").fill(f"{title} (stale edit)")
     other.get_by_role("button", name="Save changes").click()
     expect(other.get_by_role("alert")).to_contain_text("This incident was changed by someone else")
@@ -125,7 +133,7 @@ def test_a_stale_edit_gets_the_conflict_message(new_page: NewPage, page: Page) -
 
 def test_metrics_page_shows_the_resolved_incidents_mttr(page: Page) -> None:
     declare(page, "SEV1", started_minutes_ago=90)
-    page.get_by_label("Resolution summary (required)").fill("Failed over to the standby")
+    resolution_summary(page).fill("Failed over to the standby")
     move(page, "Resolve")
     expect(page.locator(".head-badges")).to_contain_text("resolved")
 

@@ -89,3 +89,22 @@ def worker_process(test_database: DatabaseUnderTest) -> Iterator[WorkerProcess]:
     yield process
     if process.process is not None:
         process.stop()
+
+
+@pytest.fixture
+def sqlite_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("SQLITE_PATH", str(tmp_path / "db.sqlite3"))
+    monkeypatch.setenv("SECRET_KEY", TEST_SECRET_KEY)
+    migrate.upgrade(Path("alembic.ini"))
+    application = create_app({"TESTING": True})
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_database_app(request: pytest.FixtureRequest) -> Flask:
+    name = "app" if request.param == "postgresql" else "sqlite_app"
+    application: Flask = request.getfixturevalue(name)
+    return application

@@ -4,9 +4,7 @@ the suspect window, links; DORA figures against hand-computed values on PostgreS
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +12,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from incident_tracker import create_app, migrate
 from incident_tracker.core.database import db, rfc3339
 from incident_tracker.incidents.models import Incident
-from tests.support.api import TEST_SECRET_KEY, api_client, assert_problem, create, token_for
+from tests.support.api import api_client, assert_problem, create, token_for
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -217,25 +214,6 @@ def test_links_on_a_canceled_incident_are_refused(client: FlaskClient) -> None:
     client.post(f"/api/v1/incidents/{incident}/transitions", json={"to": "canceled", "reason": "x"})
     assert_problem(link(client, incident, change), 409)
     assert client.get(f"/api/v1/changes/{change}").json["incident_ids"] == []
-
-
-@pytest.fixture
-def sqlite_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("SQLITE_PATH", str(tmp_path / "db.sqlite3"))
-    monkeypatch.setenv("SECRET_KEY", TEST_SECRET_KEY)
-    migrate.upgrade(Path("alembic.ini"))
-    application = create_app({"TESTING": True})
-    yield application
-    with application.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def any_database_app(request: pytest.FixtureRequest) -> Flask:
-    name = "app" if request.param == "postgresql" else "sqlite_app"
-    application: Flask = request.getfixturevalue(name)
-    return application
 
 
 def _pin_recovery(app: Flask, incident_id: int, **moments: str | None) -> None:

@@ -155,10 +155,11 @@ def test_a_stale_edit_never_overwrites(app: Flask, client: FlaskClient, admin_to
     assert client.get(f"/api/v1/incidents/{incident['id']}").json["title"] == "API edit"
 
 
-def test_list_puts_open_incidents_first_with_keyset_pages(
+def test_list_puts_open_incidents_first_in_triage_order_with_keyset_pages(
     app: Flask, client: FlaskClient, admin_token: str
 ) -> None:
-    ids = [create(client, title=f"Incident {n}")["id"] for n in range(5)]
+    ids = [create(client, title=f"Incident {n}", severity="SEV3")["id"] for n in range(5)]
+    sev1 = create(client, title="The worst", severity="SEV1")["id"]
     client.post(
         f"/api/v1/incidents/{ids[4]}/transitions",
         json={"to": "resolved", "resolution_summary": "done"},
@@ -177,7 +178,8 @@ def test_list_puts_open_incidents_first_with_keyset_pages(
     while url:
         found, url = page_ids(url)
         seen += found
-    assert seen == [ids[3], ids[2], ids[1], ids[0], ids[4]]  # open newest first, then resolved
+    # SEV1 first, then the longest-running; then the resolved one.
+    assert seen == [sev1, ids[0], ids[1], ids[2], ids[3], ids[4]]
 
 
 def test_csv_export_walks_every_page_of_the_selection(

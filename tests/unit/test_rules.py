@@ -9,6 +9,7 @@ import pytest
 from incident_tracker.core.config import ConfigError, load_settings, session_secret_key
 from incident_tracker.core.exceptions import Malformed
 from incident_tracker.core.pagination import decode_cursor, encode_cursor
+from incident_tracker.core.severity import Severity
 from incident_tracker.errors import problem_of
 from tests.support.settings import ARN, KEY
 
@@ -38,6 +39,11 @@ def test_defaults_use_embedded_sqlite() -> None:
         ({"SECRET_KEY_ARN": "session-key"}, "SECRET_KEY_ARN"),
         ({"APP_DB_SECRET_ARN": "db-app"}, "APP_DB_SECRET_ARN"),
         ({"SMOKE_TOKEN_SECRET_ARN": "arn:aws:s3:::bucket"}, "SMOKE_TOKEN_SECRET_ARN"),
+        ({"UPDATE_CADENCE_MINUTES": "SEV5=10"}, "UPDATE_CADENCE_MINUTES"),
+        ({"UPDATE_CADENCE_MINUTES": "SEV1"}, "UPDATE_CADENCE_MINUTES"),
+        ({"UPDATE_CADENCE_MINUTES": "SEV1=-5"}, "UPDATE_CADENCE_MINUTES"),
+        ({"UPDATE_CADENCE_MINUTES": "SEV1=1441"}, "UPDATE_CADENCE_MINUTES"),
+        ({"UPDATE_CADENCE_MINUTES": "SEV1=5,sev1=10"}, "UPDATE_CADENCE_MINUTES"),
     ],
 )
 def test_bad_setting_is_named(env: dict[str, str], named: str) -> None:
@@ -136,3 +142,14 @@ def test_people_settings_parse_and_name_the_bad_variable() -> None:
     for name, env in bad.items():
         with pytest.raises(ConfigError, match=name):
             load_settings(env)
+
+
+def test_update_cadence_defaults_and_a_severity_not_named_has_none() -> None:
+    assert load_settings({}).update_cadence_minutes == {
+        Severity.SEV1: 15,
+        Severity.SEV2: 30,
+        Severity.SEV3: 60,
+        Severity.SEV4: 0,
+    }
+    cadence = load_settings({"UPDATE_CADENCE_MINUTES": "sev2=20, SEV1=5"}).update_cadence_minutes
+    assert cadence == {Severity.SEV1: 5, Severity.SEV2: 20, Severity.SEV3: 0, Severity.SEV4: 0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from incident_tracker.changes.models import Outcome
-from incident_tracker.core.schemas import StrictSchema, Timestamp, WholeMatch
+from incident_tracker.core.schemas import StrictSchema, Timestamp, WholeMatch, web_url_rules
 
 _SERVICE = [
     validate.Length(min=1, max=100),
@@ -31,13 +31,7 @@ class ChangeCreateSchema(StrictSchema):
     image_digest = fields.String(
         allow_none=True, validate=WholeMatch(r"^sha256:[0-9a-f]{64}$", error="sha256:<64 hex>")
     )
-    url = fields.String(
-        allow_none=True,
-        validate=[
-            validate.Length(max=2_000),
-            validate.URL(schemes={"http", "https"}, require_tld=False),
-        ],
-    )
+    url = fields.String(allow_none=True, validate=web_url_rules())
     summary = fields.String(allow_none=True, validate=validate.Length(max=2_000))
 
 

@@ -37,6 +37,7 @@ _ALB_ARN = re.compile(
 # Where the load balancer publishes the public key of each `kid` (API.md).
 DEFAULT_ALB_KEY_URL = "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}"
 DEFAULT_SEVERITY_MAP = "critical=SEV1,error=SEV2,warning=SEV3,info=SEV4"
+DEFAULT_UPDATE_CADENCE = "SEV1=15,SEV2=30,SEV3=60,SEV4=0"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ class Settings:
     db_pool_pre_ping: bool = True
     idempotency_ttl_hours: int = 24
     change_window_hours: int = 24
+    # Minutes between official updates per severity; 0 = no cadence.
+    update_cadence_minutes: Mapping[Severity, int] = field(
+        default_factory=lambda: parse_update_cadence(
+            "UPDATE_CADENCE_MINUTES", DEFAULT_UPDATE_CADENCE
+        )
+    )
     alembic_ini: Path = Path("alembic.ini")
     # Signs the web UI's session cookie; kept out of repr so it never reaches a log.
     secret_key: str | None = field(default=None, repr=False)
@@ -161,6 +168,30 @@ def parse_severity_map(name: str, raw: str) -> dict[str, Severity]:
     if not mapping:
         raise ConfigError(name, "maps no severity")
     return mapping
+
+
+def parse_update_cadence(name: str, raw: str) -> dict[Severity, int]:
+    """'SEV1=15,SEV2=30' → {SEV1: 15, SEV2: 30, SEV3: 0, SEV4: 0}: a severity not named has none."""
+    cadence = dict.fromkeys(Severity, 0)
+    named: set[Severity] = set()
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        severity_text, equals, minutes = item.partition("=")
+        if not equals:
+            raise ConfigError(
+                name, f"expected SEVn=minutes pairs separated by commas, got {item!r}"
+            )
+        severity = _severity(name, severity_text)
+        if severity in named:
+            raise ConfigError(name, f"{severity.value} is given twice")
+        if not minutes.strip().isdigit() or int(minutes) > 24 * 60:
+            raise ConfigError(
+                name, f"{severity.value}: expected 0 to 1440 minutes, got {minutes!r}"
+            )
+        named.add(severity)
+        cadence[severity] = int(minutes)
+    return cadence
 
 
 def parse_group_scopes(name: str, raw: str) -> dict[str, frozenset[str]]:
@@ -281,6 +312,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_pool_pre_ping=_bool(env, "DB_POOL_PRE_PING", True),
         idempotency_ttl_hours=_int(env, "IDEMPOTENCY_TTL_HOURS", 24, 1, 24 * 30),
         change_window_hours=_int(env, "CHANGE_WINDOW_HOURS", 24, 1, 24 * 30),
+        update_cadence_minutes=parse_update_cadence(
+            "UPDATE_CADENCE_MINUTES",
+            _optional(env, "UPDATE_CADENCE_MINUTES") or DEFAULT_UPDATE_CADENCE,
+        ),
         alembic_ini=Path(_optional(env, "ALEMBIC_INI") or "alembic.ini"),
         secret_key=secret_key,
         alertmanager_severity_map=parse_severity_map(

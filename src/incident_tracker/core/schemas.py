@@ -46,6 +46,11 @@ class WholeMatch(validate.Regexp):
         return value
 
 
+# An http(s) link a person will open: a change's CI run, an incident's chat channel.
+def web_url_rules() -> list[validate.Validator]:
+    return [validate.Length(max=2_000), validate.URL(schemes={"http", "https"}, require_tld=False)]
+
+
 # The OpenAPI header parameter of every create that honours Idempotency-Key.
 IDEMPOTENCY_KEY_HEADER = {
     "in": "header",

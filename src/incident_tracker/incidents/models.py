@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from incident_tracker.core.database import (
     BigIntId,
@@ -35,6 +35,12 @@ class EventKind(enum.StrEnum):
     FIELD_CHANGE = "field_change"
     CHANGE_LINKED = "change_linked"
     CHANGE_UNLINKED = "change_unlinked"
+    UPDATE = "update"
+    DECISION = "decision"
+
+
+# What a responder writes on the timeline (POST …/events `kind`); the rest the service writes.
+ENTRY_KINDS = (EventKind.NOTE, EventKind.UPDATE, EventKind.DECISION)
 
 
 class Incident(db.Model):  # type: ignore[name-defined,misc]
@@ -47,6 +53,10 @@ class Incident(db.Model):  # type: ignore[name-defined,misc]
     status: Mapped[Status] = mapped_column(string_enum(Status, "status"))
     service: Mapped[str] = mapped_column(sa.String(100))
     commander: Mapped[str | None] = mapped_column(sa.String(200))
+    scribe: Mapped[str | None] = mapped_column(sa.String(200))
+    communications_lead: Mapped[str | None] = mapped_column(sa.String(200))
+    # [{"title", "url"}]: the chat channel, call bridge, dashboards, runbook.
+    links: Mapped[list[dict[str, str]]] = mapped_column(JSONDocument, default=list)
     reporter: Mapped[str] = mapped_column(sa.String(200))
     tags: Mapped[list[str]] = mapped_column(JSONDocument)
     dedup_key: Mapped[str | None] = mapped_column(sa.String(200))
@@ -67,6 +77,9 @@ class Incident(db.Model):  # type: ignore[name-defined,misc]
     # SQLAlchemy bumps version on every UPDATE and adds "AND version = :old" to it, so a
     # write racing past the If-Match check still cannot overwrite a newer row.
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    if TYPE_CHECKING:  # mapped below, once IncidentEvent exists
+        last_update_at: datetime | None
 
     __table_args__ = (
         # At most one open incident per dedup_key, enforced by the database under concurrency.
@@ -105,6 +118,22 @@ class IncidentEvent(db.Model):  # type: ignore[name-defined,misc]
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     actor: Mapped[str] = mapped_column(sa.String(200))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        # The newest official update of an incident (last_update_at) from the index alone.
+        sa.Index(
+            "ix_incident_events_incident_id_kind_occurred_at", "incident_id", "kind", "occurred_at"
+        ),
+    )
+
+
+# The newest official update, read with the incident (one index probe per row).
+Incident.last_update_at = column_property(  # type: ignore[assignment]
+    sa.select(sa.func.max(IncidentEvent.occurred_at))
+    .where(IncidentEvent.incident_id == Incident.id, IncidentEvent.kind == EventKind.UPDATE)
+    .correlate_except(IncidentEvent)
+    .scalar_subquery()
+)
 
 
 class IdempotencyRecord(db.Model):  # type: ignore[name-defined,misc]

@@ -4,14 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from incident_tracker.core.schemas import StrictSchema, Timestamp, WholeMatch
+from incident_tracker.core.config import current_settings
+from incident_tracker.core.database import MAX_ID, rfc3339
+from incident_tracker.core.schemas import StrictSchema, Timestamp, WholeMatch, web_url_rules
 from incident_tracker.core.severity import Severity
+from incident_tracker.incidents.cadence import update_due_at
 from incident_tracker.incidents.lifecycle import Status
+from incident_tracker.incidents.models import ENTRY_KINDS, EventKind
 
 SERVICE = WholeMatch(r"^[a-z0-9][a-z0-9-]*$", error="lower-case letters, digits and '-'")
 TAG = fields.String(validate=validate.Length(min=1, max=50))
+MAX_LINKS = 20
+UPDATE_TEXT_MAX = 2_000
+
+
+class IncidentLinkSchema(StrictSchema):
+    """A place responders go: the chat channel, the call bridge, a dashboard, the runbook."""
+
+    title = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    url = fields.String(required=True, validate=web_url_rules())
+
+
+def _role(description: str) -> fields.String:
+    return fields.String(
+        allow_none=True, validate=validate.Length(max=200), metadata={"description": description}
+    )
 
 
 class IncidentFieldsSchema(StrictSchema):
@@ -22,6 +41,9 @@ class IncidentFieldsSchema(StrictSchema):
     severity = fields.Enum(Severity, by_value=True)
     service = fields.String(validate=[validate.Length(min=1, max=100), SERVICE])
     commander = fields.String(allow_none=True, validate=validate.Length(max=200))
+    scribe = _role("Who keeps the timeline.")
+    communications_lead = _role("Who posts the official updates.")
+    links = fields.List(fields.Nested(IncidentLinkSchema), validate=validate.Length(max=MAX_LINKS))
     tags = fields.List(TAG, validate=validate.Length(max=20))
     started_at = Timestamp(metadata={"description": "When impact began; not after declared_at."})
 
@@ -52,6 +74,9 @@ class IncidentSchema(Schema):
     status = fields.Enum(Status, by_value=True, required=True)
     service = fields.String(required=True)
     commander = fields.String(allow_none=True)
+    scribe = fields.String(allow_none=True)
+    communications_lead = fields.String(allow_none=True)
+    links = fields.List(fields.Nested(IncidentLinkSchema), required=True)
     reporter = fields.String(required=True)
     tags = fields.List(fields.String(), required=True)
     dedup_key = fields.String(allow_none=True)
@@ -65,9 +90,26 @@ class IncidentSchema(Schema):
     resolution_summary = fields.String(allow_none=True)
     cancel_reason = fields.String(allow_none=True)
     reopen_count = fields.Integer(required=True)
+    last_update_at = Timestamp(
+        allow_none=True, metadata={"description": "When the newest official update was posted."}
+    )
+    update_due_at = fields.Method(
+        "_update_due_at",
+        allow_none=True,
+        metadata={
+            "description": "last_update_at (else declared_at) + the severity's update cadence; "
+            "null when closed or when the severity has none.",
+            "type": "string",
+            "format": "date-time",
+        },
+    )
     version = fields.Integer(required=True)
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
+
+    def _update_due_at(self, incident: Any) -> str | None:
+        due = update_due_at(incident, current_settings().update_cadence_minutes)
+        return rfc3339(due) if due is not None else None
 
 
 class IncidentPageSchema(Schema):
@@ -85,6 +127,13 @@ class IncidentListArgsSchema(StrictSchema):
     started_before = Timestamp()
     limit = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
     cursor = fields.String(validate=validate.Length(min=1, max=200))
+    sort = fields.String(
+        validate=validate.OneOf(["newest", "triage"]),
+        metadata={
+            "description": "newest (default): newest first. triage: open incidents by severity, "
+            "then started_at oldest first; then the rest newest first."
+        },
+    )
 
 
 class TransitionSchema(StrictSchema):
@@ -93,8 +142,42 @@ class TransitionSchema(StrictSchema):
     resolution_summary = fields.String(allow_none=True, validate=validate.Length(max=10_000))
 
 
+def _update_text(description: str) -> fields.String:
+    return fields.String(
+        allow_none=True,
+        validate=validate.Length(max=UPDATE_TEXT_MAX),
+        metadata={"description": description},
+    )
+
+
+class UpdateDataSchema(StrictSchema):
+    """An official update's parts, each optional."""
+
+    impact = _update_text("Who and what is affected.")
+    actions = _update_text("What responders are doing.")
+    needs = _update_text("What responders need from others.")
+    next_update_at = Timestamp(
+        allow_none=True, metadata={"description": "When the next update comes; not in the past."}
+    )
+
+
 class NoteSchema(StrictSchema):
     body = fields.String(required=True, validate=validate.Length(min=1, max=10_000))
+    kind = fields.Enum(
+        EventKind,
+        by_value=True,
+        load_default=EventKind.NOTE,
+        validate=validate.OneOf(ENTRY_KINDS),
+        metadata={"description": "note (default), update (an official status update), decision."},
+    )
+    data = fields.Nested(
+        UpdateDataSchema, metadata={"description": "Only with kind update: its parts."}
+    )
+
+    @validates_schema
+    def data_only_for_updates(self, entry: dict[str, Any], **_: Any) -> None:
+        if "data" in entry and entry.get("kind") is not EventKind.UPDATE:
+            raise ValidationError(["only an update (kind update) carries data"], "data")
 
 
 class EventSchema(Schema):
@@ -114,6 +197,10 @@ class EventListSchema(Schema):
 
 
 class EventListArgsSchema(StrictSchema):
+    after = fields.Integer(
+        validate=validate.Range(min=0, max=MAX_ID),
+        metadata={"description": "Only events with a larger id (polling), oldest first."},
+    )
     limit = fields.Integer(
         load_default=100,
         validate=validate.Range(min=1, max=500),

@@ -6,6 +6,8 @@ failure half-way leaves the database as it was.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
@@ -39,9 +41,16 @@ from incident_tracker.core.exceptions import (
 )
 from incident_tracker.core.pagination import Page, keyset_page
 from incident_tracker.core.percentiles import interpolate
+from incident_tracker.core.severity import Severity
 from incident_tracker.incidents import lifecycle
-from incident_tracker.incidents.lifecycle import CLOSED_STATUSES, READ_ONLY_STATUSES, Status
+from incident_tracker.incidents.lifecycle import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    READ_ONLY_STATUSES,
+    Status,
+)
 from incident_tracker.incidents.models import (
+    ENTRY_KINDS,
     SEARCH_DOCUMENT,
     EventKind,
     IdempotencyRecord,
@@ -57,7 +66,19 @@ from incident_tracker.incidents.stats import (
 )
 
 log = structlog.get_logger(__name__)
-PATCHABLE_FIELDS = ("title", "summary", "severity", "service", "commander", "tags", "started_at")
+_TRIAGE_CURSOR = "triage:"
+PATCHABLE_FIELDS = (
+    "title",
+    "summary",
+    "severity",
+    "service",
+    "commander",
+    "scribe",
+    "communications_lead",
+    "links",
+    "tags",
+    "started_at",
+)
 
 
 def _not_found(incident_id: int) -> NotFound:
@@ -252,6 +273,9 @@ def create_incident(
         status=Status.TRIAGE,
         service=fields["service"],
         commander=fields.get("commander"),
+        scribe=fields.get("scribe"),
+        communications_lead=fields.get("communications_lead"),
+        links=_links(fields.get("links") or []),
         reporter=actor.name,
         tags=list(fields.get("tags") or []),
         dedup_key=dedup_key,
@@ -289,11 +313,15 @@ def remember_response(
     record.response_body = body
 
 
+def _links(links: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
+    return [{"title": link["title"], "url": link["url"]} for link in links]
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return rfc3339(value)
     if isinstance(value, list):
-        return list(value)
+        return [dict(item) if isinstance(item, dict) else item for item in value]
     return value
 
 
@@ -371,6 +399,8 @@ def update_incident(
         before, after = getattr(incident, field), changes[field]
         if field == "tags":
             after = list(after)
+        elif field == "links":
+            after = _links(after)
         if before == after:
             continue
         setattr(incident, field, after)
@@ -467,32 +497,69 @@ def add_note(
     body: str,
     actor: Identity,
     data: dict[str, Any] | None = None,
+    *,
+    kind: EventKind = EventKind.NOTE,
 ) -> IncidentEvent:
-    """Append a note; `data` carries machine-readable detail (e.g. the alerts behind it).
+    """Append a note, an official update or a decision; `data` carries machine-readable
+    detail (an update's impact, actions, needs, next_update_at; the alerts behind a note).
 
-    The row lock orders the note against a concurrent close: it never lands on a closed one.
+    The row lock orders the entry against a concurrent close: it never lands on a closed one.
     """
+    if kind not in ENTRY_KINDS:
+        raise Invalid.field("kind", f"one of {', '.join(ENTRY_KINDS)}")
     incident = get_incident(session, incident_id, for_update=True)
     _check_editable(incident)
-    event = _event(incident, EventKind.NOTE, actor, utcnow(), body=body, data=data)
+    now = utcnow()
+    if kind is EventKind.UPDATE:
+        data = _update_data(data or {}, now)
+    event = _event(incident, kind, actor, now, body=body, data=data)
     session.add(event)
     session.flush()
+    entry: dict[str, Any] = {
+        "id": event.id,
+        "kind": kind.value,
+        "body": body,
+        "actor": event.actor,
+        "occurred_at": rfc3339(event.occurred_at),
+    }
+    if kind is EventKind.UPDATE:
+        session.expire(incident, ["last_update_at"])  # this update is now the newest
+        action, webhook_event, details = (
+            "incident.update_posted",
+            "incident.update_posted",
+            {"update": {**entry, "data": data}},
+        )
+    else:
+        action, webhook_event, details = (
+            f"incident.{kind.value}",
+            "incident.note_added",
+            {"note": entry},
+        )
     _publish(
         session,
         actor,
-        "incident.note",
-        "incident.note_added",
+        action,
+        webhook_event,
         incident,
         None,
         audit_after={"event_id": event.id, "body": body},
-        note={
-            "id": event.id,
-            "body": body,
-            "actor": event.actor,
-            "occurred_at": rfc3339(event.occurred_at),
-        },
+        **details,
     )
     return event
+
+
+def _update_data(data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """An update's parts as stored: text as given, next_update_at not in the past."""
+    stored = {name: data[name] for name in ("impact", "actions", "needs") if name in data}
+    next_update_at: datetime | None = data.get("next_update_at")
+    if next_update_at is not None:
+        # A minute's grace: the form's minute-precision time for "now" is not the past.
+        if next_update_at < now - timedelta(minutes=1):
+            raise Invalid.field("next_update_at", "may not be in the past")
+        stored["next_update_at"] = rfc3339(next_update_at)
+    elif "next_update_at" in data:
+        stored["next_update_at"] = None
+    return stored
 
 
 def latest_note_data(session: DbSession, incident_id: int, source: str) -> dict[str, Any] | None:
@@ -521,12 +588,40 @@ def latest_incident_id(session: DbSession, dedup_key: str, status: Status) -> in
 
 
 def list_events(
-    session: DbSession, incident_id: int, limit: int, cursor: str | None
+    session: DbSession,
+    incident_id: int,
+    limit: int,
+    cursor: str | None,
+    *,
+    after: int | None = None,
+    newest_first: bool = False,
+    kinds: Iterable[EventKind] | None = None,
 ) -> Page[IncidentEvent]:
-    """The timeline, oldest first, a page of `limit` events after `cursor`."""
+    """The timeline, a page of `limit` events after `cursor`: oldest first (the API), or
+    newest first (the web page); `after` keeps only events with a larger id (polling)."""
     get_incident(session, incident_id)
     query = sa.select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
-    return keyset_page(session, query, IncidentEvent.id, limit, cursor, oldest_first=True)
+    if after is not None:
+        query = query.where(IncidentEvent.id > after)
+    if kinds is not None:
+        query = query.where(IncidentEvent.kind.in_(list(kinds)))
+    return keyset_page(
+        session, query, IncidentEvent.id, limit, cursor, oldest_first=not newest_first
+    )
+
+
+def newest_event_id(session: DbSession, incident_id: int) -> int:
+    """The id of the incident's newest timeline event; 0 while it has none."""
+    newest: int | None = session.scalar(
+        sa.select(sa.func.max(IncidentEvent.id)).where(IncidentEvent.incident_id == incident_id)
+    )
+    return newest or 0
+
+
+def timeline_tag(session: DbSession, incident_id: int) -> str:
+    """Changes whenever the incident (its version) or its timeline (its newest event) does."""
+    incident = get_incident(session, incident_id)
+    return f"{incident.version}.{newest_event_id(session, incident_id)}"
 
 
 def _tag_filter(session: DbSession, tag: str) -> sa.ColumnElement[bool]:
@@ -564,7 +659,75 @@ def list_incidents(session: DbSession, filters: Mapping[str, Any]) -> Page[Incid
         query = query.where(Incident.started_at >= filters["started_after"])
     if filters.get("started_before"):
         query = query.where(Incident.started_at < filters["started_before"])
+    if filters.get("sort") == "triage":
+        return _triage_page(session, query, filters["limit"], filters.get("cursor"))
     return keyset_page(session, query, Incident.id, filters["limit"], filters.get("cursor"))
+
+
+def _triage_cursor(part: str, key: list[Any] | str | None) -> str:
+    text = json.dumps([part, key], separators=(",", ":"))
+    return base64.urlsafe_b64encode(f"{_TRIAGE_CURSOR}{text}".encode()).decode().rstrip("=")
+
+
+def _read_triage_cursor(cursor: str) -> tuple[str, Any]:
+    """The part ("open" or "rest") and the position in it; Malformed for anything else."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not text.startswith(_TRIAGE_CURSOR):
+            raise ValueError(text)
+        part, key = json.loads(text[len(_TRIAGE_CURSOR) :])
+        if part == "open":
+            severity, started_at, last_id = key
+            return part, (Severity(severity), datetime.fromisoformat(started_at), int(last_id))
+        if part == "rest" and (key is None or isinstance(key, str)):
+            return part, key
+        raise ValueError(text)
+    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        raise Malformed(
+            "cursor is not one this service issued", errors={"cursor": ["invalid cursor"]}
+        ) from None
+
+
+def _triage_page(
+    session: DbSession, query: sa.Select[Any], limit: int, cursor: str | None
+) -> Page[Incident]:
+    """Open incidents by severity, then started_at (oldest first); then the rest newest first.
+
+    Two keyset walks: (severity, started_at, id) over the open ones, id over the rest.
+    """
+    part, position = _read_triage_cursor(cursor) if cursor else ("open", None)
+    items: list[Incident] = []
+    if part == "open":
+        order = (Incident.severity, Incident.started_at, Incident.id)
+        open_query = query.where(Incident.status.in_(OPEN_STATUSES)).order_by(*order)
+        if position is not None:
+            severity, started_at, last_id = position
+            open_query = open_query.where(
+                (Incident.severity > severity)
+                | (
+                    (Incident.severity == severity)
+                    & (
+                        (Incident.started_at > started_at)
+                        | ((Incident.started_at == started_at) & (Incident.id > last_id))
+                    )
+                )
+            )
+        rows = list(session.scalars(open_query.limit(limit + 1)))
+        items = rows[:limit]
+        if len(rows) > limit:
+            last = items[-1]
+            key = [last.severity.value, last.started_at.isoformat(), last.id]
+            return Page(items, _triage_cursor("open", key))
+        position = None
+    rest_query = query.where(Incident.status.in_(CLOSED_STATUSES))
+    if len(items) == limit:  # the page is full: does the rest hold anything?
+        probe = session.scalar(rest_query.with_only_columns(Incident.id).limit(1))
+        return Page(items, _triage_cursor("rest", None) if probe is not None else None)
+    rest: Page[Incident] = keyset_page(
+        session, rest_query, Incident.id, limit - len(items), position
+    )
+    items += rest.items
+    return Page(items, _triage_cursor("rest", rest.next_cursor) if rest.next_cursor else None)
 
 
 DEFAULT_METRICS_WINDOW = timedelta(days=30)

@@ -166,22 +166,53 @@ def transition_incident(move: dict[str, Any], incident_id: int) -> Any:
     return incident, 200, _etag(incident)
 
 
+_TIMELINE_ETAG = {
+    "ETag": {
+        "description": "Changes whenever the incident or its timeline does; send it back in "
+        "If-None-Match to get 304 while nothing changed.",
+        "schema": {"type": "string"},
+    }
+}
+_IF_NONE_MATCH = {
+    **_IF_MATCH_OPTIONAL,
+    "name": "If-None-Match",
+    "description": "The ETag of an earlier answer: 304 with no body while it is current.",
+}
+
+
 @blp.route("/incidents/<int:incident_id>/events", methods=["GET"])
 @blp.arguments(EventListArgsSchema, location="query", unknown=RAISE)
-@blp.response(200, EventListSchema)
+@blp.response(200, EventListSchema, headers=_TIMELINE_ETAG)
+@blp.alt_response(304, description="Nothing changed since the ETag in If-None-Match")
+@blp.doc(parameters=[_IF_NONE_MATCH])
 @requires(READ)
 def list_events(args: dict[str, Any], incident_id: int) -> Any:
-    """The timeline, oldest first, keyset-paginated (limit, cursor, next_cursor)."""
-    return service.list_events(db.session, incident_id, args["limit"], args.get("cursor"))
+    """The timeline, oldest first, keyset-paginated (limit, cursor, next_cursor); `after`
+    keeps the events added since the one a client saw last."""
+    tag = service.timeline_tag(db.session, incident_id)
+    headers = {"ETag": f'"{tag}"'}
+    if request.if_none_match.contains(tag):
+        return Response(status=304, headers=headers)
+    page = service.list_events(
+        db.session, incident_id, args["limit"], args.get("cursor"), after=args.get("after")
+    )
+    return page, 200, headers
 
 
 @blp.route("/incidents/<int:incident_id>/events", methods=["POST"])
 @blp.arguments(NoteSchema)
 @blp.response(201, EventSchema)
 @requires(WRITE)
-def add_note(note: dict[str, Any], incident_id: int) -> Any:
-    """Add a note to the timeline."""
-    event = service.add_note(db.session, incident_id, note["body"], current_identity())
+def add_note(entry: dict[str, Any], incident_id: int) -> Any:
+    """Add a note, an official update (kind update, with data) or a decision to the timeline."""
+    event = service.add_note(
+        db.session,
+        incident_id,
+        entry["body"],
+        current_identity(),
+        entry.get("data"),
+        kind=entry["kind"],
+    )
     db.session.commit()
     return event
 

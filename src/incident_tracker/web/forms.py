@@ -12,8 +12,18 @@ from werkzeug.datastructures import MultiDict
 from incident_tracker.core.problem import Problem
 from incident_tracker.incidents.models import Incident
 
-INCIDENT_FIELDS = ("title", "severity", "service", "summary", "commander", "tags", "started_at")
+INCIDENT_FIELDS = (
+    "title",
+    "severity",
+    "service",
+    "summary",
+    "commander",
+    "tags",
+    "links",
+    "started_at",
+)
 LIST_FILTERS = ("status", "severity", "service", "q", "limit")
+ENTRY_FIELDS = ("kind", "body", "impact", "actions", "needs", "next_update_at")
 # What <input type="datetime-local" step="1"> sends, read as UTC (the pages say so).
 _LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")  # used with fullmatch
 LOCAL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -33,6 +43,7 @@ def incident_input_of(incident: Incident) -> dict[str, str]:
         "summary": incident.summary or "",
         "commander": incident.commander or "",
         "tags": ", ".join(incident.tags),
+        "links": "\n".join(f"{link['title']} {link['url']}" for link in incident.links),
         "started_at": incident.started_at.strftime(LOCAL_TIME_FORMAT),
     }
 
@@ -43,10 +54,9 @@ def incident_fields(raw: Mapping[str, str]) -> dict[str, Any]:
     fields["summary"] = raw["summary"] or None
     fields["commander"] = raw["commander"] or None
     fields["tags"] = [tag.strip() for tag in raw["tags"].split(",") if tag.strip()]
+    fields["links"] = [_link(line.strip()) for line in raw["links"].splitlines() if line.strip()]
     if raw["started_at"]:
-        # A malformed value is passed on unchanged so the schema reports it on the field.
-        suffix = "Z" if _LOCAL_TIME.fullmatch(raw["started_at"]) else ""
-        fields["started_at"] = raw["started_at"] + suffix
+        fields["started_at"] = _utc_time(raw["started_at"])
     return fields
 
 
@@ -58,13 +68,42 @@ def without_unchanged_start(changes: dict[str, Any], incident: Incident) -> dict
     return changes
 
 
+def _link(line: str) -> dict[str, str]:
+    """'Bridge https://meet.example.com/abc' → a link; a bare URL is its own title."""
+    title, _, url = line.rpartition(" ")
+    return {"title": title.strip() or url[:100], "url": url}
+
+
+def _utc_time(raw: str) -> str:
+    """What datetime-local sends, read as UTC; a malformed value passes on for the schema."""
+    return raw + "Z" if _LOCAL_TIME.fullmatch(raw) else raw
+
+
+def entry_input(form: Mapping[str, str]) -> dict[str, str]:
+    """The raw text of a timeline entry form, stripped: shown again after an error."""
+    return {name: form.get(name, "").strip() for name in ENTRY_FIELDS}
+
+
+def entry_fields(raw: Mapping[str, str]) -> dict[str, Any]:
+    """Entry form text → the API body: an update's empty parts are left out."""
+    fields: dict[str, Any] = {"body": raw["body"], "kind": raw["kind"] or "note"}
+    if fields["kind"] == "update":
+        data: dict[str, Any] = {
+            name: raw[name] for name in ("impact", "actions", "needs") if raw[name]
+        }
+        if raw["next_update_at"]:
+            data["next_update_at"] = _utc_time(raw["next_update_at"])
+        fields["data"] = data
+    return fields
+
+
 def list_filters(args: MultiDict[str, str]) -> dict[str, Any]:
     """The list page's query string as IncidentListArgsSchema input; empty fields mean no filter."""
     filters: dict[str, Any] = {}
     for name in ("status", "severity"):
         if values := [value for value in args.getlist(name) if value]:
             filters[name] = values
-    for name in ("service", "q", "limit"):
+    for name in ("service", "q", "limit", "cursor"):
         if value := args.get(name, "").strip():
             filters[name] = value
     return filters

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,6 +13,8 @@ from flask import (
     current_app,
     flash,
     g,
+    get_template_attribute,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -29,7 +31,7 @@ from incident_tracker.changes import service as changes
 from incident_tracker.changes.models import Outcome
 from incident_tracker.changes.schemas import ChangeListArgsSchema
 from incident_tracker.core.config import current_settings
-from incident_tracker.core.database import db, retry_on_stale_connection, utcnow
+from incident_tracker.core.database import MAX_ID, db, retry_on_stale_connection, utcnow
 from incident_tracker.core.exceptions import Conflict, DomainError, Invalid, VersionMismatch
 from incident_tracker.core.pagination import Page
 from incident_tracker.core.problem import Problem
@@ -37,7 +39,7 @@ from incident_tracker.core.severity import Severity
 from incident_tracker.incidents import lifecycle, service
 from incident_tracker.incidents.export import csv_response
 from incident_tracker.incidents.lifecycle import Status
-from incident_tracker.incidents.models import Incident
+from incident_tracker.incidents.models import EventKind, Incident
 from incident_tracker.incidents.schemas import (
     IncidentCreateSchema,
     IncidentListArgsSchema,
@@ -45,9 +47,8 @@ from incident_tracker.incidents.schemas import (
     NoteSchema,
     TransitionSchema,
 )
-from incident_tracker.web import forms
+from incident_tracker.web import forms, war_room
 from incident_tracker.web.charts import deployments_chart, format_duration, mean_durations_chart
-from incident_tracker.web.listing import open_first
 
 blp = Blueprint("web", __name__)
 
@@ -58,7 +59,18 @@ ALB_SESSION_COOKIE_SHARDS = 4
 METRICS_WINDOWS = {"1": "24 hours", "7": "7 days", "30": "30 days", "90": "90 days", "365": "year"}
 EXPORT_PAGE = 500  # rows per query: 20 queries for the largest export
 EXPORT_MAX_ROWS = 10_000
-TIMELINE_PAGE = 100
+TIMELINE_PAGE = 25  # newest first, about two screens; "Older events" pages back
+LIVE_PAGE = 100  # events a live poll adds at most; more and the page offers a reload
+RELATED_WINDOW = timedelta(days=30)
+QUICK_FIELDS = {
+    "severity": "Severity",
+    "commander": "Commander",
+    "scribe": "Scribe",
+    "communications_lead": "Communications lead",
+}
+# The page's parts a live poll re-renders (element id → macro of incident_parts.html).
+LIVE_REGIONS = {"war-header": "header", "controls": "controls", "facts": "facts"}
+ENTRY_LABELS = {EventKind.NOTE: "Note", EventKind.UPDATE: "Update", EventKind.DECISION: "Decision"}
 CONFLICT_MESSAGE = "This incident was changed by someone else"
 
 
@@ -111,6 +123,18 @@ def can_write() -> bool:
 
 
 blp.add_app_template_filter(format_duration, "duration")
+for _helper in (
+    war_room.ago,
+    war_room.person,
+    war_room.t_plus,
+    war_room.linkify,
+    war_room.field_value,
+    war_room.update_as_text,
+):
+    blp.add_app_template_global(_helper)
+blp.add_app_template_global(war_room.shifted_severity, "shifted")
+blp.add_app_template_global(lambda field: war_room.FIELD_LABELS.get(field, field), "field_label")
+blp.add_app_template_global(lambda to: war_room.MILESTONES.get(to, to), "milestone_label")
 
 
 @blp.app_template_filter("utc")
@@ -178,10 +202,12 @@ def _list_query() -> tuple[dict[str, Any], dict[str, list[str]]]:
 @requires(READ)
 def incident_list() -> tuple[str, int]:
     filters, errors = _list_query()
-    page = open_first(db.session, filters, request.args.get("cursor")) if not errors else None
+    page = service.list_incidents(db.session, {**filters, "sort": "triage"}) if not errors else None
+    now, cadence = utcnow(), current_settings().update_cadence_minutes
     return render_template(
         "list.html",
         page=page,
+        clocks_of=lambda incident: war_room.clocks(incident, cadence, now),
         errors=errors,
         args=request.args,
         filter_args={
@@ -257,29 +283,85 @@ def _moves(status: Status) -> list[Status]:
     return [target for target in Status if target in lifecycle.ALLOWED_MOVES[status]]
 
 
+def _seen(source: Mapping[str, str], name: str = "seen") -> int | None:
+    """The newest timeline event a page showed (its forms send it back); None if absent."""
+    raw = source.get(name, "")
+    return int(raw) if raw.isdigit() and int(raw) <= MAX_ID else None
+
+
+def _war_room(incident: Incident, now: datetime) -> dict[str, Any]:
+    """What the header, the controls and the side panel show; also rendered for live polls."""
+    settings = current_settings()
+    latest_update = service.list_events(
+        db.session, incident.id, 1, None, newest_first=True, kinds=[EventKind.UPDATE]
+    ).items
+    related = service.list_incidents(
+        db.session,
+        {"service": incident.service, "started_after": now - RELATED_WINDOW, "limit": 6},
+    ).items
+    return {
+        "incident": incident,
+        "now": now,
+        "clocks": war_room.clocks(incident, settings.update_cadence_minutes, now),
+        "pinned": latest_update[0] if latest_update else None,
+        "related": [other for other in related if other.id != incident.id][:5],
+        "suspects": changes.suspect_changes(db.session, incident.id, _change_window()),
+        "moves": _moves(incident.status),
+        "read_only": incident.status in lifecycle.READ_ONLY_STATUSES,
+        "severities": list(Severity),
+        "newest_id": service.newest_event_id(db.session, incident.id),
+        "me": current_identity().name,
+    }
+
+
+def _count_after(incident_id: int, seen: int | None) -> int:
+    """How many events came after the one a page without JavaScript showed last."""
+    if seen is None:
+        return 0
+    return len(service.list_events(db.session, incident_id, LIVE_PAGE, None, after=seen).items)
+
+
+def _tab() -> str:
+    tab = request.args.get("show", "all")
+    return tab if tab in war_room.TABS else "all"
+
+
 def _render_incident(incident_id: int, status: int = 200, **state: Any) -> tuple[str, int]:
     incident = service.get_incident(db.session, incident_id)
+    now = utcnow()
+    tab = _tab()
     context: dict[str, Any] = {
         "edit": forms.incident_input_of(incident),
         "edit_version": incident.version,
         "edit_errors": {},
-        "note": "",
-        "note_errors": {},
+        "entry": {},
+        "entry_errors": {},
         "move": {},
         "move_errors": {},
         "conflict": None,
+        "changed": [],
+        "retry": None,
     }
     context.update(state)
+    seen = _seen(request.args)
+    room = _war_room(incident, now)
     return render_template(
         "incident.html",
-        incident=incident,
+        tab=tab,
+        tabs=war_room.TABS,
         timeline=service.list_events(
-            db.session, incident_id, TIMELINE_PAGE, request.args.get("timeline") or None
+            db.session,
+            incident_id,
+            TIMELINE_PAGE,
+            request.args.get("older") or None,
+            newest_first=True,
+            kinds=war_room.tab_kinds(tab),
         ),
-        suspects=changes.suspect_changes(db.session, incident_id, _change_window()),
-        moves=_moves(incident.status),
-        read_only=incident.status in lifecycle.READ_ONLY_STATUSES,
-        severities=list(Severity),
+        seen=seen,
+        unseen=_count_after(incident_id, seen),
+        # The parts' macros see only `room`: the move form sent back with its errors goes in.
+        room=room | {"move": context["move"], "move_errors": context["move_errors"]},
+        **room,
         **context,
     ), status
 
@@ -290,11 +372,61 @@ def incident_page(incident_id: int) -> tuple[str, int]:
     return _render_incident(incident_id)
 
 
-def _conflict(error: DomainError, incident_id: int, **state: Any) -> tuple[str, int]:
-    """A stale form, or a move the current status no longer allows: never applied (409)."""
+@blp.get("/incidents/<int:incident_id>/live")
+@requires(READ)
+def incident_live(incident_id: int) -> Response:
+    """What changed since the event the page shows last, as HTML fragments (live.js).
+
+    The ETag names the incident's version, its newest event and the minute, so a poll while
+    nothing changed is a 304 after two indexed reads, and the header's clocks still move.
+    """
+    after = _seen(request.args, "after")
+    if after is None:
+        raise Problem(400, "after must be the id of the newest event the page shows")
+    now = utcnow()
+    tab = _tab()
+    tag = f"{service.timeline_tag(db.session, incident_id)}.{tab}.{now:%Y%m%d%H%M}"
+    if request.if_none_match.contains(tag):
+        return Response(status=304, headers={"ETag": f'"{tag}"'})
+    incident = service.get_incident(db.session, incident_id)
+    events = service.list_events(
+        db.session, incident_id, LIVE_PAGE, None, after=after, kinds=war_room.tab_kinds(tab)
+    ).items
+    room = _war_room(incident, now)
+    event_item = get_template_attribute("incident_parts.html", "event_item")
+    body = {
+        "after": room["newest_id"],
+        "version": incident.version,
+        "events": [str(event_item(event, incident, now)) for event in events],
+        "regions": {
+            region: str(get_template_attribute("incident_parts.html", macro)(room))
+            for region, macro in LIVE_REGIONS.items()
+        },
+    }
+    response = jsonify(body)
+    response.headers["ETag"] = f'"{tag}"'
+    return response
+
+
+def _conflict(
+    error: DomainError, incident_id: int, *, retry: dict[str, Any] | None = None, **state: Any
+) -> tuple[str, int]:
+    """A stale form, or a move the current status no longer allows: never applied (409).
+
+    With `retry` (a one-click change or a move still allowed), the page lists what changed
+    since the form's page and offers to apply it anyway on top of the current version.
+    """
     if not isinstance(error, Conflict | VersionMismatch):
         raise error
-    return _render_incident(incident_id, 409, conflict=error.detail, **state)
+    seen = _seen(request.form)
+    changed = (
+        service.list_events(db.session, incident_id, LIVE_PAGE, None, after=seen).items
+        if seen is not None
+        else []
+    )
+    return _render_incident(
+        incident_id, 409, conflict=error.detail, changed=changed, retry=retry, **state
+    )
 
 
 @blp.post("/incidents/<int:incident_id>/edit")
@@ -302,7 +434,7 @@ def _conflict(error: DomainError, incident_id: int, **state: Any) -> tuple[str, 
 def edit(incident_id: int) -> BaseResponse | tuple[str, int]:
     raw = forms.incident_input(request.form)
     version = forms.version(request.form)
-    state = {"edit": raw, "edit_version": version}
+    state: dict[str, Any] = {"edit": raw, "edit_version": version}
     try:
         changes = IncidentPatchSchema().load(forms.incident_fields(raw))
         changes = forms.without_unchanged_start(
@@ -347,28 +479,71 @@ def transition(incident_id: int) -> BaseResponse | tuple[str, int]:
         db.session.rollback()
         if isinstance(error, Invalid):
             return _render_incident(incident_id, 422, move=move, move_errors=_errors_of(error))
-        return _conflict(error, incident_id, move=move)
+        current = service.get_incident(db.session, incident_id).status
+        still_allowed = isinstance(error, VersionMismatch) and move["to"] in {
+            target.value for target in _moves(current)
+        }
+        retry = {"action": "transition", "fields": move} if still_allowed else None
+        return _conflict(error, incident_id, retry=retry, move=move)
     db.session.commit()
     flash(f"INC-{incident_id} is now {incident.status.value}.")
+    return redirect(url_for("web.incident_page", incident_id=incident_id), 303)
+
+
+@blp.post("/incidents/<int:incident_id>/quick")
+@requires(WRITE)
+def quick_change(incident_id: int) -> BaseResponse | tuple[str, int]:
+    """One field changed by one click (severity, commander, scribe, communications lead)."""
+    field = request.form.get("field", "")
+    if field not in QUICK_FIELDS:
+        raise Problem(400, f"field must be one of {', '.join(QUICK_FIELDS)}")
+    value = request.form.get("value", "").strip()
+    version = forms.version(request.form)
+    try:
+        checked = IncidentPatchSchema().load({field: value or None})
+        service.update_incident(
+            db.session, incident_id, checked, current_identity(), expected_version=version
+        )
+    except ValidationError as error:
+        return _render_incident(incident_id, 422, edit_errors=_errors_of(error))
+    except DomainError as error:
+        db.session.rollback()
+        if isinstance(error, Invalid):
+            return _render_incident(incident_id, 422, edit_errors=_errors_of(error))
+        retry = {"action": "quick_change", "fields": {"field": field, "value": value}}
+        stale = isinstance(error, VersionMismatch)
+        return _conflict(error, incident_id, retry=retry if stale else None)
+    db.session.commit()
+    flash(f"{QUICK_FIELDS[field]}: {value or 'nobody'}.")
     return redirect(url_for("web.incident_page", incident_id=incident_id), 303)
 
 
 @blp.post("/incidents/<int:incident_id>/notes")
 @requires(WRITE)
 def add_note(incident_id: int) -> BaseResponse | tuple[str, int]:
-    body = request.form.get("body", "").strip()
+    """A note, a decision or an official update, from the page's entry forms."""
+    entry = forms.entry_input(request.form)
     try:
-        note = NoteSchema().load({"body": body})
+        checked = NoteSchema().load(forms.entry_fields(entry))
     except ValidationError as error:
-        return _render_incident(incident_id, 422, note=body, note_errors=_errors_of(error))
+        return _render_incident(incident_id, 422, entry=entry, entry_errors=_errors_of(error))
     try:
-        service.add_note(db.session, incident_id, note["body"], current_identity())
+        service.add_note(
+            db.session,
+            incident_id,
+            checked["body"],
+            current_identity(),
+            checked.get("data"),
+            kind=checked["kind"],
+        )
     except DomainError as error:
         db.session.rollback()
-        return _conflict(error, incident_id, note=body)
+        if isinstance(error, Invalid):
+            return _render_incident(incident_id, 422, entry=entry, entry_errors=_errors_of(error))
+        return _conflict(error, incident_id, entry=entry)
     db.session.commit()
-    flash("Note added.")
-    return redirect(url_for("web.incident_page", incident_id=incident_id, _anchor="timeline"), 303)
+    flash(f"{ENTRY_LABELS[checked['kind']]} posted.")
+    return redirect(url_for("web.incident_page", incident_id=incident_id), 303)
 
 
 @blp.get("/stats")

@@ -24,6 +24,7 @@ class EventType(enum.StrEnum):
     INCIDENT_UPDATED = "incident.updated"
     INCIDENT_STATUS_CHANGED = "incident.status_changed"
     INCIDENT_NOTE_ADDED = "incident.note_added"
+    INCIDENT_UPDATE_POSTED = "incident.update_posted"
     CHANGE_RECORDED = "change.recorded"
 
 

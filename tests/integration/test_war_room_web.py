@@ -1,0 +1,81 @@
+"""The incident page's live poll and one-click changes, through Flask's test client on
+PostgreSQL: the 304 path, fragments for what is new, a stale click never applied."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.support.api import create
+from tests.support.web import csrf_token, sign_in
+
+
+def _browser(app: Flask, token: str) -> FlaskClient:
+    browser = app.test_client()
+    sign_in(browser, token)
+    return browser
+
+
+def test_live_poll_is_304_until_something_changes(
+    app: Flask, client: FlaskClient, admin_token: str
+) -> None:
+    incident = create(client)["id"]
+    browser = _browser(app, admin_token)
+    live = f"/incidents/{incident}/live?after=0"
+    first = browser.get(live)
+    assert first.status_code == 200
+    assert first.json["events"] == [] and first.json["after"] == 0
+    assert set(first.json["regions"]) == {"war-header", "controls", "facts"}
+    tag = first.headers["ETag"]
+    unchanged = browser.get(live, headers={"If-None-Match": tag})
+    assert unchanged.status_code == 304 and unchanged.get_data() == b""
+
+    note = client.post(f"/api/v1/incidents/{incident}/events", json={"body": "from the bridge"})
+    changed = browser.get(live, headers={"If-None-Match": tag})
+    assert changed.status_code == 200
+    assert changed.json["after"] == note.json["id"]
+    [item] = changed.json["events"]
+    assert f'id="event-{note.json["id"]}"' in item and "from the bridge" in item
+    later = browser.get(f"/incidents/{incident}/live?after={note.json['id']}")
+    assert later.json["events"] == []
+    assert browser.get(f"/incidents/{incident}/live").status_code == 400
+
+
+def test_a_stale_one_click_change_is_not_applied_and_offers_apply_anyway(
+    app: Flask, client: FlaskClient, admin_token: str
+) -> None:
+    incident = create(client, severity="SEV3")["id"]
+    browser = _browser(app, admin_token)
+    page = browser.get(f"/incidents/{incident}")
+    moved = client.patch(
+        f"/api/v1/incidents/{incident}", json={"severity": "SEV2"}, headers={"If-Match": '"1"'}
+    )
+    assert moved.status_code == 200
+    form = {"csrf_token": csrf_token(page), "version": "1", "seen": "0", "field": "commander"}
+    stale = browser.post(f"/incidents/{incident}/quick", data={**form, "value": "me@x.io"})
+    assert stale.status_code == 409
+    assert "Severity: SEV3 → SEV2" in stale.text  # what changed since the page
+    assert "Apply anyway" in stale.text
+    assert client.get(f"/api/v1/incidents/{incident}").json["commander"] is None
+    applied = browser.post(
+        f"/incidents/{incident}/quick", data={**form, "version": "2", "value": "me@x.io"}
+    )
+    assert applied.status_code == 303
+    current = client.get(f"/api/v1/incidents/{incident}").json
+    assert (current["commander"], current["severity"]) == ("me@x.io", "SEV2")
+
+
+def test_one_click_changes_only_the_fields_they_name(
+    app: Flask, client: FlaskClient, admin_token: str
+) -> None:
+    incident = create(client)["id"]
+    browser = _browser(app, admin_token)
+    page = browser.get(f"/incidents/{incident}")
+    form = {"csrf_token": csrf_token(page), "version": "1", "value": "x"}
+    refused = browser.post(f"/incidents/{incident}/quick", data={**form, "field": "title"})
+    assert refused.status_code == 400
+    too_long = browser.post(
+        f"/incidents/{incident}/quick", data={**form, "field": "scribe", "value": "x" * 201}
+    )
+    assert too_long.status_code == 422
+    assert client.get(f"/api/v1/incidents/{incident}").json["version"] == 1
