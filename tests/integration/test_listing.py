@@ -76,7 +76,8 @@ def test_bad_parameters_are_rejected(client: FlaskClient, query: str) -> None:
 
 
 def test_foreign_cursor_is_400(client: FlaskClient) -> None:
-    assert_problem(client.get("/api/v1/incidents?cursor=not-ours"), 400)
+    problem = assert_problem(client.get("/api/v1/incidents?cursor=not-ours"), 400)
+    assert problem["errors"] == {"cursor": ["invalid cursor"]}
 
 
 def test_pages_neither_skip_nor_repeat_while_incidents_arrive(client: FlaskClient) -> None:
@@ -107,6 +108,33 @@ def test_a_last_page_of_exactly_limit_rows_has_no_next_cursor(client: FlaskClien
     assert last["next_cursor"] is None
     everything = client.get("/api/v1/incidents?limit=10").json
     assert len(everything["items"]) == 10 and everything["next_cursor"] is None
+
+
+def test_a_selection_of_nothing_is_an_empty_last_page(client: FlaskClient) -> None:
+    create(client, service="checkout")
+    page = client.get("/api/v1/incidents?service=billing&limit=5").json
+    assert page == {"items": [], "next_cursor": None}
+
+
+def test_the_timeline_pages_oldest_first_neither_skipping_nor_repeating(
+    client: FlaskClient,
+) -> None:
+    incident = create(client)["id"]
+    for n in range(7):
+        note = client.post(f"/api/v1/incidents/{incident}/events", json={"body": f"note {n}"})
+        assert note.status_code == 201
+    everything = client.get(f"/api/v1/incidents/{incident}/events").json["items"]
+    seen: list[int] = []
+    cursor = None
+    while True:
+        query = "limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(f"/api/v1/incidents/{incident}/events?{query}").json
+        seen += [event["id"] for event in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [event["body"] for event in everything] == [f"note {n}" for n in range(7)]
+    assert seen == [event["id"] for event in everything]
 
 
 def test_csv_export_has_the_same_selection(client: FlaskClient) -> None:
