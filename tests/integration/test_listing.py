@@ -143,6 +143,8 @@ def test_csv_export_has_the_same_selection(client: FlaskClient) -> None:
     response = client.get("/api/v1/incidents?service=checkout", headers={"Accept": "text/csv"})
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
+    # A browser saves the download under this name.
+    assert response.headers["Content-Disposition"] == 'attachment; filename="incidents.csv"'
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert len(rows) == 1
     assert rows[0]["title"] == 'Quotes "and", commas'
