@@ -116,27 +116,6 @@ def test_a_selection_of_nothing_is_an_empty_last_page(client: FlaskClient) -> No
     assert page == {"items": [], "next_cursor": None}
 
 
-def test_the_timeline_pages_oldest_first_neither_skipping_nor_repeating(
-    client: FlaskClient,
-) -> None:
-    incident = create(client)["id"]
-    for n in range(7):
-        note = client.post(f"/api/v1/incidents/{incident}/events", json={"body": f"note {n}"})
-        assert note.status_code == 201
-    everything = client.get(f"/api/v1/incidents/{incident}/events").json["items"]
-    seen: list[int] = []
-    cursor = None
-    while True:
-        query = "limit=3" + (f"&cursor={cursor}" if cursor else "")
-        page = client.get(f"/api/v1/incidents/{incident}/events?{query}").json
-        seen += [event["id"] for event in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert [event["body"] for event in everything] == [f"note {n}" for n in range(7)]
-    assert seen == [event["id"] for event in everything]
-
-
 def test_csv_export_has_the_same_selection(client: FlaskClient) -> None:
     create(client, title='Quotes "and", commas', tags=["a", "b"])
     create(client, title="Other", service="auth")
