@@ -198,6 +198,9 @@ def test_dead_letters_are_listed_and_retried(
         webhook_max_attempts=2,
         webhook_backoff_base_seconds=0.01,
         webhook_allow_private_targets=True,
+        # One attempt per call: with a 0.01 s backoff a slow machine would otherwise claim the
+        # row again within the same batch, and the first call would make both attempts.
+        webhook_batch_size=1,
     )
     stop = threading.Event()
     with app.app_context():
