@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from incident_tracker import create_app, migrate
+from incident_tracker.changes import service as changes_service
 from incident_tracker.core.database import db, rfc3339
 from incident_tracker.incidents.models import Incident
 from tests.support.api import TEST_SECRET_KEY, api_client, assert_problem, create, token_for
@@ -292,6 +293,31 @@ def test_delivery_metrics_match_hand_computed_figures(any_database_app: Flask) -
         "recovery_seconds": {"p50": 1800.0, "p90": 2280.0, "count": 3},
         "unrecovered": 1,
     }
+    # The web UI's deployments chart: every UTC day of the window (until's day too), each
+    # with its deployments and failed changes (failed, rolled back or linked).
+    with app.app_context():
+        days = changes_service.daily_deployments(
+            db.session, {"environment": "prod"}, T0, T0 + timedelta(days=10)
+        )
+    assert [(d.day.isoformat(), d.deployments, d.failed) for d in days] == [
+        (f"2026-11-{n:02}", *counts)
+        for n, counts in enumerate(
+            [
+                (0, 0),
+                (1, 0),
+                (1, 0),
+                (1, 0),
+                (1, 1),
+                (1, 1),
+                (1, 1),
+                (1, 1),
+                (0, 0),
+                (0, 0),
+                (0, 0),
+            ],
+            start=1,
+        )
+    ]
     staging = client.get(f"/api/v1/metrics/delivery?environment=staging&{window}").json
     assert staging["deployments"] == 1 and staging["change_failure_rate"] == 0.0
     empty = client.get(f"/api/v1/metrics/delivery?service=payments&{window}").json
