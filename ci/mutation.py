@@ -133,16 +133,17 @@ def statuses_of(path: str, module: str) -> dict[str, str]:
     return found
 
 
-def run_module(path: str, max_children: int, equivalents: set[str]) -> ModuleScore:
+def run_module(path: str, equivalents: set[str]) -> ModuleScore:
     module = dotted(path)
     print(f"==> mutmut run {module}.*", flush=True)
     # mutmut works in a copy of the tree under mutants/; a stale copy could hide changes it
     # does not track (the migrations, the README) or hold another module's mutants.
     shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     started = time.monotonic()
-    # Output goes to the terminal: a run takes minutes and mutmut shows its progress.
+    # Output goes to the terminal: a run takes minutes and mutmut shows its progress. One
+    # mutant at a time: the integration tests of two would share, and empty, one database.
     subprocess.run(
-        mutmut(path, "run", "--max-children", str(max_children), f"{module}.*"),
+        mutmut(path, "run", "--max-children", "1", f"{module}.*"),
         cwd=ROOT,
         check=True,
     )
@@ -175,7 +176,6 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help="rule modules to run (default: all)")
     parser.add_argument("--changed-since", metavar="REF", help="only modules REF...HEAD touches")
     parser.add_argument("--min-score", type=float, default=90.0, metavar="PERCENT")
-    parser.add_argument("--max-children", type=int, default=1, help="mutants tested at once")
     args = parser.parse_args()
     chosen = select(rule_modules(), args.modules, args.changed_since)
     if not chosen:
@@ -183,7 +183,7 @@ def main() -> int:
         return 0
     REPORTS.mkdir(parents=True, exist_ok=True)
     equivalents = documented_equivalents()
-    scores = [run_module(path, args.max_children, equivalents) for path in chosen]
+    scores = [run_module(path, equivalents) for path in chosen]
     summary = REPORTS / "summary.json"
     previous = json.loads(summary.read_text()) if summary.exists() else {}
     summary.write_text(
