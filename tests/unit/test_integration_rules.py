@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from incident_tracker.core.config import ConfigError, load_settings
+from incident_tracker.core.exceptions import Invalid
 from incident_tracker.core.severity import Severity
 from incident_tracker.integrations.service import (
     dedup_key,
@@ -19,7 +20,13 @@ from incident_tracker.integrations.service import (
     severity_of,
     title_of,
 )
-from incident_tracker.webhooks.service import backoff_seconds, signature
+from incident_tracker.webhooks.models import EventType
+from incident_tracker.webhooks.service import (
+    EVENT_TYPES,
+    backoff_seconds,
+    check_subscription,
+    signature,
+)
 
 
 def test_integration_defaults() -> None:
@@ -185,3 +192,17 @@ def test_the_resolution_summary_names_the_alerts_the_last_end_and_the_group() ->
     )
     payload["group_key"] = "k" * 20_000
     assert len(resolution_summary(payload)) == 10_000
+
+
+def test_a_subscription_names_known_events_and_a_url_of_at_most_2000_characters() -> None:
+    url = "https://example.com/" + "x" * (2000 - len("https://example.com/"))
+    events = ["incident.note_added", "incident.created", "incident.created"]
+    chosen = check_subscription(url, events, allow_private=True)
+    assert chosen == [EventType.INCIDENT_CREATED, EventType.INCIDENT_NOTE_ADDED]
+    with pytest.raises(Invalid) as too_long:
+        check_subscription(url + "x", events, allow_private=True)
+    assert too_long.value.errors == {"url": ["at most 2000 characters"]}
+    for wrong in ([], ["incident.created", "incident.deleted"]):
+        with pytest.raises(Invalid) as refused:
+            check_subscription(url, wrong, allow_private=True)
+        assert refused.value.errors == {"events": [f"one or more of {', '.join(EVENT_TYPES)}"]}
