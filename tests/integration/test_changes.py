@@ -118,6 +118,31 @@ def test_validation(client: FlaskClient, fields: dict[str, Any], field: str) -> 
     assert client.get("/api/v1/changes").json["items"] == []
 
 
+def test_the_time_rules_say_which_time_and_why(client: FlaskClient) -> None:
+    def refused(**times: str) -> dict[str, Any]:
+        body = {"service": "checkout", "environment": "prod", "version": "v1"} | times
+        return assert_problem(client.post("/api/v1/changes", json=body), 422)
+
+    ahead = refused(finished_at=rfc3339(datetime.now(UTC) + timedelta(minutes=6)))
+    assert (ahead["detail"], ahead["errors"]) == (
+        "finished_at is ahead",
+        {"finished_at": ["may not be more than 5 minutes in the future"]},
+    )
+    late = refused(started_at=at(hours=2), finished_at=at(hours=1))
+    assert (late["detail"], late["errors"]) == (
+        "started_at is late",
+        {"started_at": ["may not be after finished_at"]},
+    )
+    late = refused(committed_at=at(hours=2), finished_at=at(hours=1))
+    assert (late["detail"], late["errors"]) == (
+        "committed_at is late",
+        {"committed_at": ["may not be after finished_at"]},
+    )
+    # Each bound itself is allowed: a clock a little ahead, a commit deployed as it landed.
+    record(client, finished_at=rfc3339(datetime.now(UTC) + timedelta(minutes=4)))
+    record(client, committed_at=at(hours=1), started_at=at(hours=1), finished_at=at(hours=1))
+
+
 def test_idempotent_replay(client: FlaskClient) -> None:
     body = {"service": "checkout", "environment": "prod", "version": "v1"}
     first = client.post("/api/v1/changes", json=body, headers={"Idempotency-Key": "deploy-1"})
