@@ -353,8 +353,19 @@ def test_delivery_window_bounds(client: FlaskClient) -> None:
     year = f"since={at()}&until={rfc3339(T0 + timedelta(days=366))}"
     assert client.get(f"/api/v1/metrics/delivery?{year}").status_code == 200
     longer = f"since={at()}&until={rfc3339(T0 + timedelta(days=366, seconds=1))}"
-    assert_problem(client.get(f"/api/v1/metrics/delivery?{longer}"), 422)
-    assert_problem(client.get(f"/api/v1/metrics/delivery?since={at(1)}&until={at()}"), 422)
+    too_long = assert_problem(client.get(f"/api/v1/metrics/delivery?{longer}"), 422)
+    assert (too_long["detail"], too_long["errors"]) == (
+        "window too long",
+        {"since": ["the window may be at most 366 days"]},
+    )
+    for since, until in ((at(1), at()), (at(), at())):
+        backwards = assert_problem(
+            client.get(f"/api/v1/metrics/delivery?since={since}&until={until}"), 422
+        )
+        assert (backwards["detail"], backwards["errors"]) == (
+            "since must be before until",
+            {"since": ["must be before until"]},
+        )
     default = client.get("/api/v1/metrics/delivery").json
     span = datetime.fromisoformat(default["until"]) - datetime.fromisoformat(default["since"])
     assert span == timedelta(days=30)
