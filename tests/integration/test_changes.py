@@ -216,8 +216,11 @@ def test_suspect_window_edges_and_links(app: Flask, client: FlaskClient) -> None
     linked = link(client, incident, outside)
     assert linked.status_code == 201 and linked.json["incident_ids"] == [incident]
     assert suspects() == [(at_start, False), (at_edge, False), (outside, True)]
-    assert_problem(link(client, incident, outside), 409)
-    assert_problem(link(client, incident, 999), 404)
+    twice = assert_problem(link(client, incident, outside), 409)
+    assert twice["detail"] == f"CHG-{outside} is already linked to incident {incident}"
+    for unknown in (999, 2**63):  # the second would overflow the id column: not a 500
+        missing = assert_problem(link(client, incident, unknown), 404)
+        assert missing["detail"] == f"change {unknown} does not exist"
     assert_problem(link(client, 999, outside), 404)
     timeline = client.get(f"/api/v1/incidents/{incident}/events").json["items"]
     assert timeline[-1]["kind"] == "change_linked"
@@ -228,7 +231,10 @@ def test_suspect_window_edges_and_links(app: Flask, client: FlaskClient) -> None
     assert_problem(reader.delete(f"/api/v1/incidents/{incident}/links/{outside}"), 403)
 
     assert client.delete(f"/api/v1/incidents/{incident}/links/{outside}").status_code == 204
-    assert_problem(client.delete(f"/api/v1/incidents/{incident}/links/{outside}"), 404)
+    gone = assert_problem(client.delete(f"/api/v1/incidents/{incident}/links/{outside}"), 404)
+    assert gone["detail"] == f"change {outside} is not linked to incident {incident}"
+    nowhere = assert_problem(client.delete(f"/api/v1/incidents/999/links/{outside}"), 404)
+    assert nowhere["detail"] == "incident 999 does not exist"
     assert client.get(f"/api/v1/incidents/{incident}/events").json["items"][-1]["kind"] == (
         "change_unlinked"
     )
