@@ -76,6 +76,29 @@ def test_openapi_document_is_public_and_declares_bearer_auth(app: Flask) -> None
     assert {"401", "403", "409", "413", "415", "422"} <= set(create_op["responses"])
 
 
+def test_every_operation_documents_its_auth_and_transport_errors(app: Flask) -> None:
+    document = app.test_client().get("/api/v1/openapi.json").json
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            where = f"{method.upper()} {path}"
+            if path == "/api/v1/openapi.json":
+                assert "security" not in operation, where
+                continue
+            assert operation["security"] == [{"bearerAuth": []}], where
+            expected = {"400", "401", "403", "422", "503"}
+            expected |= {"413", "415"} if method in {"post", "patch"} else set()
+            expected |= {"404"} if "{" in path else set()
+            assert expected <= set(operation["responses"]), where
+            if method not in {"post", "patch"}:
+                assert not {"413", "415"} & set(operation["responses"]), where
+            if "{" not in path and method == "get":
+                assert "404" not in operation["responses"], where
+            for code in expected:
+                assert operation["responses"][code]["$ref"].startswith("#/components/responses/")
+
+
 def test_write_scope_does_not_read_and_read_scope_does_not_write(app: Flask) -> None:
     reader = api_client(app, token_for(app, "reader", "incidents:read"))
     writer = api_client(app, token_for(app, "writer", "incidents:write"))
