@@ -165,6 +165,10 @@ def test_every_change_is_announced_with_its_event_type(app: Flask, client: Flask
     assert [r.event_type for r in rows if r.subscription_id == other["id"]] == ["incident.created"]
     created_ids = {r.event_id for r in rows if r.event_type == "incident.created"}
     assert len(created_ids) == 1  # one event, one id, for every subscriber
+    envelope = mine[0].payload  # what every receiver gets: the event's id, type and time
+    assert set(envelope) == {"id", "type", "occurred_at", "data"}
+    assert (envelope["id"], envelope["type"]) == (mine[0].event_id, "incident.created")
+    assert envelope["occurred_at"].endswith("Z")
     updated, moved, noted = (r.payload["data"] for r in mine[1:])
     assert updated["changes"] == {"severity": {"from": "SEV2", "to": "SEV1"}}
     assert (moved["from"], moved["to"], moved["incident"]["status"]) == (
@@ -265,6 +269,11 @@ def test_dead_letters_are_listed_and_retried(
     create(client)
     mine = client.get(f"/api/v1/webhooks/deliveries?subscription_id={other}").json["items"]
     assert [d["subscription_id"] for d in mine] == [other]
+    first = client.get("/api/v1/webhooks/deliveries?limit=1").json
+    second = client.get(f"/api/v1/webhooks/deliveries?limit=1&cursor={first['next_cursor']}")
+    assert second.json["items"][0]["id"] < first["items"][0]["id"]
+    unknown = assert_problem(client.post("/api/v1/webhooks/deliveries/999/retry", json={}), 404)
+    assert unknown["detail"] == "webhook delivery 999 does not exist"
 
 
 def test_delivered_rows_past_retention_are_pruned_in_batches(
