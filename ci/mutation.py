@@ -3,9 +3,12 @@
     python ci/mutation.py [--changed-since REF] [--min-score PERCENT] [MODULE...]
     (entry point: ci/mutation, which provides the test PostgreSQL)
 
-The rule modules are `[tool.mutmut] only_mutate` in pyproject.toml: adding one is one line
-there. MODULE narrows the run (a path or dotted name); --changed-since REF keeps the rule
-modules that `git diff REF...HEAD` touches (a pull request's run), and none is a pass.
+The rule modules are `[tool.mutmut] only_mutate` in pyproject.toml, each with its own test
+files in `[tool.mutmut.module_tests]`: adding one is a line in each. Each module is its own
+mutmut run (ci/mutation_module.py) over those test files only, under `nice -n 10`, from a
+fresh mutants/ copy. MODULE narrows the run (a path or dotted name); --changed-since REF
+keeps the rule modules that `git diff REF...HEAD` touches (a pull request's run), and none
+is a pass.
 Writes reports/mutation/<module>.txt (every surviving mutant with its diff) and
 reports/mutation/summary.json; prints each module's score and wall time. Survivors that
 docs/testing.md names (equivalent mutants, with why) do not count against the score;
@@ -28,7 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports" / "mutation"
 EQUIVALENTS_DOC = ROOT / "docs" / "testing.md"
-MUTMUT = Path(sys.executable).with_name("mutmut")
+ONE_MODULE = ROOT / "ci" / "mutation_module.py"
+# Below the other work on a shared machine: a mutation run is hours of CPU nobody waits on.
+NICE = ["nice", "-n", "10"]
 # mutmut's statuses that count as caught: a test failed, ran past its time, or mypy refused it.
 CAUGHT = {"killed", "timeout", "caught by type check"}
 
@@ -103,9 +108,14 @@ def documented_equivalents() -> set[str]:
     return names
 
 
-def mutmut(*args: str) -> str:
+def mutmut(path: str, *args: str) -> list[str]:
+    """The command line of `mutmut ARGS` narrowed to the rule module at path."""
+    return [*NICE, sys.executable, str(ONE_MODULE), path, *args]
+
+
+def mutmut_output(path: str, *args: str) -> str:
     result = subprocess.run(
-        [str(MUTMUT), *args], cwd=ROOT, capture_output=True, text=True, check=False
+        mutmut(path, *args), cwd=ROOT, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
@@ -113,28 +123,32 @@ def mutmut(*args: str) -> str:
     return result.stdout
 
 
-def statuses_of(module: str) -> dict[str, str]:
+def statuses_of(path: str, module: str) -> dict[str, str]:
     """Every mutant of the module and its status, from `mutmut results --all true`."""
     found = {}
-    for line in mutmut("results", "--all", "true").splitlines():
+    for line in mutmut_output(path, "results", "--all", "true").splitlines():
         name, _, status = line.strip().rpartition(": ")
         if name.startswith(f"{module}.") and "__mutmut_" in name:
             found[name] = status
     return found
 
 
-def run_module(path: str, max_children: int, equivalents: set[str]) -> ModuleScore:
+def run_module(path: str, equivalents: set[str]) -> ModuleScore:
     module = dotted(path)
     print(f"==> mutmut run {module}.*", flush=True)
+    # mutmut works in a copy of the tree under mutants/; a stale copy could hide changes it
+    # does not track (the migrations, the README) or hold another module's mutants.
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     started = time.monotonic()
-    # Output goes to the terminal: a run takes minutes and mutmut shows its progress.
+    # Output goes to the terminal: a run takes minutes and mutmut shows its progress. One
+    # mutant at a time: the integration tests of two would share, and empty, one database.
     subprocess.run(
-        [str(MUTMUT), "run", "--max-children", str(max_children), f"{module}.*"],
+        mutmut(path, "run", "--max-children", "1", f"{module}.*"),
         cwd=ROOT,
         check=True,
     )
     seconds = round(time.monotonic() - started, 1)
-    statuses = statuses_of(module)
+    statuses = statuses_of(path, module)
     survivors = sorted(n for n, s in statuses.items() if s not in CAUGHT and n not in equivalents)
     score = ModuleScore(
         module=module,
@@ -152,7 +166,7 @@ def run_module(path: str, max_children: int, equivalents: set[str]) -> ModuleSco
         "",
     ]
     for name in survivors:
-        lines += [f"--- {statuses[name]}: {name}", mutmut("show", name), ""]
+        lines += [f"--- {statuses[name]}: {name}", mutmut_output(path, "show", name), ""]
     (REPORTS / f"{module}.txt").write_text("\n".join(lines))
     return score
 
@@ -162,18 +176,14 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help="rule modules to run (default: all)")
     parser.add_argument("--changed-since", metavar="REF", help="only modules REF...HEAD touches")
     parser.add_argument("--min-score", type=float, default=90.0, metavar="PERCENT")
-    parser.add_argument("--max-children", type=int, default=1, help="mutants tested at once")
     args = parser.parse_args()
     chosen = select(rule_modules(), args.modules, args.changed_since)
     if not chosen:
         print("mutation: no rule module to test (none changed)")
         return 0
-    # mutmut works in a copy of the tree under mutants/; a stale copy could hide changes it
-    # does not track (the migrations, the README), so every run starts from a fresh one.
-    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     REPORTS.mkdir(parents=True, exist_ok=True)
     equivalents = documented_equivalents()
-    scores = [run_module(path, args.max_children, equivalents) for path in chosen]
+    scores = [run_module(path, equivalents) for path in chosen]
     summary = REPORTS / "summary.json"
     previous = json.loads(summary.read_text()) if summary.exists() else {}
     summary.write_text(

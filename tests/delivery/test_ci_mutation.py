@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from typing import Any
 
 from tests.support.steps import ROOT, run_ci_step
 
@@ -22,14 +23,29 @@ RULE_MODULES = {
     "src/incident_tracker/auth/guard.py",
     "src/incident_tracker/integrations/service.py",
     "src/incident_tracker/webhooks/service.py",
+    "src/incident_tracker/changes/service.py",
+}
+# Never in a module's test selection: they drive other processes, which never see a mutant
+# (real monitoring), lint imports rather than behaviour (layers), or send thousands of
+# generated requests per mutant to assert only "no 500, the schema holds" (fuzz).
+NOT_FOR_MUTATION = {
+    "tests/integration/test_real_monitoring.py",
+    "tests/unit/test_layers.py",
+    "tests/integration/test_fuzz.py",
 }
 # No database is needed to decide that there is nothing to test.
 NO_DATABASE = {**os.environ, "TEST_DATABASE_URL": "postgresql://unused@127.0.0.1:9/none"}
 
 
+def mutmut_settings() -> dict[str, Any]:
+    settings: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"][
+        "mutmut"
+    ]
+    return settings
+
+
 def only_mutate() -> list[str]:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    modules: list[str] = config["tool"]["mutmut"]["only_mutate"]
+    modules: list[str] = mutmut_settings()["only_mutate"]
     return modules
 
 
@@ -38,6 +54,22 @@ def test_every_rule_module_is_mutated_and_exists() -> None:
     assert set(modules) >= RULE_MODULES
     assert len(modules) == len(set(modules))
     assert all((ROOT / module).is_file() for module in modules), modules
+
+
+def test_every_rule_module_has_its_own_tests_and_no_slow_irrelevant_ones() -> None:
+    module_tests: dict[str, list[str]] = mutmut_settings()["module_tests"]
+    assert set(module_tests) == set(only_mutate())
+    for module, tests in module_tests.items():
+        assert tests, module
+        # A file, a test in it (path::name), or --deselect=path::name.
+        files = {test.removeprefix("--deselect=").partition("::")[0] for test in tests}
+        assert all((ROOT / file).is_file() for file in files), (module, tests)
+        assert not files & NOT_FOR_MUTATION, (module, tests)
+        for test in tests:  # pytest ignores a --deselect that names nothing
+            file, _, name = test.removeprefix("--deselect=").partition("::")
+            assert not name or f"def {name}(" in (ROOT / file).read_text(), test
+    whole_run = mutmut_settings()["pytest_add_cli_args_test_selection"]
+    assert {f"--ignore={test}" for test in NOT_FOR_MUTATION} <= set(whole_run)
 
 
 def test_a_change_touching_no_rule_module_tests_nothing_and_passes() -> None:

@@ -11,9 +11,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import structlog
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import capture_logs
 
+from incident_tracker.auth import guard
 from incident_tracker.auth import service as auth_service
 from incident_tracker.auth.models import ApiToken
 from incident_tracker.core.database import db, utcnow
@@ -70,6 +74,29 @@ def test_openapi_document_is_public_and_declares_bearer_auth(app: Flask) -> None
     create_op = document["paths"]["/api/v1/incidents"]["post"]
     assert create_op["security"] == [{"bearerAuth": []}]
     assert {"401", "403", "409", "413", "415", "422"} <= set(create_op["responses"])
+
+
+def test_every_operation_documents_its_auth_and_transport_errors(app: Flask) -> None:
+    document = app.test_client().get("/api/v1/openapi.json").json
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            where = f"{method.upper()} {path}"
+            if path == "/api/v1/openapi.json":
+                assert "security" not in operation, where
+                continue
+            assert operation["security"] == [{"bearerAuth": []}], where
+            expected = {"400", "401", "403", "422", "503"}
+            expected |= {"413", "415"} if method in {"post", "patch"} else set()
+            expected |= {"404"} if "{" in path else set()
+            assert expected <= set(operation["responses"]), where
+            if method not in {"post", "patch"}:
+                assert not {"413", "415"} & set(operation["responses"]), where
+            if "{" not in path and method == "get":
+                assert "404" not in operation["responses"], where
+            for code in expected:
+                assert operation["responses"][code]["$ref"].startswith("#/components/responses/")
 
 
 def test_write_scope_does_not_read_and_read_scope_does_not_write(app: Flask) -> None:
@@ -278,3 +305,51 @@ def test_failed_authentications_are_counted(app: Flask) -> None:
     anonymous = app.test_client()
     anonymous.get("/api/v1/incidents", headers={"Authorization": "Bearer itk_wrong"})
     assert 'incident_tracker_auth_failures_total{reason="invalid"}' in exposition(app)
+
+
+def _refusals(app: Flask) -> dict[str, float]:
+    """incident_tracker_auth_failures_total by reason, as the metrics listener serves it."""
+    return {
+        sample.labels["reason"]: sample.value
+        for family in text_string_to_metric_families(exposition(app))
+        if family.name == "incident_tracker_auth_failures"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+def test_each_refusal_says_why_and_is_counted_and_logged_by_reason(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = api_client(app, token_for(app, "reader", "incidents:read"))
+    anonymous = app.test_client()
+    before = _refusals(app)
+    with capture_logs() as logs:
+        # The module's logger caches its processors on first use (configure_logging sets
+        # cache_logger_on_first_use), so an earlier test's use would bypass the capture.
+        monkeypatch.setattr(guard, "log", structlog.get_logger(guard.__name__))
+        missing = anonymous.get("/api/v1/incidents", headers={"Authorization": "Bearer  "})
+        invalid = anonymous.get("/api/v1/incidents", headers={"Authorization": "Bearer itk_x"})
+        lacking = reader.post("/api/v1/incidents", json={})
+    challenge = 'Bearer realm="incident-tracker"'
+    assert assert_problem(missing, 401)["detail"] == "send Authorization: Bearer <token>"
+    assert missing.headers["WWW-Authenticate"] == challenge
+    assert assert_problem(invalid, 401)["detail"] == "the token is unknown, expired or revoked"
+    assert invalid.headers["WWW-Authenticate"] == challenge
+    assert assert_problem(lacking, 403)["detail"] == "this token lacks the incidents:write scope"
+    assert "WWW-Authenticate" not in lacking.headers
+    after = _refusals(app)
+    for reason in ("missing", "invalid", "scope"):
+        assert after[reason] == before.get(reason, 0) + 1, reason
+    refused = [(e["reason"], e["path"]) for e in logs if e["event"] == "request refused"]
+    assert refused == [(r, "/api/v1/incidents") for r in ("missing", "invalid", "scope")]
+    assert all(e["log_level"] == "warning" for e in logs if e["event"] == "request refused")
+
+
+def test_the_bearer_scheme_is_case_insensitive_and_the_token_trimmed(app: Flask) -> None:
+    # RFC 9110 section 11.1: an authentication scheme's name is case-insensitive.
+    token = token_for(app, "reader", "incidents:read")
+    anonymous = app.test_client()
+    for header in (f"bearer {token}", f"BEARER {token}", f"Bearer {token} "):
+        response = anonymous.get("/api/v1/incidents", headers={"Authorization": header})
+        assert response.status_code == 200, header

@@ -92,6 +92,33 @@ def test_group_opens_one_incident_and_tracks_its_firing_set(
     assert second.json == {"action": "updated", "incident_id": incident_id}
     notes = _events(client, incident_id)
     assert [n["data"]["firing"] for n in notes] == [["fp-a"], ["fp-a", "fp-b"]]
+    assert notes[1]["body"] == (
+        "Alertmanager: 2 alert(s) firing: "
+        'HighLatency{instance="a", job="api", severity="warning"}, '
+        'HighLatency{instance="b", job="api", severity="critical"}'
+    )
+    assert {k: v for k, v in notes[1]["data"].items() if k not in ("alerts", "firing")} == {
+        "source": "alertmanager",
+        "group_key": '{}:{alertname="HighLatency"}',
+        "receiver": "incident-tracker",
+        "status": "firing",
+        "truncated_alerts": 0,
+        "external_url": "http://alertmanager:9093",
+    }
+    assert notes[1]["data"]["alerts"][0] == {
+        "fingerprint": "fp-a",
+        "status": "firing",
+        "labels": {
+            "alertname": "HighLatency",
+            "instance": "a",
+            "job": "api",
+            "severity": "warning",
+        },
+        "annotations": {"summary": "p99 above 2 s"},
+        "starts_at": "2026-11-22T04:10:00Z",
+        "ends_at": "0001-01-01T00:00:00Z",  # as Alertmanager sends a firing alert's
+        "generator_url": "http://prometheus/graph?g0.expr=latency&i=a",
+    }
     assert notes[1]["data"]["alerts"][1]["labels"]["severity"] == "critical"
     assert notes[1]["data"]["alerts"][1]["generator_url"].endswith("i=b")
     ended = alertmanager.post(
@@ -256,3 +283,14 @@ def test_needs_the_write_scope(app: Flask) -> None:
     reader = api_client(app, token_for(app, "reader", "incidents:read"))
     assert_problem(reader.post(URL, json=notification(alert("a"))), 403)
     assert_problem(app.test_client().post(URL, json=notification(alert("a"))), 401)
+
+
+def test_a_note_names_ten_firing_alerts_and_counts_the_rest(
+    client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    twelve = [alert(f"i{n:02}") for n in range(12)]
+    created = alertmanager.post(URL, json=notification(*twelve)).json
+    (note,) = _events(client, created["incident_id"])
+    named = ", ".join(f'HighLatency{{instance="i{n:02}", job="api"}}' for n in range(10))
+    assert note["body"] == f"Alertmanager: 12 alert(s) firing: {named} and 2 more"
+    assert len(note["data"]["firing"]) == len(note["data"]["alerts"]) == 12

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from incident_tracker.changes import service as changes_service
 from incident_tracker.core.database import db, rfc3339
 from incident_tracker.incidents.models import Incident
 from tests.support.api import api_client, assert_problem, create, token_for
@@ -114,6 +115,31 @@ def test_validation(client: FlaskClient, fields: dict[str, Any], field: str) -> 
     assert client.get("/api/v1/changes").json["items"] == []
 
 
+def test_the_time_rules_say_which_time_and_why(client: FlaskClient) -> None:
+    def refused(**times: str) -> dict[str, Any]:
+        body = {"service": "checkout", "environment": "prod", "version": "v1"} | times
+        return assert_problem(client.post("/api/v1/changes", json=body), 422)
+
+    ahead = refused(finished_at=rfc3339(datetime.now(UTC) + timedelta(minutes=6)))
+    assert (ahead["detail"], ahead["errors"]) == (
+        "finished_at is ahead",
+        {"finished_at": ["may not be more than 5 minutes in the future"]},
+    )
+    late = refused(started_at=at(hours=2), finished_at=at(hours=1))
+    assert (late["detail"], late["errors"]) == (
+        "started_at is late",
+        {"started_at": ["may not be after finished_at"]},
+    )
+    late = refused(committed_at=at(hours=2), finished_at=at(hours=1))
+    assert (late["detail"], late["errors"]) == (
+        "committed_at is late",
+        {"committed_at": ["may not be after finished_at"]},
+    )
+    # Each bound itself is allowed: a clock a little ahead, a commit deployed as it landed.
+    record(client, finished_at=rfc3339(datetime.now(UTC) + timedelta(minutes=4)))
+    record(client, committed_at=at(hours=1), started_at=at(hours=1), finished_at=at(hours=1))
+
+
 def test_idempotent_replay(client: FlaskClient) -> None:
     body = {"service": "checkout", "environment": "prod", "version": "v1"}
     first = client.post("/api/v1/changes", json=body, headers={"Idempotency-Key": "deploy-1"})
@@ -187,8 +213,11 @@ def test_suspect_window_edges_and_links(app: Flask, client: FlaskClient) -> None
     linked = link(client, incident, outside)
     assert linked.status_code == 201 and linked.json["incident_ids"] == [incident]
     assert suspects() == [(at_start, False), (at_edge, False), (outside, True)]
-    assert_problem(link(client, incident, outside), 409)
-    assert_problem(link(client, incident, 999), 404)
+    twice = assert_problem(link(client, incident, outside), 409)
+    assert twice["detail"] == f"CHG-{outside} is already linked to incident {incident}"
+    for unknown in (999, 2**63):  # the second would overflow the id column: not a 500
+        missing = assert_problem(link(client, incident, unknown), 404)
+        assert missing["detail"] == f"change {unknown} does not exist"
     assert_problem(link(client, 999, outside), 404)
     timeline = client.get(f"/api/v1/incidents/{incident}/events").json["items"]
     assert timeline[-1]["kind"] == "change_linked"
@@ -199,7 +228,10 @@ def test_suspect_window_edges_and_links(app: Flask, client: FlaskClient) -> None
     assert_problem(reader.delete(f"/api/v1/incidents/{incident}/links/{outside}"), 403)
 
     assert client.delete(f"/api/v1/incidents/{incident}/links/{outside}").status_code == 204
-    assert_problem(client.delete(f"/api/v1/incidents/{incident}/links/{outside}"), 404)
+    gone = assert_problem(client.delete(f"/api/v1/incidents/{incident}/links/{outside}"), 404)
+    assert gone["detail"] == f"change {outside} is not linked to incident {incident}"
+    nowhere = assert_problem(client.delete(f"/api/v1/incidents/999/links/{outside}"), 404)
+    assert nowhere["detail"] == "incident 999 does not exist"
     assert client.get(f"/api/v1/incidents/{incident}/events").json["items"][-1]["kind"] == (
         "change_unlinked"
     )
@@ -270,6 +302,31 @@ def test_delivery_metrics_match_hand_computed_figures(any_database_app: Flask) -
         "recovery_seconds": {"p50": 1800.0, "p90": 2280.0, "count": 3},
         "unrecovered": 1,
     }
+    # The web UI's deployments chart: every UTC day of the window (until's day too), each
+    # with its deployments and failed changes (failed, rolled back or linked).
+    with app.app_context():
+        days = changes_service.daily_deployments(
+            db.session, {"environment": "prod"}, T0, T0 + timedelta(days=10)
+        )
+    assert [(d.day.isoformat(), d.deployments, d.failed) for d in days] == [
+        (f"2026-11-{n:02}", *counts)
+        for n, counts in enumerate(
+            [
+                (0, 0),
+                (1, 0),
+                (1, 0),
+                (1, 0),
+                (1, 1),
+                (1, 1),
+                (1, 1),
+                (1, 1),
+                (0, 0),
+                (0, 0),
+                (0, 0),
+            ],
+            start=1,
+        )
+    ]
     staging = client.get(f"/api/v1/metrics/delivery?environment=staging&{window}").json
     assert staging["deployments"] == 1 and staging["change_failure_rate"] == 0.0
     empty = client.get(f"/api/v1/metrics/delivery?service=payments&{window}").json
@@ -280,8 +337,19 @@ def test_delivery_window_bounds(client: FlaskClient) -> None:
     year = f"since={at()}&until={rfc3339(T0 + timedelta(days=366))}"
     assert client.get(f"/api/v1/metrics/delivery?{year}").status_code == 200
     longer = f"since={at()}&until={rfc3339(T0 + timedelta(days=366, seconds=1))}"
-    assert_problem(client.get(f"/api/v1/metrics/delivery?{longer}"), 422)
-    assert_problem(client.get(f"/api/v1/metrics/delivery?since={at(1)}&until={at()}"), 422)
+    too_long = assert_problem(client.get(f"/api/v1/metrics/delivery?{longer}"), 422)
+    assert (too_long["detail"], too_long["errors"]) == (
+        "window too long",
+        {"since": ["the window may be at most 366 days"]},
+    )
+    for since, until in ((at(1), at()), (at(), at())):
+        backwards = assert_problem(
+            client.get(f"/api/v1/metrics/delivery?since={since}&until={until}"), 422
+        )
+        assert (backwards["detail"], backwards["errors"]) == (
+            "since must be before until",
+            {"since": ["must be before until"]},
+        )
     default = client.get("/api/v1/metrics/delivery").json
     span = datetime.fromisoformat(default["until"]) - datetime.fromisoformat(default["since"])
     assert span == timedelta(days=30)

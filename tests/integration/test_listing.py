@@ -76,7 +76,8 @@ def test_bad_parameters_are_rejected(client: FlaskClient, query: str) -> None:
 
 
 def test_foreign_cursor_is_400(client: FlaskClient) -> None:
-    assert_problem(client.get("/api/v1/incidents?cursor=not-ours"), 400)
+    problem = assert_problem(client.get("/api/v1/incidents?cursor=not-ours"), 400)
+    assert problem["errors"] == {"cursor": ["invalid cursor"]}
 
 
 def test_pages_neither_skip_nor_repeat_while_incidents_arrive(client: FlaskClient) -> None:
@@ -109,12 +110,20 @@ def test_a_last_page_of_exactly_limit_rows_has_no_next_cursor(client: FlaskClien
     assert len(everything["items"]) == 10 and everything["next_cursor"] is None
 
 
+def test_a_selection_of_nothing_is_an_empty_last_page(client: FlaskClient) -> None:
+    create(client, service="checkout")
+    page = client.get("/api/v1/incidents?service=billing&limit=5").json
+    assert page == {"items": [], "next_cursor": None}
+
+
 def test_csv_export_has_the_same_selection(client: FlaskClient) -> None:
     create(client, title='Quotes "and", commas', tags=["a", "b"])
     create(client, title="Other", service="auth")
     response = client.get("/api/v1/incidents?service=checkout", headers={"Accept": "text/csv"})
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
+    # A browser saves the download under this name.
+    assert response.headers["Content-Disposition"] == 'attachment; filename="incidents.csv"'
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert len(rows) == 1
     assert rows[0]["title"] == 'Quotes "and", commas'

@@ -165,6 +165,10 @@ def test_every_change_is_announced_with_its_event_type(app: Flask, client: Flask
     assert [r.event_type for r in rows if r.subscription_id == other["id"]] == ["incident.created"]
     created_ids = {r.event_id for r in rows if r.event_type == "incident.created"}
     assert len(created_ids) == 1  # one event, one id, for every subscriber
+    envelope = mine[0].payload  # what every receiver gets: the event's id, type and time
+    assert set(envelope) == {"id", "type", "occurred_at", "data"}
+    assert (envelope["id"], envelope["type"]) == (mine[0].event_id, "incident.created")
+    assert envelope["occurred_at"].endswith("Z")
     updated, moved, noted = (r.payload["data"] for r in mine[1:])
     assert updated["changes"] == {"severity": {"from": "SEV2", "to": "SEV1"}}
     assert (moved["from"], moved["to"], moved["incident"]["status"]) == (
@@ -187,6 +191,28 @@ def test_subscription_validation(client: FlaskClient) -> None:
         assert_problem(client.post("/api/v1/webhooks", json=body), 422)
 
 
+def test_subscriptions_are_audited_without_their_secret(client: FlaskClient) -> None:
+    body = {
+        "url": "https://example.com/hook",
+        "events": ["incident.status_changed", "incident.created"],
+    }
+    created = client.post("/api/v1/webhooks", json=body).json
+    assert client.delete(f"/api/v1/webhooks/{created['id']}").status_code == 204
+    described = {
+        "id": created["id"],
+        "url": "https://example.com/hook",
+        "events": ["incident.created", "incident.status_changed"],
+        "created_by": "tester",
+        "created_at": created["created_at"],
+    }
+    audit = client.get("/api/v1/audit?entity_type=webhook").json["items"]
+    assert [(e["action"], e["entity_id"], e["actor"], e["before"], e["after"]) for e in audit] == [
+        ("webhook.remove", str(created["id"]), "tester", described, None),
+        ("webhook.create", str(created["id"]), "tester", None, described),
+    ]
+    assert created["secret"] not in str(audit)
+
+
 def test_dead_letters_are_listed_and_retried(
     app: Flask, client: FlaskClient, receiver: Receiver, test_database: DatabaseUnderTest
 ) -> None:
@@ -198,6 +224,9 @@ def test_dead_letters_are_listed_and_retried(
         webhook_max_attempts=2,
         webhook_backoff_base_seconds=0.01,
         webhook_allow_private_targets=True,
+        # One attempt per call: with a 0.01 s backoff a slow machine would otherwise claim the
+        # row again within the same batch, and the first call would make both attempts.
+        webhook_batch_size=1,
     )
     stop = threading.Event()
     with app.app_context():
@@ -220,6 +249,13 @@ def test_dead_letters_are_listed_and_retried(
     assert dead[0]["event_id"] in listed
     retried = client.post(f"/api/v1/webhooks/deliveries/{dead[0]['id']}/retry", json={})
     assert retried.status_code == 200 and retried.json["status"] == "pending"
+    assert retried.json["attempts"] == 0
+    (audited,) = client.get("/api/v1/audit?entity_type=webhook").json["items"][:1]
+    assert (audited["action"], audited["entity_id"], audited["after"]) == (
+        "webhook.retry",
+        str(dead[0]["subscription_id"]),
+        {"delivery_id": dead[0]["id"], "event_id": dead[0]["event_id"]},
+    )
     assert_problem(client.post(f"/api/v1/webhooks/deliveries/{dead[0]['id']}/retry", json={}), 409)
     with app.app_context():
         worker.deliver_due(db.session, settings, stop)
@@ -228,6 +264,16 @@ def test_dead_letters_are_listed_and_retried(
         client.get("/api/v1/webhooks/deliveries?status=delivered").json["items"][0]["id"]
         == (dead[0]["id"])
     )
+    # The filter by subscription: a second one's delivery is listed apart.
+    other = subscribe(client, receiver, ["incident.created"])
+    create(client)
+    mine = client.get(f"/api/v1/webhooks/deliveries?subscription_id={other}").json["items"]
+    assert [d["subscription_id"] for d in mine] == [other]
+    first = client.get("/api/v1/webhooks/deliveries?limit=1").json
+    second = client.get(f"/api/v1/webhooks/deliveries?limit=1&cursor={first['next_cursor']}")
+    assert second.json["items"][0]["id"] < first["items"][0]["id"]
+    unknown = assert_problem(client.post("/api/v1/webhooks/deliveries/999/retry", json={}), 404)
+    assert unknown["detail"] == "webhook delivery 999 does not exist"
 
 
 def test_delivered_rows_past_retention_are_pruned_in_batches(

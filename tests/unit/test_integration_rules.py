@@ -5,13 +5,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from incident_tracker.core.config import ConfigError, load_settings
+from incident_tracker.core.exceptions import Invalid
 from incident_tracker.core.severity import Severity
-from incident_tracker.integrations.service import dedup_key, severity_of
-from incident_tracker.webhooks.service import backoff_seconds, signature
+from incident_tracker.integrations.service import (
+    dedup_key,
+    resolution_summary,
+    service_of,
+    severity_of,
+    title_of,
+)
+from incident_tracker.webhooks.models import EventType
+from incident_tracker.webhooks.service import (
+    EVENT_TYPES,
+    backoff_seconds,
+    check_subscription,
+    signature,
+)
 
 
 def test_integration_defaults() -> None:
@@ -110,3 +125,84 @@ def test_dedup_key_fits_the_column() -> None:
     assert dedup_key('{}:{a="b"}') == 'alertmanager:{}:{a="b"}'
     long_key = dedup_key("x" * 1000)
     assert len(long_key) <= 200 and long_key == dedup_key("x" * 1000)
+
+
+def _group(common_labels: dict[str, str], *alert_labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "common_labels": common_labels,
+        "common_annotations": {},
+        "alerts": [{"labels": labels, "annotations": {}} for labels in alert_labels],
+    }
+
+
+@pytest.mark.parametrize(
+    ("common", "alerts", "service"),
+    [
+        ({"service": " Checkout API_v2 "}, [], "checkout-api-v2"),  # a valid service name
+        ({"service": "--Search--"}, [], "search"),
+        ({"service": "x" * 99 + "-y"}, [], "x" * 99),  # 100 characters, no trailing '-'
+        ({"service": "   ", "job": "api"}, [], "api"),  # blank: the next candidate
+        ({}, [{"job": "api"}, {"service": "billing"}], "billing"),  # any alert's, before job
+        ({"job": "api"}, [{"service": "billing"}], "billing"),
+        ({"service": "!!!", "job": "node"}, [], "node"),  # nothing left of it: the fallback
+        ({}, [{"instance": "a"}], "unknown"),
+    ],
+)
+def test_the_service_is_the_service_label_else_job_made_a_valid_name(
+    common: dict[str, str], alerts: list[dict[str, str]], service: str
+) -> None:
+    payload = _group(common, *alerts)
+    assert service_of(payload, payload["alerts"], load_settings({})) == service
+
+
+def test_the_title_is_the_summary_else_the_alertname_within_200_characters() -> None:
+    def title(annotations: dict[str, str], *alerts: dict[str, Any]) -> str:
+        payload = {"common_annotations": annotations, "common_labels": {}, "alerts": alerts}
+        return title_of(payload, alerts)
+
+    named = {"labels": {"alertname": "HighLatency"}, "annotations": {}}
+    summarised = {"labels": {}, "annotations": {"summary": " p99 above 2 s "}}
+    assert title({"summary": "Common"}, summarised) == "Common"
+    assert title({}, named, summarised) == "p99 above 2 s"
+    assert title({}, named) == "HighLatency"
+    assert title({}, {"labels": {}, "annotations": {}}) == "Alertmanager alert group"
+    assert title({"summary": "s" * 300}) == "s" * 200
+
+
+def test_the_resolution_summary_names_the_alerts_the_last_end_and_the_group() -> None:
+    def ended(name: str | None, ends_at: datetime | None) -> dict[str, Any]:
+        return {"labels": {"alertname": name} if name else {}, "ends_at": ends_at}
+
+    late = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
+    payload = {
+        "group_key": "{}:{}",
+        "alerts": [
+            ended("Latency", late - timedelta(hours=1)),
+            ended(None, late),
+            ended("Errors", None),
+        ],
+    }
+    assert resolution_summary(payload) == (
+        "Resolved by Alertmanager: every alert of the group ended at 2026-11-22T05:00:00Z "
+        "(Errors, Latency, alert; group {}:{})."
+    )
+    payload["alerts"] = [ended("Errors", None)]
+    assert resolution_summary(payload) == (
+        "Resolved by Alertmanager: every alert of the group ended (Errors; group {}:{})."
+    )
+    payload["group_key"] = "k" * 20_000
+    assert len(resolution_summary(payload)) == 10_000
+
+
+def test_a_subscription_names_known_events_and_a_url_of_at_most_2000_characters() -> None:
+    url = "https://example.com/" + "x" * (2000 - len("https://example.com/"))
+    events = ["incident.note_added", "incident.created", "incident.created"]
+    chosen = check_subscription(url, events, allow_private=True)
+    assert chosen == [EventType.INCIDENT_CREATED, EventType.INCIDENT_NOTE_ADDED]
+    with pytest.raises(Invalid) as too_long:
+        check_subscription(url + "x", events, allow_private=True)
+    assert too_long.value.errors == {"url": ["at most 2000 characters"]}
+    for wrong in ([], ["incident.created", "incident.deleted"]):
+        with pytest.raises(Invalid) as refused:
+            check_subscription(url, wrong, allow_private=True)
+        assert refused.value.errors == {"events": [f"one or more of {', '.join(EVENT_TYPES)}"]}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from incident_tracker.core.config import ConfigError, load_settings, session_secret_key
+from incident_tracker.core.database import MAX_ID
 from incident_tracker.core.exceptions import Malformed
 from incident_tracker.core.pagination import decode_cursor, encode_cursor
 from incident_tracker.core.severity import Severity
@@ -91,11 +93,17 @@ def test_a_set_secret_key_wins(tmp_path: Path) -> None:
     assert not (tmp_path / "secret_key").exists()
 
 
-@pytest.mark.parametrize("last_id", [1, 42, 9_007_199_254_740_993])
+@pytest.mark.parametrize("last_id", [1, 42, 1000, 9_007_199_254_740_993, MAX_ID])
 def test_cursor_round_trip(last_id: int) -> None:
     cursor = encode_cursor(last_id)
     assert str(last_id) not in cursor  # opaque to clients
     assert decode_cursor(cursor) == last_id
+
+
+def test_cursors_need_no_escaping_in_a_query_string() -> None:
+    # Clients paste next_cursor into `?cursor=` as it is: base64's '=' padding would need %3D.
+    for last_id in [*range(1, 40), MAX_ID]:
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", encode_cursor(last_id))
 
 
 @pytest.mark.parametrize(
@@ -104,7 +112,10 @@ def test_cursor_round_trip(last_id: int) -> None:
 def test_foreign_cursor_is_a_400(cursor: str) -> None:
     with pytest.raises(Malformed) as failure:
         decode_cursor(cursor)
-    assert problem_of(failure.value).status == 400
+    problem = problem_of(failure.value)
+    assert problem.status == 400
+    assert problem.detail == "cursor is not one this service issued"
+    assert problem.errors == {"cursor": ["invalid cursor"]}  # names the parameter to fix
 
 
 def test_secret_key_from_a_mounted_file(tmp_path: Path) -> None:
