@@ -13,6 +13,7 @@ from typing import Any
 
 # A request's stack: gunicorn's sync worker handling one request.
 _REQUEST_FRAME = "handle_request"
+RATE_HZ = 250  # samples per second per thread: each CPU sample stands for 4 ms
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:]+):\d+\)$")
 # Group frames under a readable label: our package by module, libraries by package.
 _LIBRARIES = (
@@ -36,8 +37,14 @@ def py_spy() -> str | None:
     return str(candidate) if candidate.exists() else shutil.which("py-spy")
 
 
-def start_profile(master_pid: int, seconds: int) -> tuple[subprocess.Popen[bytes], Path] | None:
-    """py-spy on the master and its workers, raw (collapsed) stacks, idle frames included."""
+def start_profile(
+    master_pid: int, seconds: int, idle: bool = True
+) -> tuple[subprocess.Popen[bytes], Path] | None:
+    """py-spy on the master and its workers, raw (collapsed) stacks.
+
+    With `idle`, waits (on PostgreSQL, on the socket) are sampled too: wall-clock. Without,
+    only threads on a CPU are: the samples count CPU time.
+    """
     binary = py_spy()
     if binary is None:
         return None
@@ -49,9 +56,9 @@ def start_profile(master_pid: int, seconds: int) -> tuple[subprocess.Popen[bytes
             "--pid",
             str(master_pid),
             "--subprocesses",
-            "--idle",
+            *(["--idle"] if idle else []),
             "--rate",
-            "250",
+            str(RATE_HZ),
             "--duration",
             str(seconds),
             "--format",
@@ -78,6 +85,15 @@ def _label(frame: str) -> str:
         if f"/{library}/" in path or path.endswith(f"/{library}.py"):
             return f"{library}: {func}"
     return f"{Path(path).name}: {func}"
+
+
+def total_samples(path: Path) -> int:
+    """Every sample in a raw py-spy file, in or out of a request."""
+    return sum(
+        int(count)
+        for count in (line.rpartition(" ")[2] for line in path.read_text().splitlines())
+        if count.isdigit()
+    )
 
 
 def summarize(path: Path, top: int = 15) -> dict[str, Any]:
