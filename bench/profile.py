@@ -13,7 +13,6 @@ from typing import Any
 
 # A request's stack: gunicorn's sync worker handling one request.
 _REQUEST_FRAME = "handle_request"
-RATE_HZ = 250  # samples per second per thread: each CPU sample stands for 4 ms
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:]+):\d+\)$")
 # Group frames under a readable label: our package by module, libraries by package.
 _LIBRARIES = (
@@ -58,7 +57,7 @@ def start_profile(
             "--subprocesses",
             *(["--idle"] if idle else []),
             "--rate",
-            str(RATE_HZ),
+            "250",
             "--duration",
             str(seconds),
             "--format",
@@ -85,15 +84,6 @@ def _label(frame: str) -> str:
         if f"/{library}/" in path or path.endswith(f"/{library}.py"):
             return f"{library}: {func}"
     return f"{Path(path).name}: {func}"
-
-
-def total_samples(path: Path) -> int:
-    """Every sample in a raw py-spy file, in or out of a request."""
-    return sum(
-        int(count)
-        for count in (line.rpartition(" ")[2] for line in path.read_text().splitlines())
-        if count.isdigit()
-    )
 
 
 def summarize(path: Path, top: int = 15) -> dict[str, Any]:

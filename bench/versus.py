@@ -210,29 +210,49 @@ def statements_per_request(pg: LocalPostgres, side: Side, scenario: str) -> dict
     }
 
 
+def cpu_seconds(master_pid: int) -> float:
+    """User + system CPU of a process and its children so far, from /proc (exact, not sampled)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
+    total = 0.0
+    for pid in [master_pid, *(int(p) for p in children.read_text().split())]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # exited between the two reads
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def cpu_per_request(
     peer_dir: Path, side: Side, plan: Plan, scenario: str, keep: Path
 ) -> dict[str, Any]:
-    """CPU milliseconds the service's processes spend per request, sampled by py-spy."""
+    """CPU milliseconds the service's processes spend per request (/proc), and a py-spy profile.
+
+    py-spy runs without --idle, yet a worker blocked in libpq waiting for PostgreSQL still
+    counts as busy to it: its samples show where a request's time goes, round trips
+    included, while /proc's figure is the CPU alone.
+    """
     assert side.process is not None
     spy = profile.start_profile(side.process.pid, plan.profile_seconds, idle=False)
-    if spy is None:
-        return {}
     wrk_out = Path(tempfile.mkstemp(prefix="bench-versus-", suffix=".json")[1])
+    before = cpu_seconds(side.process.pid)
     measured = run_bench_sh(peer_dir, side, plan, plan.profile_seconds, scenario, wrk_out)[scenario]
+    used = cpu_seconds(side.process.pid) - before
     wrk_out.unlink()
-    spy[0].wait(timeout=120)
-    shutil.move(spy[1], keep)
-    samples = profile.total_samples(keep)
-    cpu_ms = 1000 * samples / profile.RATE_HZ / measured["requests"] if measured["requests"] else 0
-    summary = profile.summarize(keep, top=8)
-    return {
+    requests = measured["requests"] or 1
+    result: dict[str, Any] = {
         "requests": measured["requests"],
-        "cpu_samples": samples,
-        "cpu_ms_per_request": round(cpu_ms, 2),
-        # The breakdown only exists for our gunicorn workers (their request frame).
-        "self_by_area": summary["self_by_area"] if summary["request_samples"] else [],
+        "cpu_ms_per_request": round(1000 * used / requests, 2),
     }
+    if spy is not None:
+        spy[0].wait(timeout=120)
+        shutil.move(spy[1], keep)
+        summary = profile.summarize(keep, top=8)
+        # The breakdown only exists for our gunicorn workers (their request frame).
+        result["self_by_area"] = summary["self_by_area"] if summary["request_samples"] else []
+        result["self"] = summary["self"] if summary["request_samples"] else []
+    return result
 
 
 def _median(runs: list[dict[str, Any]], scenario: str, key: str) -> float:
@@ -263,6 +283,7 @@ def run(
             ours = Side("ours", ours_service.port, "postgres", "/api/v1", token)
             ours.process = ours_service.process
             report["ready_seconds"] = ours_service.ready_seconds
+            report["all_workers_seconds"] = ours_service.all_workers_seconds
             with peer_service(peer_dir, pg, output / "versus-peer.log") as peer:
                 _sql(pg, PEER_DB, PEER_SEED_SQL, "VACUUM ANALYZE incidents", count=plan.rows)
                 sides = (ours, peer)

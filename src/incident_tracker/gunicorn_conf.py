@@ -8,7 +8,9 @@ import tempfile
 
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# Threads > 1 make gunicorn's gthread worker: it keeps client connections alive, where the
+# sync worker closes each one after its request (docs/performance.md measures both).
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Several workers accept on their own socket, so keep-alive load spreads over all of them.
 reuse_port = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
