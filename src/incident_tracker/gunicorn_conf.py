@@ -19,6 +19,13 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 75  # longer than the ALB's 60 s idle timeout, so the ALB closes first
 # The image's root file system is read-only; heartbeat files go to the mounted /tmp.
 worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", tempfile.gettempdir())
+# The app is imported and built once in the master, then forked: a worker is up in
+# milliseconds instead of each importing everything on the shared cores (docs/performance.md
+# "Start-up"), and the workers share those pages. create_app leaves no connection open.
+preload_app = True
+# Set here, not in on_starting: the preloaded app creates its metrics before that hook runs,
+# and they must be multiprocess ones.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prometheus-"))
 accesslog = "-"
 access_log_format = (
     '{"time": "%(t)s", "logger": "gunicorn.access", "remote": "%(h)s", "method": "%(m)s",'
@@ -31,9 +38,7 @@ forwarded_allow_ips = "*"  # behind the ALB only; ProxyFix trusts exactly one ho
 
 def on_starting(server: object) -> None:
     # Prometheus multiprocess mode: every worker writes its counters into this folder.
-    directory = os.environ.setdefault(
-        "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prometheus-")
-    )
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(directory, exist_ok=True)
     for name in os.listdir(directory):
         os.unlink(os.path.join(directory, name))
