@@ -99,8 +99,8 @@ def versus(data: dict[str, Any]) -> list[str]:
         "",
         "| scenario | peer req/s | ours req/s | ours / peer | ours / PostgreSQL ceiling "
         "| p99 ms peer / ours | statements per request peer / ours "
-        "| CPU ms per request peer / ours |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| CPU ms per request peer / ours | socket errors peer / ours |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for name, row in data["scenarios"].items():
         ours, peer = row["ours"], row["peer"]
@@ -113,7 +113,7 @@ def versus(data: dict[str, Any]) -> list[str]:
             f"| {name} | {peer['rps']} | {ours['rps']} | {row['ours_over_peer']} | "
             f"{row['ours_over_ceiling']:.2%} | {peer['p99_ms']} / {ours['p99_ms']} | "
             f"{peer['statements']['per_request']} / {ours['statements']['per_request']} | "
-            f"{cpu} |"
+            f"{cpu} | {peer['socket_errors']} / {ours['socket_errors']} |"
         )
     lines += ["", "Our statements per request, and where our CPU goes (self time by area):", ""]
     for name, row in data["scenarios"].items():
