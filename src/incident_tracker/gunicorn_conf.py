@@ -20,8 +20,8 @@ keepalive = 75  # longer than the ALB's 60 s idle timeout, so the ALB closes fir
 # The image's root file system is read-only; heartbeat files go to the mounted /tmp.
 worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", tempfile.gettempdir())
 # The app is imported and built once in the master, then forked: a worker is up in
-# milliseconds instead of each importing everything on the shared cores (docs/performance.md
-# "Start-up"), and the workers share those pages. create_app leaves no connection open.
+# milliseconds instead of each importing everything on the shared cores (docs/performance.md,
+# "Before/after"), and the workers share those pages. create_app leaves no connection open.
 preload_app = True
 # Set here, not in on_starting: the preloaded app creates its metrics before that hook runs,
 # and they must be multiprocess ones.

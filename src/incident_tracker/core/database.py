@@ -190,9 +190,9 @@ def engine_options(url: URL, settings: Settings) -> dict[str, Any]:
         return {"connect_args": {"timeout": 15}}
     return {
         # On by default: a connection left from before a database restart is replaced before
-        # use. Turning it off saves a round trip per request but showed no throughput gain
-        # here (docs/performance.md); then the first statement of each request is retried
-        # once when its pooled connection was dead (retry_on_stale_connection).
+        # use. Turning it off saves a round trip per request (docs/performance.md); then only
+        # a token lookup is retried on a dead connection (retry_on_stale_connection), and a
+        # request whose token was cached may answer 503 once per worker after a restart.
         "pool_pre_ping": settings.db_pool_pre_ping,
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_pool_size,
