@@ -139,7 +139,7 @@ def render(report: dict[str, Any]) -> str:
     s = report["sustained"]
     sections = [
         "### Beside the peer",
-        *versus(report["versus"]),
+        *versus(report.get("versus", {"skipped": "not in this report"})),
         "",
         "### Scenarios",
         *scenarios_table(report),
