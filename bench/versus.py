@@ -93,6 +93,17 @@ class Side:
 def peer_service(peer_dir: Path, pg: LocalPostgres, log_path: Path) -> Iterator[Side]:
     """The peer as its README runs it: gunicorn with two uvicorn workers."""
     side = Side("peer", free_port(), PEER_DB)
+    env = dict(
+        os.environ, DATABASE_URL=f"postgresql+psycopg2://postgres@127.0.0.1:{pg.port}/{PEER_DB}"
+    )
+    # The peer's two workers each run its `create_all` at import; on an empty database they
+    # race, one fails to boot and gunicorn stops. Importing the peer once first makes the table.
+    subprocess.run(
+        [str(PEER_VENV / "bin" / "python"), "-c", "import main"],
+        cwd=peer_dir / "stratum_like",
+        env=env,
+        check=True,
+    )
     with log_path.open("ab") as out:
         side.process = subprocess.Popen(
             [
@@ -107,10 +118,7 @@ def peer_service(peer_dir: Path, pg: LocalPostgres, log_path: Path) -> Iterator[
                 str(peer_dir / "stratum_like"),
                 "main:app",
             ],
-            env=dict(
-                os.environ,
-                DATABASE_URL=f"postgresql+psycopg2://postgres@127.0.0.1:{pg.port}/{PEER_DB}",
-            ),
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
