@@ -82,6 +82,53 @@ def profile(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def versus(data: dict[str, Any]) -> list[str]:
+    """The run beside the peer: ratios, ceiling, p99, statements and CPU per request."""
+    if "scenarios" not in data:
+        return [f"(not run: {data.get('skipped', 'no figures')})"]
+    plan = data["plan"]
+    lines = [
+        f"{plan['rows']:,} incidents each, wrk {plan['connections']} connections, "
+        f"{plan['seconds']} s per scenario, {plan['rounds']} alternating rounds (medians); "
+        f"load average {' '.join(data['loadavg_at_start'])} at the start, "
+        f"{' '.join(data['loadavg_at_end'])} at the end; `incident-tracker serve` to "
+        f"`/readyz` 200: {data['ready_seconds']} s (every worker up: "
+        f"{data.get('all_workers_seconds')} s)"
+        + (f"; our settings: {data['service_env']}" if data.get("service_env") else "")
+        + ".",
+        "",
+        "| scenario | peer req/s | ours req/s | ours / peer | ours / PostgreSQL ceiling "
+        "| p99 ms peer / ours | statements per request peer / ours "
+        "| CPU ms per request peer / ours | socket errors peer / ours |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for name, row in data["scenarios"].items():
+        ours, peer = row["ours"], row["peer"]
+        cpu = (
+            f"{peer['cpu']['cpu_ms_per_request']} / {ours['cpu']['cpu_ms_per_request']}"
+            if ours.get("cpu") and peer.get("cpu")
+            else "not profiled"
+        )
+        lines.append(
+            f"| {name} | {peer['rps']} | {ours['rps']} | {row['ours_over_peer']} | "
+            f"{row['ours_over_ceiling']:.2%} | {peer['p99_ms']} / {ours['p99_ms']} | "
+            f"{peer['statements']['per_request']} / {ours['statements']['per_request']} | "
+            f"{cpu} | {peer['socket_errors']} / {ours['socket_errors']} |"
+        )
+    lines += ["", "Our statements per request, and where our CPU goes (self time by area):", ""]
+    for name, row in data["scenarios"].items():
+        statements = ", ".join(
+            f"`{s['query'][:40]}` {s['per_request']}"
+            for s in row["ours"]["statements"]["statements"]
+        )
+        areas = ", ".join(
+            f"{a['frame']} {a['percent']} %"
+            for a in row["ours"].get("cpu", {}).get("self_by_area", [])[:6]
+        )
+        lines.append(f"- **{name}**: {statements}; CPU: {areas or 'not profiled'}")
+    return lines
+
+
 def fault(report: dict[str, Any]) -> list[str]:
     return ["| count | value |", "|---|---:|"] + [
         f"| {key} | {value} |" for key, value in report["fault"].items()
@@ -91,6 +138,9 @@ def fault(report: dict[str, Any]) -> list[str]:
 def render(report: dict[str, Any]) -> str:
     s = report["sustained"]
     sections = [
+        "### Beside the peer",
+        *versus(report.get("versus", {"skipped": "not in this report"})),
+        "",
         "### Scenarios",
         *scenarios_table(report),
         "",
@@ -125,4 +175,6 @@ def render(report: dict[str, Any]) -> str:
 
 if __name__ == "__main__":
     path = Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results/latest.json")
-    print(render(json.loads(path.read_text())))
+    document = json.loads(path.read_text())
+    # `--versus-only` writes the side-by-side section alone (versus.json).
+    print(render(document) if "sustained" in document else "\n".join(versus(document)))

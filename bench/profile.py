@@ -36,8 +36,14 @@ def py_spy() -> str | None:
     return str(candidate) if candidate.exists() else shutil.which("py-spy")
 
 
-def start_profile(master_pid: int, seconds: int) -> tuple[subprocess.Popen[bytes], Path] | None:
-    """py-spy on the master and its workers, raw (collapsed) stacks, idle frames included."""
+def start_profile(
+    master_pid: int, seconds: int, idle: bool = True
+) -> tuple[subprocess.Popen[bytes], Path] | None:
+    """py-spy on the master and its workers, raw (collapsed) stacks.
+
+    With `idle`, waits (on PostgreSQL, on the socket) are sampled too: wall-clock. Without,
+    only threads on a CPU are: the samples count CPU time.
+    """
     binary = py_spy()
     if binary is None:
         return None
@@ -49,7 +55,7 @@ def start_profile(master_pid: int, seconds: int) -> tuple[subprocess.Popen[bytes
             "--pid",
             str(master_pid),
             "--subprocesses",
-            "--idle",
+            *(["--idle"] if idle else []),
             "--rate",
             "250",
             "--duration",

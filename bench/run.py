@@ -12,6 +12,7 @@ sustained load and the database blip, then writes bench/results/latest.json and 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -27,7 +28,7 @@ from typing import Any
 
 from tests.support.postgres import local_postgres
 
-from bench import chart, explain, fault, load, profile, stack
+from bench import chart, explain, fault, load, profile, stack, versus
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = ("create", "list_first", "list_deep_mid", "list_deep_end", "get", "transition")
@@ -82,7 +83,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--outage-seconds", type=float, help="default 5; smoke 1")
     parser.add_argument("--no-profile", action="store_true", help="skip py-spy")
     parser.add_argument("--output", type=Path, help="report folder (default bench/results)")
+    parser.add_argument(
+        "--peer", type=Path, default=versus.DEFAULT_PEER_DIR, help="the peer's folder"
+    )
+    parser.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for our service in the run beside the peer (A/B of one change)",
+    )
+    parser.add_argument("--no-versus", action="store_true", help="skip the run beside the peer")
+    parser.add_argument(
+        "--versus-only", action="store_true", help="only the run beside the peer (minutes)"
+    )
     return parser.parse_args(argv)
+
+
+def run_versus(args: argparse.Namespace, output: Path) -> dict[str, Any]:
+    """The side-by-side run, or why it did not run."""
+    if args.no_versus:
+        return {"skipped": "--no-versus"}
+    missing = [
+        str(path)
+        for path in (args.peer / "bench.sh", versus.PEER_VENV / "bin" / "gunicorn")
+        if not path.exists()
+    ]
+    if missing:
+        log(f"skipping the run beside the peer: missing {', '.join(missing)}")
+        return {"skipped": f"missing {', '.join(missing)}"}
+    log("beside the peer: alternating rounds, then ceiling, statements and CPU per request")
+    overrides = dict(setting.split("=", 1) for setting in args.service_env)
+    plan = versus.SMOKE if args.smoke else versus.FULL
+    if args.seconds:
+        plan = dataclasses.replace(plan, seconds=args.seconds)
+    return versus.run(plan, args.peer, output, args.smoke, overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,11 +135,19 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{tool} is not installed (Debian: wrk, postgresql-client, iproute2); stopping")
             return 77
     started = time.monotonic()
+    machine_at_start = machine()
+    versus_report = run_versus(args, output)
+    if args.versus_only:
+        report_path = output / "versus.json"
+        report_path.write_text(json.dumps(versus_report, indent=2) + "\n")
+        log(f"report: {report_path} ({round(time.monotonic() - started)} s)")
+        return 0
     per_load = load.Load(args.connections, args.threads, seconds)
     report: dict[str, Any] = {
         "generated_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "mode": "smoke" if smoke else "full",
-        "machine": machine(),
+        "machine": machine_at_start,
+        "versus": versus_report,
         "load": {
             "connections": per_load.connections,
             "threads": per_load.threads,

@@ -146,6 +146,9 @@ class Service:
     overrides: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # From `incident-tracker serve` started to the first /readyz 200, and to every worker up.
+    ready_seconds: float | None = None
+    all_workers_seconds: float | None = None
     _log: IO[bytes] | None = None
 
     @property
@@ -157,6 +160,8 @@ class Service:
         if self.workers:
             args += ["--workers", str(self.workers)]
         self._log = self.log_path.open("ab")
+        started = time.monotonic()
+        self.ready_seconds = None
         self.process = subprocess.Popen(
             args,
             env=service_env(self.pg, self.overrides),
@@ -167,12 +172,13 @@ class Service:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
-            if (
-                http_status(self.base + "/readyz") == 200
-                and len(self.worker_pids()) >= self.expected_workers()
-            ):
-                return
-            time.sleep(0.2)
+            if http_status(self.base + "/readyz") == 200:
+                if self.ready_seconds is None:
+                    self.ready_seconds = round(time.monotonic() - started, 2)
+                if len(self.worker_pids()) >= self.expected_workers():
+                    self.all_workers_seconds = round(time.monotonic() - started, 2)
+                    return
+            time.sleep(0.05)
         raise RuntimeError("the service did not become ready in 60 s")
 
     def expected_workers(self) -> int:

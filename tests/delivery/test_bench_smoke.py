@@ -51,3 +51,14 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     assert fault["half_written"] == 0
     assert fault["unexpected_statuses"] == 0
     assert fault["readyz_200_after_restart_s"] is not None
+    versus = report["versus"]
+    if not (ROOT.parent / "shared" / "peer" / "bench.sh").exists():
+        assert "skipped" in versus  # said so in the report, not silently
+        return
+    assert versus["ready_seconds"] > 0
+    assert set(versus["scenarios"]) == {"get", "list", "create"}
+    for name, row in versus["scenarios"].items():
+        for side in ("ours", "peer"):
+            assert row[side]["rps"] > 0 and row[side]["non_2xx"] == 0, (name, side, row[side])
+            assert row[side]["statements"]["per_request"] >= 1, (name, side)
+        assert row["ours_over_peer"] > 0 and row["ceiling_tps"] > 0, name

@@ -22,7 +22,14 @@ from incident_tracker.auth import service as auth_service
 from incident_tracker.auth.models import ApiToken
 from incident_tracker.core.database import db, utcnow
 from incident_tracker.ops.metrics import exposition
-from tests.support.api import api_client, assert_problem, create, move, token_for
+from tests.support.api import (
+    api_client,
+    assert_problem,
+    create,
+    move,
+    past_token_cache_bound,
+    token_for,
+)
 from tests.support.postgres import DatabaseUnderTest
 from tests.support.programs import CLI
 
@@ -131,7 +138,7 @@ def _row(app: Flask, name: str) -> ApiToken:
         return row
 
 
-def test_token_lifecycle_and_storage(app: Flask) -> None:
+def test_token_lifecycle_and_storage(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     token = token_for(app, "lifecycle", "incidents:read")
     assert token.startswith("itk_") and len(token) > 40
     row = _row(app, "lifecycle")
@@ -150,6 +157,39 @@ def test_token_lifecycle_and_storage(app: Flask) -> None:
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
         db.session.commit()
+    past_token_cache_bound(monkeypatch)
+    assert_problem(client.get("/api/v1/incidents"), 401)
+
+
+def test_a_token_revoked_by_another_process_is_refused_within_the_cache_bound(
+    app: Flask, test_database: DatabaseUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bound README documents for TOKEN_CACHE_SECONDS, on a clock the test moves.
+    bound = app.extensions["incident_tracker.settings"].token_cache_seconds
+    assert bound == 5
+    now = [1000.0]
+    monkeypatch.setattr(auth_service.RECENT_TOKENS, "clock", lambda: now[0])
+    client = api_client(app, token_for(app, "revoked-elsewhere", "incidents:read"))
+    assert client.get("/api/v1/incidents").status_code == 200  # checked, and cached
+    # The CLI is another process: it cannot reach this worker's cache.
+    assert _cli(test_database.url, "tokens", "revoke", "revoked-elsewhere").returncode == 0
+    now[0] += bound - 0.01
+    assert client.get("/api/v1/incidents").status_code == 200  # the documented grace
+    now[0] += 0.01
+    assert_problem(client.get("/api/v1/incidents"), 401)
+    now[0] -= bound  # refused for good, not only while the entry is stale
+    assert_problem(client.get("/api/v1/incidents"), 401)
+
+
+def test_a_token_revoked_in_this_process_is_refused_at_once(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auth_service.RECENT_TOKENS, "clock", lambda: 1000.0)  # time stands still
+    client = api_client(app, token_for(app, "revoked-here", "incidents:read"))
+    assert client.get("/api/v1/incidents").status_code == 200
+    with app.app_context():
+        auth_service.revoke_token(db.session, "revoked-here", "test")
+        db.session.commit()
     assert_problem(client.get("/api/v1/incidents"), 401)
 
 
@@ -164,7 +204,9 @@ def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_tokens_cli(app: Flask, test_database: DatabaseUnderTest) -> None:
+def test_tokens_cli(
+    app: Flask, test_database: DatabaseUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     created = _cli(
         test_database.url,
         "tokens",
@@ -189,6 +231,7 @@ def test_tokens_cli(app: Flask, test_database: DatabaseUnderTest) -> None:
     assert _cli(test_database.url, "tokens", "create", "x", "--scope", "root").returncode == 2
     assert _cli(test_database.url, "tokens", "create", "x\n", "--scope", "admin").returncode == 2
     assert _cli(test_database.url, "tokens", "revoke", "ci-bot").returncode == 0
+    past_token_cache_bound(monkeypatch)
     assert_problem(client.get("/api/v1/incidents"), 401)
     assert _cli(test_database.url, "tokens", "revoke", "ci-bot").returncode == 2
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -22,6 +24,13 @@ def token_for(app: Flask, name: str, *scopes: str) -> str:
         token = auth_service.create_token(db.session, name, scopes, actor="test-setup")
         db.session.commit()
     return token
+
+
+def past_token_cache_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Move the token cache's clock past its bound (TOKEN_CACHE_SECONDS): from now on, what
+    another process changed about a token is seen, as it is by then in production."""
+    cache = auth_service.RECENT_TOKENS
+    monkeypatch.setattr(cache, "clock", lambda: time.monotonic() + cache.seconds)
 
 
 def api_client(app: Flask, token: str) -> FlaskClient:

@@ -42,6 +42,8 @@ class LocalPostgres:
     port: int
     user: str | None  # the OS user to run as; None means the current user
     process: subprocess.Popen[bytes] | None = None
+    # More `-c name=value` server settings (the benchmark loads pg_stat_statements).
+    settings: tuple[tuple[str, str], ...] = ()
 
     @property
     def url(self) -> str:
@@ -92,6 +94,7 @@ class LocalPostgres:
                 "full_page_writes=off",
                 "-c",
                 "max_connections=200",
+                *(arg for name, value in self.settings for arg in ("-c", f"{name}={value}")),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -119,7 +122,7 @@ class LocalPostgres:
 
 
 @contextlib.contextmanager
-def local_postgres() -> Iterator[LocalPostgres]:
+def local_postgres(settings: dict[str, str] | None = None) -> Iterator[LocalPostgres]:
     if not PG_BIN_CANDIDATES:
         raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql")
     user = "postgres" if os.geteuid() == 0 else None
@@ -130,7 +133,9 @@ def local_postgres() -> Iterator[LocalPostgres]:
         entry = pwd.getpwnam(user)
         for path in (base, data):
             os.chown(path, entry.pw_uid, entry.pw_gid)
-    server = LocalPostgres(PG_BIN_CANDIDATES[0], data, free_port(), user)
+    server = LocalPostgres(
+        PG_BIN_CANDIDATES[0], data, free_port(), user, settings=tuple((settings or {}).items())
+    )
     try:
         server.init()
         server.start()

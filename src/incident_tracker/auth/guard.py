@@ -88,6 +88,7 @@ def missing_scope(identity: Identity, scope: str) -> str:
 
 def install_auth(app: Flask, settings: Settings) -> None:
     people.check_group_scopes(settings.oidc_group_scopes)
+    service.RECENT_TOKENS.seconds = settings.token_cache_seconds
     app.extensions[ALB_KEYS] = people.PublicKeys(
         settings.oidc_alb_key_url, settings.aws_region or ""
     )

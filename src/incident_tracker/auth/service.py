@@ -6,7 +6,9 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -23,6 +25,54 @@ _DURATION = re.compile(r"(\d{1,6})([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # Recording every use would turn each read into a write; a minute's precision is enough.
 LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    identity: Identity
+    expires_at: datetime | None  # the token's own expiry, still enforced on every hit
+    recheck_at: float  # on the cache's clock: look the token up again from then on
+
+
+class TokenCache:
+    """Tokens this process checked recently, so most requests need no token lookup.
+
+    A token revoked in another process still passes here for at most `seconds` after this
+    process last looked it up (TOKEN_CACHE_SECONDS, README "Configuration"); revoking in this
+    process forgets it at once. Unknown tokens are never cached, so guessing fills nothing.
+    """
+
+    MAX_ENTRIES = 10_000  # a bound on memory; when full, start again (one lookup each)
+
+    def __init__(self, seconds: float = 0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._checked: dict[str, _Checked] = {}
+
+    def get(self, token_hash: str) -> Identity | None:
+        checked = self._checked.get(token_hash)
+        if checked is None:
+            return None
+        if self.clock() >= checked.recheck_at or (
+            checked.expires_at is not None and checked.expires_at <= utcnow()
+        ):
+            self._checked.pop(token_hash, None)
+            return None
+        return checked.identity
+
+    def put(self, token_hash: str, identity: Identity, expires_at: datetime | None) -> None:
+        if self.seconds <= 0:
+            return
+        if len(self._checked) >= self.MAX_ENTRIES:
+            self._checked.clear()
+        self._checked[token_hash] = _Checked(identity, expires_at, self.clock() + self.seconds)
+
+    def forget(self, token_hash: str) -> None:
+        self._checked.pop(token_hash, None)
+
+
+# One per process: gunicorn workers are processes, and their threads share it.
+RECENT_TOKENS = TokenCache()
 
 
 class TokenError(ValueError):
@@ -151,6 +201,7 @@ def revoke_token(session: DbSession, name: str, actor: str) -> None:
     before = describe(row)
     row.revoked_at = utcnow()  # frees the name for a successor (uq_api_tokens_active_name)
     session.flush()
+    RECENT_TOKENS.forget(row.token_hash)
     publish(Happened(session, actor, "token.revoke", "token", name, before, describe(row)))
 
 
@@ -159,11 +210,16 @@ def authenticate(session: DbSession, presented: str) -> Identity | None:
     if not presented.startswith(TOKEN_PREFIX) or len(presented) > 200:
         return None
     presented_hash = hash_token(presented)
+    if (identity := RECENT_TOKENS.get(presented_hash)) is not None:
+        return identity
     row = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == presented_hash))
     # The lookup is by hash, so timing reveals nothing about the token; compare anyway.
     if row is None or not hmac.compare_digest(row.token_hash, presented_hash):
         return None
-    return _use(session, row)
+    identity = _use(session, row)
+    if identity is not None:
+        RECENT_TOKENS.put(presented_hash, identity, row.expires_at)
+    return identity
 
 
 def authenticate_web_session(session: DbSession, token_id: int, generation: int) -> Identity | None:

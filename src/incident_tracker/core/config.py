@@ -63,6 +63,9 @@ class Settings:
     db_connect_timeout_seconds: int = 3
     db_statement_timeout_ms: int = 5000
     db_pool_pre_ping: bool = True
+    # How long a worker trusts a token it has checked before looking it up again: the bound
+    # on how long a token revoked elsewhere still passes (0: every request looks it up).
+    token_cache_seconds: int = 5
     idempotency_ttl_hours: int = 24
     change_window_hours: int = 24
     # Minutes between official updates per severity; 0 = no cadence.
@@ -310,6 +313,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_connect_timeout_seconds=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, 1, 60),
         db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
         db_pool_pre_ping=_bool(env, "DB_POOL_PRE_PING", True),
+        token_cache_seconds=_int(env, "TOKEN_CACHE_SECONDS", 5, 0, 60),
         idempotency_ttl_hours=_int(env, "IDEMPOTENCY_TTL_HOURS", 24, 1, 24 * 30),
         change_window_hours=_int(env, "CHANGE_WINDOW_HOURS", 24, 1, 24 * 30),
         update_cadence_minutes=parse_update_cadence(

@@ -8,6 +8,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
+import psycopg2.extensions
 import sqlalchemy as sa
 import structlog
 from flask_sqlalchemy import SQLAlchemy
@@ -47,8 +48,11 @@ DbSession = Session | scoped_session[Any]
 BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 MAX_ID = 2**63 - 1  # larger numbers in a URL or cursor can name no row
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Set by the app for a write request, so SQLite takes its write lock up front (_sqlite_begin).
 write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+# Set by the app for a GET, HEAD or OPTIONS request: it reads in autocommit (_read_in_autocommit).
+read_intent: ContextVar[bool] = ContextVar("read_intent", default=False)
 
 # JSONB on PostgreSQL (indexable containment for tag filters), JSON text elsewhere.
 JSONDocument = sa.JSON().with_variant(JSONB(), "postgresql")
@@ -186,9 +190,9 @@ def engine_options(url: URL, settings: Settings) -> dict[str, Any]:
         return {"connect_args": {"timeout": 15}}
     return {
         # On by default: a connection left from before a database restart is replaced before
-        # use. Turning it off saves a round trip per request but showed no throughput gain
-        # here (docs/performance.md); then the first statement of each request is retried
-        # once when its pooled connection was dead (retry_on_stale_connection).
+        # use. Turning it off saves a round trip per request (docs/performance.md); then only
+        # a token lookup is retried on a dead connection (retry_on_stale_connection), and a
+        # request whose token was cached may answer 503 once per worker after a restart.
         "pool_pre_ping": settings.db_pool_pre_ping,
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_pool_size,
@@ -218,6 +222,33 @@ def retry_on_stale_connection(session: DbSession, read: Callable[[], Result]) ->
             raise
         session.rollback()
         return read()
+
+
+def _is_idle_psycopg2(dbapi_connection: Any) -> bool:
+    return (
+        type(dbapi_connection).__module__.startswith("psycopg2")
+        and not dbapi_connection.closed
+        and dbapi_connection.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    )
+
+
+@sa.event.listens_for(sa.pool.Pool, "checkout")
+def _read_in_autocommit(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A GET takes its connection in autocommit: no BEGIN before its reads, no ROLLBACK after.
+
+    A read needs no transaction (a token's last-used time aside: one UPDATE, atomic on its
+    own); two of a GET's round trips go (docs/performance.md). Flipping psycopg2's flag sends
+    nothing, unlike SQLAlchemy's AUTOCOMMIT isolation level; `_transactional_again` flips it
+    back when the connection returns to the pool.
+    """
+    if read_intent.get() and _is_idle_psycopg2(dbapi_connection):
+        dbapi_connection.autocommit = True
+
+
+@sa.event.listens_for(sa.pool.Pool, "checkin")
+def _transactional_again(dbapi_connection: Any, _record: Any) -> None:
+    if dbapi_connection is not None and _is_idle_psycopg2(dbapi_connection):
+        dbapi_connection.autocommit = False
 
 
 # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented recipe is to
