@@ -622,14 +622,24 @@ def test_the_pushed_digest_gets_build_provenance_from_the_one_job_allowed_to_att
         "subject-digest": f"${{{{ steps.{push['id']}.outputs.digest }}}}",
     }
     assert attest["with"].get("push-to-registry") in (None, False)  # ECR login is not in scope
-    # The step's own shell lines split ci/push-image's REPO@sha256:... as the action wants.
-    outputs = tmp_path / "outputs"
-    split = [line for line in push["run"].splitlines() if "GITHUB_OUTPUT" in line]
+    # The step's own script splits ci/push-image's REPO@sha256:... as the action wants; a
+    # stand-in ci/push-image prints what the real one prints (tests/delivery/test_ecr_steps.py).
     repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/incident-tracker"
     digest = "sha256:" + "ab" * 32
+    (tmp_path / "ci").mkdir()
+    stand_in = tmp_path / "ci" / "push-image"
+    stand_in.write_text(f"#!/bin/sh\necho '{repository}@{digest}'\n")
+    stand_in.chmod(0o755)
+    outputs = tmp_path / "outputs"
     subprocess.run(
-        ["bash", "-euc", "\n".join(split)],
-        env={"image": f"{repository}@{digest}", "GITHUB_OUTPUT": str(outputs), "PATH": "/usr/bin"},
+        ["bash", "-euo", "pipefail", "-c", push["run"]],
+        cwd=tmp_path,
+        env={
+            "GITHUB_SHA": "0" * 40,
+            "GITHUB_OUTPUT": str(outputs),
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+            "PATH": "/usr/bin:/bin",
+        },
         check=True,
     )
     written = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
