@@ -89,10 +89,14 @@ def canonical(name: str) -> str:
 def pinned_runtime_dependencies() -> dict[str, str]:
     """{name: version} of pyproject's runtime dependencies, at constraints.txt's pins."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    names = {canonical(re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0]) for spec in project["dependencies"]}
+    names = {
+        canonical(re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0]) for spec in project["dependencies"]
+    }
     pins = dict(
         (canonical(name), version)
-        for name, version in re.findall(r"(?m)^([\w.-]+)==(\S+)$", (ROOT / "constraints.txt").read_text())
+        for name, version in re.findall(
+            r"(?m)^([\w.-]+)==(\S+)$", (ROOT / "constraints.txt").read_text()
+        )
     )
     return {name: pins[name] for name in names}
 
@@ -103,7 +107,9 @@ def assert_sbom_lists_the_pinned_runtime(sbom: dict[str, object]) -> None:
     assert isinstance(components, list)
     listed = {canonical(c["name"]): c["version"] for c in components}
     for name, version in pinned_runtime_dependencies().items():
-        assert listed.get(name) == version, f"SBOM lists {name} {listed.get(name)}, pinned {version}"
+        assert listed.get(name) == version, (
+            f"SBOM lists {name} {listed.get(name)}, pinned {version}"
+        )
         assert f"pkg:pypi/{name}@{version}" in {c.get("purl", "").lower() for c in components}
     # The tool that wrote it stays in the build stage: nothing ships that the runtime lacks.
     assert "cyclonedx-bom" not in listed and "pip" not in listed
