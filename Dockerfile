@@ -31,6 +31,13 @@ RUN /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
     && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels \
         -c constraints.txt incident-tracker \
     && /opt/venv/bin/pip uninstall --yes pip setuptools wheel
+# A CycloneDX SBOM of exactly that venv (what ships), written by cyclonedx-py from a venv of its
+# own (the `sbom` extra at the versions constraints.txt pins), so the tool never ships.
+RUN python3 -m venv /opt/sbom-tool \
+    && python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['sbom'], sep='\n')" > sbom-requirements.txt \
+    && /opt/sbom-tool/bin/pip install --no-cache-dir -c constraints.txt -r sbom-requirements.txt \
+    && /opt/sbom-tool/bin/cyclonedx-py environment --pyproject pyproject.toml --output-reproducible \
+        --of JSON -o /src/sbom.cdx.json /opt/venv/bin/python
 
 # ---- runtime: the base image, the venv and the migrations; nothing else ----
 FROM ${BASE_IMAGE} AS runtime
@@ -49,6 +56,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     ALEMBIC_INI=/app/alembic.ini
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
+# The SBOM of /opt/venv, at a fixed path (README "Supply chain").
+COPY --from=build /src/sbom.cdx.json /usr/share/incident-tracker/sbom.cdx.json
 COPY alembic.ini ./
 COPY migrations ./migrations
 

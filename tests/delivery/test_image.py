@@ -6,9 +6,12 @@ none can be started it exits 3 with `skipped: <why>`, and this test skips with t
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -78,11 +81,48 @@ def test_checkov_dockerfile_is_clean() -> None:
         assert len(reason.strip()) >= 10, f"{check} is skipped without a reason"
 
 
-def test_image_builds_runs_read_only_migrates_and_serves() -> None:
-    """ci/prove-image: build on a local Debian base, run against PostgreSQL, testcontainers."""
+def canonical(name: str) -> str:
+    """A distribution name as PEP 503 compares them."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pinned_runtime_dependencies() -> dict[str, str]:
+    """{name: version} of pyproject's runtime dependencies, at constraints.txt's pins."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {
+        canonical(re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0]) for spec in project["dependencies"]
+    }
+    pins = dict(
+        (canonical(name), version)
+        for name, version in re.findall(
+            r"(?m)^([\w.-]+)==(\S+)$", (ROOT / "constraints.txt").read_text()
+        )
+    )
+    return {name: pins[name] for name in names}
+
+
+def assert_sbom_lists_the_pinned_runtime(sbom: dict[str, object]) -> None:
+    assert sbom["bomFormat"] == "CycloneDX", sbom.get("bomFormat")
+    components = sbom["components"]
+    assert isinstance(components, list)
+    listed = {canonical(c["name"]): c["version"] for c in components}
+    for name, version in pinned_runtime_dependencies().items():
+        assert listed.get(name) == version, (
+            f"SBOM lists {name} {listed.get(name)}, pinned {version}"
+        )
+        assert f"pkg:pypi/{name}@{version}" in {c.get("purl", "").lower() for c in components}
+    # The tool that wrote it stays in the build stage: nothing ships that the runtime lacks.
+    assert "cyclonedx-bom" not in listed and "pip" not in listed
+
+
+def test_image_builds_runs_read_only_migrates_and_serves(tmp_path: Path) -> None:
+    """ci/prove-image: build on a local Debian base, run against PostgreSQL, testcontainers;
+    and the CycloneDX SBOM the build shipped in the image lists the pinned runtime."""
     started = time.monotonic()
+    sbom = tmp_path / "sbom.cdx.json"
     result = subprocess.run(
         [str(ROOT / "ci" / "prove-image")],
+        env={**os.environ, "PROVE_IMAGE_SBOM": str(sbom)},
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -99,4 +139,5 @@ def test_image_builds_runs_read_only_migrates_and_serves() -> None:
     size = re.search(r"(?m)^image size: (\d+) MB", result.stdout)
     assert size, result.stdout
     assert "testcontainers:" in result.stdout
+    assert_sbom_lists_the_pinned_runtime(json.loads(sbom.read_text()))
     print(f"{size.group(0)}; ci/prove-image took {time.monotonic() - started:.0f} s")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -578,3 +579,71 @@ def test_the_smoke_token_comes_from_its_secret_not_from_ci_secrets() -> None:
         assert smoke["env"] == {"SMOKE_TOKEN_SECRET_ARN": "${{ vars.SMOKE_TOKEN_SECRET_ARN }}"}
     text = "\n".join(p.read_text() for p in workflow_files())
     assert "SMOKE_TOKEN:" not in text and "secrets.SMOKE" not in text
+
+
+# --- platform rules: build provenance ------------------------------------------------------
+
+ATTEST_ACTION = "actions/attest-build-provenance@"
+
+
+def test_the_pushed_digest_gets_build_provenance_from_the_one_job_allowed_to_attest(
+    tmp_path: Path,
+) -> None:
+    """GitHub signs an artifact attestation with a Sigstore certificate minted from the job's
+    OIDC token and stores it through the attestations API: the job needs `id-token: write` and
+    `attestations: write`. A container image is named by subject-name (the fully-qualified image
+    name, no tag) and subject-digest (`sha256:<hex>`) of what the registry holds.
+    Docs: https://docs.github.com/en/actions/how-tos/secure-your-work/use-artifact-attestations/use-artifact-attestations
+    https://github.com/actions/attest-build-provenance (README, "Container Image")
+    """
+    attesting = [
+        (path.name, job_id)
+        for path in workflow_files()
+        for job_id, job in load(path)["jobs"].items()
+        if any(str(s.get("uses", "")).startswith(ATTEST_ACTION) for s in job.get("steps", []))
+    ]
+    assert attesting == [("deploy.yml", "image")]
+    job = load(WORKFLOWS / "deploy.yml")["jobs"]["image"]
+    assert job["permissions"]["id-token"] == "write"
+    assert job["permissions"]["attestations"] == "write"
+    for path in workflow_files():
+        workflow = load(path)
+        assert "attestations" not in workflow["permissions"], f"{path.name}: every job may attest"
+        for job_id, other in workflow["jobs"].items():
+            if (path.name, job_id) not in attesting:
+                assert "attestations" not in (other.get("permissions") or {}), (path, job_id)
+
+    steps = job["steps"]
+    (push_at,) = [i for i, s in enumerate(steps) if "ci/push-image" in s.get("run", "")]
+    (attest_at,) = [i for i, s in enumerate(steps) if s.get("uses", "").startswith(ATTEST_ACTION)]
+    assert attest_at > push_at, "provenance of a digest not pushed yet"
+    push, attest = steps[push_at], steps[attest_at]
+    assert attest["with"] == {
+        "subject-name": f"${{{{ steps.{push['id']}.outputs.repository }}}}",
+        "subject-digest": f"${{{{ steps.{push['id']}.outputs.digest }}}}",
+    }
+    assert attest["with"].get("push-to-registry") in (None, False)  # ECR login is not in scope
+    # The step's own script splits ci/push-image's REPO@sha256:... as the action wants; a
+    # stand-in ci/push-image prints what the real one prints (tests/delivery/test_ecr_steps.py).
+    repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/incident-tracker"
+    digest = "sha256:" + "ab" * 32
+    (tmp_path / "ci").mkdir()
+    stand_in = tmp_path / "ci" / "push-image"
+    stand_in.write_text(f"#!/bin/sh\necho '{repository}@{digest}'\n")
+    stand_in.chmod(0o755)
+    outputs = tmp_path / "outputs"
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", push["run"]],
+        cwd=tmp_path,
+        env={
+            "GITHUB_SHA": "0" * 40,
+            "GITHUB_OUTPUT": str(outputs),
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+            "PATH": "/usr/bin:/bin",
+        },
+        check=True,
+    )
+    written = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert written["repository"] == repository
+    assert written["digest"] == digest
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", written["digest"])

@@ -133,7 +133,9 @@ def test_external_dns_manifest_is_valid_for_the_cluster_version(env: str) -> Non
         kubernetes_validate.validate(doc, stack(env)["kubernetes_version"], strict=True)
 
 
-@pytest.mark.parametrize("module", ["registry", "cluster", "dns", "database"])
+@pytest.mark.parametrize(
+    "module", ["registry", "cluster", "dns", "database", "identities", "network"]
+)
 def test_each_changed_module_has_terraform_tests_citing_aws_documentation(module: str) -> None:
     tests = sorted((TERRAFORM / "modules" / module / "tests").glob("*.tftest.hcl"))
     assert tests, f"terraform/modules/{module} has no terraform test"

@@ -3,6 +3,8 @@
 # NetworkPolicy on the VPC CNI (managed node groups: the vpc-cni add-on's enableNetworkPolicy):
 # https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html
 # Upgrade policy (support_type): https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html
+# API server endpoint access (private by default here; a public endpoint only for listed CIDRs):
+# https://docs.aws.amazon.com/eks/latest/userguide/cluster-endpoint.html
 
 mock_provider "aws" {
   # Mocked values are random strings; ARNs need a real partition, IAM arguments JSON objects.
@@ -64,4 +66,41 @@ run "support_type_is_checked" {
   }
 
   expect_failures = [var.support_type]
+}
+
+run "endpoint_is_private_unless_cidrs_are_listed" {
+  command = plan
+
+  assert {
+    condition     = aws_eks_cluster.this.vpc_config[0].endpoint_private_access == true && aws_eks_cluster.this.vpc_config[0].endpoint_public_access == false
+    error_message = "With no endpoint_public_access_cidrs the API endpoint must be private only."
+  }
+}
+
+run "public_endpoint_admits_exactly_the_listed_cidrs" {
+  command = plan
+
+  variables {
+    endpoint_public_access_cidrs = ["203.0.113.0/24"]
+  }
+
+  assert {
+    condition     = aws_eks_cluster.this.vpc_config[0].endpoint_public_access == true && aws_eks_cluster.this.vpc_config[0].endpoint_private_access == true
+    error_message = "Listed CIDRs turn the public endpoint on, and the nodes keep the private one."
+  }
+
+  assert {
+    condition     = toset(aws_eks_cluster.this.vpc_config[0].public_access_cidrs) == toset(["203.0.113.0/24"])
+    error_message = "The public endpoint must admit exactly the listed CIDRs (EKS defaults to 0.0.0.0/0)."
+  }
+}
+
+run "endpoint_is_never_open_to_the_internet" {
+  command = plan
+
+  variables {
+    endpoint_public_access_cidrs = ["0.0.0.0/0"]
+  }
+
+  expect_failures = [var.endpoint_public_access_cidrs]
 }
