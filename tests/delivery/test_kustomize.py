@@ -21,6 +21,7 @@ import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
 from incident_tracker.core.config import load_settings
+from tests.support.deploy_steps import run_step
 from tests.support.hcl import load
 from tests.support.steps import assert_checkov_clean, run_ci_step
 
@@ -42,12 +43,7 @@ def stack_setting(env: str, name: str) -> str:
 
 
 def render(env: str, outdir: Path, image: str = IMAGE) -> list[Doc]:
-    result = subprocess.run(
-        [str(ROOT / "ci" / "render"), env, image, str(outdir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_step("render", env, image, str(outdir))
     assert result.returncode == 0, result.stderr
     manifests = Path(result.stdout.strip())
     assert manifests == outdir / "manifests.yaml"

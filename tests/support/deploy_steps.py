@@ -19,6 +19,9 @@ from tests.support.steps import run_ci_step
 DIGEST = "sha256:" + "5f" * 32
 WORKLOADS = ["incident-tracker", "incident-tracker-worker"]  # the overlays' Deployments
 IMAGE = f"111122223333.dkr.ecr.eu-west-1.amazonaws.com/incident-tracker@{DIGEST}"
+# What Terraform's deploy_values hold for each environment (ENV.json), in an account of no one:
+# ci/render fills the overlays' ${KEY}s from RENDER_VALUES_DIR instead of SSM.
+RENDER_VALUES_DIR = Path(__file__).with_name("render_values")
 
 FAKE_KUBECTL = """#!/usr/bin/env python3
 import json, os, sys
@@ -50,11 +53,14 @@ def run_step(
     """`ci/ARGS` without this shell's cluster, smoke and AWS settings, plus `env`.
 
     With `tmp_path`, the step renders into TMP/rendered and the fake kubectl logs to
-    TMP/calls.jsonl (read back with `calls`).
+    TMP/calls.jsonl (read back with `calls`). The overlay's values come from RENDER_VALUES_DIR.
     """
     environment = {
-        k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "SMOKE", "EKS", "AWS_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KUBE", "SMOKE", "EKS", "AWS_", "RENDER_"))
     }
+    environment["RENDER_VALUES_DIR"] = str(RENDER_VALUES_DIR)
     if tmp_path is not None:
         environment["DEPLOY_RENDER_DIR"] = str(tmp_path / "rendered")
         environment["FAKE_KUBECTL_LOG"] = str(tmp_path / "calls.jsonl")

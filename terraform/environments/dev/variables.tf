@@ -44,3 +44,17 @@ variable "jenkins" {
   type        = any
   default     = {}
 }
+
+variable "people_sign_in" {
+  description = "The identity provider people sign in with at the load balancer (modules/stack's people_sign_in; README \"Sign-in for people\"). null: none yet, and ci/render refuses the overlays."
+  type = object({
+    issuer                 = string
+    authorization_endpoint = string
+    token_endpoint         = string
+    user_info_endpoint     = string
+    groups_claim           = optional(string, "groups")
+    group_scopes           = string
+    logout_url             = optional(string, "")
+  })
+  default = null
+}

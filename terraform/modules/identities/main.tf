@@ -1,5 +1,6 @@
 data "aws_region" "current" {}
 data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
 
 locals {
   partition            = data.aws_partition.current.partition
@@ -154,6 +155,18 @@ data "aws_iam_policy_document" "deploy" {
       sid       = "ReadSmokeToken"
       actions   = ["secretsmanager:GetSecretValue"]
       resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    # ci/render reads the overlay's values, which Terraform writes under this one path (the
+    # action is authorized on the path itself; nothing else in Parameter Store is readable).
+    for_each = var.deploy_parameters_path == null ? [] : [var.deploy_parameters_path]
+
+    content {
+      sid       = "ReadDeployValues"
+      actions   = ["ssm:GetParametersByPath"]
+      resources = ["arn:${local.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter${statement.value}"]
     }
   }
 

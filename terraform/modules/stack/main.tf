@@ -17,6 +17,27 @@ locals {
   # "dev" (deploy.yml's build-and-push and deploy jobs both run in it; it admits main only)
   # or "prod" (the release job; its protection rules give the approval).
   github_subjects = ["repo:${var.github_repository}:environment:${var.environment}"]
+
+  deploy_parameters_path = "/${var.app_name}/${var.environment}/deploy"
+  deploy_values = merge({
+    AWS_REGION             = data.aws_region.current.name
+    APP_ROLE_ARN           = module.identities.app_role_arn
+    MIGRATE_ROLE_ARN       = module.identities.migrate_role_arn
+    DB_HOST                = module.database.db_host
+    DB_SECRET_ARN          = module.secrets.app_db_secret_arn
+    DB_MASTER_SECRET_ARN   = module.database.master_user_secret_arn
+    SECRET_KEY_ARN         = module.secrets.session_key_secret_arn
+    SMOKE_TOKEN_SECRET_ARN = module.secrets.smoke_token_secret_arn
+    CERTIFICATE_ARN        = module.dns.certificate_arn
+    }, var.people_sign_in == null ? {} : {
+    OIDC_ISSUER                 = var.people_sign_in.issuer
+    OIDC_AUTHORIZATION_ENDPOINT = var.people_sign_in.authorization_endpoint
+    OIDC_TOKEN_ENDPOINT         = var.people_sign_in.token_endpoint
+    OIDC_USER_INFO_ENDPOINT     = var.people_sign_in.user_info_endpoint
+    OIDC_GROUPS_CLAIM           = var.people_sign_in.groups_claim
+    OIDC_GROUP_SCOPES           = var.people_sign_in.group_scopes
+    OIDC_LOGOUT_URL             = var.people_sign_in.logout_url
+  })
 }
 
 data "aws_region" "current" {}
@@ -120,7 +141,21 @@ module "identities" {
   plan_github_subject      = "repo:${var.github_repository}:environment:terraform-drift"
   jenkins                  = local.jenkins
   smoke_token_secret_arn   = module.secrets.smoke_token_secret_arn
+  deploy_parameters_path   = local.deploy_parameters_path
   tags                     = local.tags
+}
+
+# The overlay's account-specific values (kustomize/components/terraform-values and
+# people-sign-in hold them as ${KEY}): one SSM parameter per key under one path, which
+# ci/render reads with the deploy role at deploy time. Nothing is copied by hand.
+resource "aws_ssm_parameter" "deploy_value" {
+  for_each = local.deploy_values
+
+  name        = "${local.deploy_parameters_path}/${each.key}"
+  description = "ci/render fills $${${each.key}} in the ${var.environment} overlay with this value."
+  type        = "String" # ARNs, hosts and endpoints, none of them a secret
+  value       = each.value
+  tags        = local.tags
 }
 
 # The jobs that reach the cluster run on these runners (tests/delivery/test_pipelines.py).

@@ -1,0 +1,122 @@
+"""The account-specific values of an overlay, filled in at deploy time (entry point: ci/render).
+
+    python ci/render_values.py fill ENV KUSTOMIZE_COPY VALUES_OUT
+
+The overlays (and their components) hold `${KEY}` where a value comes from Terraform: role
+ARNs, secret ARNs, DB_HOST, the certificate, the identity provider's endpoints. This fills
+them in, in the temporary copy of kustomize/ that ci/render renders (so the ConfigMap's hash
+follows the values), and writes the values it used to VALUES_OUT (JSON; no secret among them:
+ARNs and endpoints). The values come from
+  - RENDER_VALUES_DIR/ENV.json when RENDER_VALUES_DIR is set: a JSON object KEY -> value, as
+    `terraform output -json deploy_values` of the environment's root prints it (a laptop);
+  - else the SSM parameters Terraform writes under RENDER_VALUES_SSM_PATH, default
+    /incident-tracker/ENV/deploy (the pipelines: the deploy role may read exactly that path),
+    one String parameter per KEY.
+It refuses, naming the key, a `${KEY}` without a value and a value that is still a
+placeholder (the documentation account 111122223333, an example.* domain, an unfilled
+`${...}`), so no placeholder can reach a cluster. An empty value is a deliberate "none"
+(OIDC_LOGOUT_URL for Google); the service's start-up checks what it requires (ConfigError).
+AWS_ENDPOINT_URL points the SSM calls at another endpoint (moto_server in the tests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+KEY_RE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+# What a value copied from a README or an example looks like, never a real one.
+PLACEHOLDER_RE = re.compile(
+    r"\$\{|111122223333|(^|[./@])example\.(com|org|net)\b|CHANGE[_-]?ME|PLACEHOLDER", re.I
+)
+SSM_PATH_RE = re.compile(r"^(/[A-Za-z0-9_.-]+)+$")
+
+
+class RenderError(Exception):
+    """A value is missing or still a placeholder; the message names the key."""
+
+
+def placeholder_keys(env: str, kustomize: Path) -> dict[Path, set[str]]:
+    """Every file of ENV's overlay and of the components, with the `${KEY}`s it holds."""
+    files = [*(kustomize / "overlays" / env).rglob("*.yaml")]
+    files += [*(kustomize / "components").rglob("*.yaml")]
+    found = {path: set(KEY_RE.findall(path.read_text())) for path in files}
+    return {path: keys for path, keys in found.items() if keys}
+
+
+def values_from_file(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise RenderError(f"cannot read the values file {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise RenderError(f"{path} is not a JSON object of KEY -> value")
+    return {str(key): str(value) for key, value in data.items()}
+
+
+def values_from_ssm(path: str) -> dict[str, str]:
+    if not SSM_PATH_RE.match(path):
+        raise RenderError(f"RENDER_VALUES_SSM_PATH must look like /a/b/c, got: {path}")
+    client = boto3.client("ssm", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
+    values: dict[str, str] = {}
+    try:
+        pages = client.get_paginator("get_parameters_by_path").paginate(
+            Path=path, Recursive=False, WithDecryption=False
+        )
+        for page in pages:
+            for parameter in page["Parameters"]:
+                values[parameter["Name"].rsplit("/", 1)[-1]] = parameter["Value"]
+    except (BotoCoreError, ClientError) as error:
+        raise RenderError(f"cannot read the SSM parameters under {path}: {error}") from None
+    if not values:
+        raise RenderError(f"no SSM parameter under {path} (has Terraform applied this root?)")
+    return values
+
+
+def load_values(env: str) -> tuple[dict[str, str], str]:
+    """The values and where they came from (for the messages)."""
+    directory = os.environ.get("RENDER_VALUES_DIR")
+    if directory:
+        path = Path(directory) / f"{env}.json"
+        return values_from_file(path), str(path)
+    ssm_path = os.environ.get("RENDER_VALUES_SSM_PATH") or f"/incident-tracker/{env}/deploy"
+    return values_from_ssm(ssm_path), f"SSM {ssm_path}"
+
+
+def fill(env: str, kustomize: Path, values_out: Path) -> None:
+    wanted = placeholder_keys(env, kustomize)
+    keys = set().union(*wanted.values())
+    values, source = load_values(env)
+    missing = sorted(keys - values.keys())
+    if missing:
+        raise RenderError(f"no value for {', '.join(missing)} in {source}")
+    unfilled = sorted(key for key in keys if PLACEHOLDER_RE.search(values[key]))
+    if unfilled:
+        shown = "; ".join(f"{key}={values[key]!r}" for key in unfilled)
+        raise RenderError(f"{source} still holds a placeholder: {shown}")
+    for path in wanted:
+        text = path.read_text()
+        path.write_text(KEY_RE.sub(lambda match: values[match.group(1)], text))
+    values_out.write_text(json.dumps({key: values[key] for key in sorted(keys)}, indent=2) + "\n")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 4 or argv[0] != "fill":
+        print("usage: render_values.py fill ENV KUSTOMIZE_COPY VALUES_OUT", file=sys.stderr)
+        return 2
+    try:
+        fill(argv[1], Path(argv[2]), Path(argv[3]))
+    except RenderError as error:
+        print(f"ci/render: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,152 @@
+"""ci/render fills the overlays' account-specific values from what Terraform wrote, and
+refuses to render while one is missing or still a placeholder (no placeholder reaches a
+cluster). The SSM side runs against moto_server; rendering uses the real kubectl."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+
+from tests.support.deploy_steps import IMAGE, RENDER_VALUES_DIR, calls, run_step
+from tests.support.programs import moto_server
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY_RE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+
+
+def values(env: str) -> dict[str, str]:
+    loaded: dict[str, str] = json.loads((RENDER_VALUES_DIR / f"{env}.json").read_text())
+    return loaded
+
+
+def committed_keys() -> set[str]:
+    """Every ${KEY} the overlays and components hold."""
+    files = [*(ROOT / "kustomize" / "overlays").rglob("*.yaml")]
+    files += [*(ROOT / "kustomize" / "components").rglob("*.yaml")]
+    return {key for path in files for key in KEY_RE.findall(path.read_text())}
+
+
+@pytest.fixture
+def ssm() -> Iterator[dict[str, str]]:
+    """moto_server as the account: the environment for a step to read its SSM parameters."""
+    with moto_server() as endpoint:
+        yield {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "RENDER_VALUES_DIR": "",  # the pipelines' source: SSM
+        }
+
+
+def put_parameters(env: dict[str, str], path: str, parameters: dict[str, str]) -> None:
+    client = boto3.client(
+        "ssm", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_DEFAULT_REGION"]
+    )
+    for key, value in parameters.items():
+        client.put_parameter(Name=f"{path}/{key}", Value=value, Type="String")
+
+
+def test_the_committed_overlays_hold_no_account_value() -> None:
+    """Every account-specific value is a ${KEY}: none is copied by hand into kustomize/."""
+    for path in (ROOT / "kustomize").rglob("*.yaml"):
+        text = path.read_text()
+        assert not re.search(r"arn:aws:|\b\d{12}\b|rds\.amazonaws\.com", text), path
+    assert {"APP_ROLE_ARN", "DB_SECRET_ARN", "CERTIFICATE_ARN", "OIDC_ISSUER"} <= committed_keys()
+    for env in ("dev", "prod"):
+        assert set(values(env)) == committed_keys(), f"tests/support/render_values/{env}.json"
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_render_without_values_is_refused(
+    env: str, ssm: dict[str, str], tmp_path: Path
+) -> None:
+    """The committed overlays, with no parameter written yet: refused, nothing rendered."""
+    result = run_step("render", env, IMAGE, str(tmp_path), env=ssm)
+    assert result.returncode != 0
+    assert f"no SSM parameter under /incident-tracker/{env}/deploy" in result.stderr
+    assert "no placeholder may reach a cluster" in result.stderr
+    assert not (tmp_path / "manifests.yaml").exists()
+
+
+def test_render_names_each_missing_key(ssm: dict[str, str], tmp_path: Path) -> None:
+    partial = {k: v for k, v in values("dev").items() if k not in {"DB_HOST", "OIDC_ISSUER"}}
+    put_parameters(ssm, "/incident-tracker/dev/deploy", partial)
+    result = run_step("render", "dev", IMAGE, str(tmp_path), env=ssm)
+    assert result.returncode != 0
+    assert "no value for DB_HOST, OIDC_ISSUER in SSM /incident-tracker/dev/deploy" in result.stderr
+    assert not (tmp_path / "manifests.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("APP_ROLE_ARN", "arn:aws:iam::111122223333:role/incident-tracker-dev-app"),
+        ("OIDC_ISSUER", "https://idp.example.com"),
+        ("DB_HOST", "${DB_HOST}"),
+        ("CERTIFICATE_ARN", "CHANGE_ME"),
+    ],
+)
+def test_render_refuses_a_value_that_is_still_a_placeholder(
+    key: str, value: str, tmp_path: Path
+) -> None:
+    (tmp_path / "values").mkdir()
+    (tmp_path / "values" / "dev.json").write_text(json.dumps(values("dev") | {key: value}))
+    out = tmp_path / "out"
+    result = run_step(
+        "render", "dev", IMAGE, str(out), env={"RENDER_VALUES_DIR": str(tmp_path / "values")}
+    )
+    assert result.returncode != 0
+    assert f"still holds a placeholder: {key}=" in result.stderr
+    assert not (out / "manifests.yaml").exists()
+
+
+def test_deploy_applies_nothing_without_values(ssm: dict[str, str], tmp_path: Path) -> None:
+    result = run_step(
+        "deploy", "dev", IMAGE, env=ssm | {"KUBECTL": str(tmp_path / "never")}, tmp_path=tmp_path
+    )
+    assert result.returncode != 0
+    assert "no placeholder may reach a cluster" in result.stderr
+    assert calls(tmp_path) == []
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_render_fills_the_values_terraform_wrote_to_ssm(
+    env: str, ssm: dict[str, str], tmp_path: Path
+) -> None:
+    expected = values(env)
+    put_parameters(ssm, f"/incident-tracker/{env}/deploy", expected)
+    # Another environment's parameters are never read.
+    put_parameters(ssm, "/incident-tracker/other/deploy", {"DB_HOST": "other.internal"})
+    result = run_step("render", env, IMAGE, str(tmp_path), env=ssm)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "manifests.yaml").read_text()
+    assert "${" not in text and "111122223333:" not in text.replace(IMAGE, "")
+    assert "other.internal" not in text
+    docs = [doc for doc in yaml.safe_load_all(text) if doc]
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    for key in ("AWS_REGION", "DB_HOST", "DB_SECRET_ARN", "DB_MASTER_SECRET_ARN", "SECRET_KEY_ARN"):
+        assert config[key] == expected[key]
+    assert config["OIDC_GROUP_SCOPES"] == expected["OIDC_GROUP_SCOPES"]
+    roles = {
+        d["metadata"]["name"]: d["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+        for d in docs
+        if d["kind"] == "ServiceAccount"
+    }
+    assert roles == {
+        "incident-tracker": expected["APP_ROLE_ARN"],
+        "incident-tracker-migrate": expected["MIGRATE_ROLE_ARN"],
+    }
+    for ingress in (d for d in docs if d["kind"] == "Ingress"):
+        notes = ingress["metadata"]["annotations"]
+        assert notes["alb.ingress.kubernetes.io/certificate-arn"] == expected["CERTIFICATE_ARN"]
+        idp = json.loads(notes["alb.ingress.kubernetes.io/auth-idp-oidc"])
+        assert idp["issuer"] == expected["OIDC_ISSUER"]
+        assert idp["tokenEndpoint"] == expected["OIDC_TOKEN_ENDPOINT"]
+    assert json.loads((tmp_path / "values.json").read_text()) == expected
