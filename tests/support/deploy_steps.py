@@ -19,9 +19,9 @@ from tests.support.steps import run_ci_step
 DIGEST = "sha256:" + "5f" * 32
 WORKLOADS = ["incident-tracker", "incident-tracker-worker"]  # the overlays' Deployments
 IMAGE = f"111122223333.dkr.ecr.eu-west-1.amazonaws.com/incident-tracker@{DIGEST}"
-# What Terraform's deploy_values hold for each environment (ENV.json), in an account of no one:
+# Deploy values for each environment (ENV.json) in an account of no one, for checks and tests:
 # ci/render fills the overlays' ${KEY}s from RENDER_VALUES_DIR instead of SSM.
-RENDER_VALUES_DIR = Path(__file__).with_name("render_values")
+RENDER_VALUES_DIR = Path(__file__).resolve().parents[2] / "kustomize" / "check-values"
 
 FAKE_KUBECTL = """#!/usr/bin/env python3
 import json, os, sys
