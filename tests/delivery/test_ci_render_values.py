@@ -32,9 +32,10 @@ def committed_keys() -> set[str]:
     return {key for path in files for key in KEY_RE.findall(path.read_text())}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ssm() -> Iterator[dict[str, str]]:
-    """moto_server as the account: the environment for a step to read its SSM parameters."""
+    """moto_server as the account: the environment for a step to read its SSM parameters.
+    Shared by this module's tests; each writes under a path of its own."""
     with moto_server() as endpoint:
         yield {
             "AWS_ENDPOINT_URL": endpoint,
@@ -47,7 +48,11 @@ def ssm() -> Iterator[dict[str, str]]:
 
 def put_parameters(env: dict[str, str], path: str, parameters: dict[str, str]) -> None:
     client = boto3.client(
-        "ssm", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_DEFAULT_REGION"]
+        "ssm",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
     )
     for key, value in parameters.items():
         client.put_parameter(Name=f"{path}/{key}", Value=value, Type="String")
@@ -67,7 +72,8 @@ def test_the_committed_overlays_hold_no_account_value() -> None:
 def test_render_without_values_is_refused(
     env: str, ssm: dict[str, str], tmp_path: Path
 ) -> None:
-    """The committed overlays, with no parameter written yet: refused, nothing rendered."""
+    """The committed overlays, with no parameter written yet (no test writes the default
+    path): refused, nothing rendered."""
     result = run_step("render", env, IMAGE, str(tmp_path), env=ssm)
     assert result.returncode != 0
     assert f"no SSM parameter under /incident-tracker/{env}/deploy" in result.stderr
@@ -77,10 +83,11 @@ def test_render_without_values_is_refused(
 
 def test_render_names_each_missing_key(ssm: dict[str, str], tmp_path: Path) -> None:
     partial = {k: v for k, v in values("dev").items() if k not in {"DB_HOST", "OIDC_ISSUER"}}
-    put_parameters(ssm, "/incident-tracker/dev/deploy", partial)
-    result = run_step("render", "dev", IMAGE, str(tmp_path), env=ssm)
+    put_parameters(ssm, "/partial/dev/deploy", partial)
+    env = ssm | {"RENDER_VALUES_SSM_PATH": "/partial/dev/deploy"}
+    result = run_step("render", "dev", IMAGE, str(tmp_path), env=env)
     assert result.returncode != 0
-    assert "no value for DB_HOST, OIDC_ISSUER in SSM /incident-tracker/dev/deploy" in result.stderr
+    assert "no value for DB_HOST, OIDC_ISSUER in SSM /partial/dev/deploy" in result.stderr
     assert not (tmp_path / "manifests.yaml").exists()
 
 
@@ -121,14 +128,16 @@ def test_render_fills_the_values_terraform_wrote_to_ssm(
     env: str, ssm: dict[str, str], tmp_path: Path
 ) -> None:
     expected = values(env)
-    put_parameters(ssm, f"/incident-tracker/{env}/deploy", expected)
+    put_parameters(ssm, f"/filled/{env}/deploy", expected)
     # Another environment's parameters are never read.
-    put_parameters(ssm, "/incident-tracker/other/deploy", {"DB_HOST": "other.internal"})
-    result = run_step("render", env, IMAGE, str(tmp_path), env=ssm)
+    put_parameters(ssm, f"/filled/{env}/deploy-other", {"DB_HOST": "other.internal"})
+    put_parameters(ssm, f"/filled/{env}/deploy/nested", {"DB_HOST": "nested.internal"})
+    step_env = ssm | {"RENDER_VALUES_SSM_PATH": f"/filled/{env}/deploy"}
+    result = run_step("render", env, IMAGE, str(tmp_path), env=step_env)
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "manifests.yaml").read_text()
     assert "${" not in text and "111122223333:" not in text.replace(IMAGE, "")
-    assert "other.internal" not in text
+    assert "other.internal" not in text and "nested.internal" not in text
     docs = [doc for doc in yaml.safe_load_all(text) if doc]
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
     for key in ("AWS_REGION", "DB_HOST", "DB_SECRET_ARN", "DB_MASTER_SECRET_ARN", "SECRET_KEY_ARN"):
