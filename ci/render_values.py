@@ -5,14 +5,14 @@
 The overlays (and their components) hold `${KEY}` where a value comes from Terraform: role
 ARNs, secret ARNs, DB_HOST, the certificate, the identity provider's endpoints. This fills
 them in, in the temporary copy of kustomize/ that ci/render renders (so the ConfigMap's hash
-follows the values), and writes the values it used to VALUES_OUT (JSON; no secret among them:
-ARNs and endpoints). The values come from
+follows the values), and writes all the values to VALUES_OUT (JSON; no secret among them:
+ARNs and endpoints; ci/deploy reads OIDC_CLIENT_SECRET_ARN there). The values come from
   - RENDER_VALUES_DIR/ENV.json when RENDER_VALUES_DIR is set: a JSON object KEY -> value, as
     `terraform output -json deploy_values` of the environment's root prints it (a laptop);
   - else the SSM parameters Terraform writes under RENDER_VALUES_SSM_PATH, default
     /incident-tracker/ENV/deploy (the pipelines: the deploy role may read exactly that path),
     one String parameter per KEY.
-It refuses, naming the key, a `${KEY}` without a value and a value that is still a
+It refuses, naming the key, a `${KEY}` without a value and any value that is still a
 placeholder (the documentation account 111122223333, an example.* domain, an unfilled
 `${...}`), so no placeholder can reach a cluster. An empty value is a deliberate "none"
 (OIDC_LOGOUT_URL for Google); the service's start-up checks what it requires (ConfigError).
@@ -96,14 +96,15 @@ def fill(env: str, kustomize: Path, values_out: Path) -> None:
     missing = sorted(keys - values.keys())
     if missing:
         raise RenderError(f"no value for {', '.join(missing)} in {source}")
-    unfilled = sorted(key for key in keys if PLACEHOLDER_RE.search(values[key]))
+    # Every value, used in the manifests or by ci/deploy (OIDC_CLIENT_SECRET_ARN).
+    unfilled = sorted(key for key in values if PLACEHOLDER_RE.search(values[key]))
     if unfilled:
         shown = "; ".join(f"{key}={values[key]!r}" for key in unfilled)
         raise RenderError(f"{source} still holds a placeholder: {shown}")
     for path in wanted:
         text = path.read_text()
         path.write_text(KEY_RE.sub(lambda match: values[match.group(1)], text))
-    values_out.write_text(json.dumps({key: values[key] for key in sorted(keys)}, indent=2) + "\n")
+    values_out.write_text(json.dumps(dict(sorted(values.items())), indent=2) + "\n")
 
 
 def main(argv: list[str]) -> int:

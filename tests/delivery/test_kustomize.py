@@ -518,7 +518,7 @@ INTENDED_DIFFERENCES = [
     r"ConfigMap/metadata/name",  # the hash of its data
     r"(Deployment|Job)/spec/template/spec/containers/0/envFrom/0/configMapRef/name",
     r"ConfigMap/data/(LOG_LEVEL|DB_HOST|(DB|DB_MASTER|SMOKE_TOKEN)_SECRET_ARN|SECRET_KEY_ARN"
-    r"|AWS_REGION|WEB_CONCURRENCY)",
+    r"|AWS_REGION|WEB_CONCURRENCY|OIDC_LOGOUT_URL)",  # the values from Terraform, and two more
     r"Job/spec/template/spec/containers/0/env/\d+/valueFrom/configMapKeyRef/name",
     r"ServiceAccount/metadata/annotations/eks\.amazonaws\.com/role-arn",
     r"Ingress/spec/rules/0/host",
@@ -594,8 +594,9 @@ def test_no_secret_is_made_by_hand(rendered: dict[str, list[Doc]], env: str) -> 
 def test_kustomizations_use_current_fields_only() -> None:
     deprecated = {"commonLabels", "bases", "patchesStrategicMerge", "patchesJson6902", "vars"}
     files = sorted(KUSTOMIZE.rglob("kustomization.yaml"))
-    # base, dev, prod, the cluster-wide prerequisites and the people-sign-in component
-    assert len(files) == 5
+    # base, dev, prod, the cluster-wide prerequisites, the people-sign-in and terraform-values
+    # components
+    assert len(files) == 6
     for path in files:
         kustomization = yaml.safe_load(path.read_text())
         assert not deprecated & kustomization.keys(), path

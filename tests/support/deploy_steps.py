@@ -8,12 +8,17 @@ wait). Rendering always uses the real kubectl (`kubectl kustomize`).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import shlex
 import subprocess
 from pathlib import Path
 
+import boto3
+
+from tests.support.programs import moto_server
 from tests.support.steps import run_ci_step
 
 DIGEST = "sha256:" + "5f" * 32
@@ -28,6 +33,9 @@ import json, os, sys
 args = sys.argv[1:]
 with open(os.environ["FAKE_KUBECTL_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
+if args[-2:] == ["-f", "-"]:  # what was piped in, kept beside the log
+    with open(os.environ["FAKE_KUBECTL_LOG"] + ".stdin", "a") as piped:
+        piped.write(sys.stdin.read() + "\\n")
 words = [a for a in args if not a.startswith("-")]
 fail = os.environ.get("FAKE_KUBECTL_FAIL", "")
 only = os.environ.get("FAKE_KUBECTL_FAIL_ONLY", words[-1])
@@ -47,6 +55,40 @@ elif "get" in words:
 """
 
 
+# The OIDC client each environment's check values name (OIDC_CLIENT_SECRET_ARN, by name).
+OIDC_CLIENTS = {
+    env: {"clientID": f"incident-tracker-{env}", "clientSecret": f"{env}-client-s3cr3t-Zq81"}
+    for env in ("dev", "prod")
+}
+_account: dict[str, str] = {}
+_servers = contextlib.ExitStack()
+atexit.register(_servers.close)
+
+
+def check_account() -> dict[str, str]:
+    """The AWS environment of a deploy with the check values: moto_server (started once per
+    test run) holding each environment's OIDC client secret, which ci/deploy reads."""
+    if not _account:
+        _account.update(
+            AWS_ENDPOINT_URL=_servers.enter_context(moto_server()),
+            AWS_DEFAULT_REGION="eu-west-1",
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+        )
+        secrets = boto3.client(
+            "secretsmanager",
+            endpoint_url=_account["AWS_ENDPOINT_URL"],
+            region_name="eu-west-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        for env, client in OIDC_CLIENTS.items():
+            secrets.create_secret(
+                Name=f"incident-tracker-{env}/oidc-client", SecretString=json.dumps(client)
+            )
+    return _account
+
+
 def run_step(
     *args: str, env: dict[str, str] | None = None, tmp_path: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -61,6 +103,8 @@ def run_step(
         if not k.startswith(("KUBE", "SMOKE", "EKS", "AWS_", "RENDER_"))
     }
     environment["RENDER_VALUES_DIR"] = str(RENDER_VALUES_DIR)
+    if args[:1] in (("deploy",), ("promote",)) and "--dry-run" not in args:
+        environment |= check_account()
     if tmp_path is not None:
         environment["DEPLOY_RENDER_DIR"] = str(tmp_path / "rendered")
         environment["FAKE_KUBECTL_LOG"] = str(tmp_path / "calls.jsonl")
@@ -96,6 +140,7 @@ def deploy_plan(namespace: str, manifests: Path, context: list[str]) -> list[lis
             [*ns, "get", f"deployment/{name}", "--ignore-not-found", *revision]
             for name in WORKLOADS
         ],
+        [*ns, "apply", "-f", "-"],  # the OIDC client Secret, piped in
         [*ns, "delete", "job", "incident-tracker-migrate", "--ignore-not-found", "--wait=true"],
         [*apply, "--selector", "app.kubernetes.io/component notin (web,worker)"],
         [*ns, "get", "job/incident-tracker-migrate", *job_state],
