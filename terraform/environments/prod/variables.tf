@@ -46,15 +46,18 @@ variable "jenkins" {
 }
 
 variable "people_sign_in" {
-  description = "The identity provider people sign in with at the load balancer (modules/stack's people_sign_in; README \"Sign-in for people\"). null: none yet, and ci/render refuses the overlays."
+  description = "How people sign in at the load balancer (modules/stack's people_sign_in: identity_provider, or null for a Cognito user pool; group_scopes). README \"Sign-in for people\"."
   type = object({
-    issuer                 = string
-    authorization_endpoint = string
-    token_endpoint         = string
-    user_info_endpoint     = string
-    groups_claim           = optional(string, "groups")
-    group_scopes           = string
-    logout_url             = optional(string, "")
+    identity_provider = optional(object({
+      issuer                 = string
+      authorization_endpoint = string
+      token_endpoint         = string
+      user_info_endpoint     = string
+      logout_url             = optional(string, "")
+      groups_claim           = optional(string, "groups")
+    }))
+    group_scopes = optional(string, "sre=admin,responders=incidents:write,staff=incidents:read")
   })
-  default = null
+  default  = {}
+  nullable = false
 }

@@ -171,8 +171,20 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   dynamic "statement" {
-    # The smoke token's secret is encrypted with the secrets' customer managed key.
-    for_each = var.smoke_token_secret_arn == null ? [] : [var.secrets_kms_key_arn]
+    # ci/deploy makes the Secret incident-tracker-oidc from the load balancer's OIDC client.
+    for_each = var.oidc_client_secret_arn == null ? [] : [var.oidc_client_secret_arn]
+
+    content {
+      sid       = "ReadOidcClient"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    # The smoke token's and the OIDC client's secrets are encrypted with the secrets' customer
+    # managed key.
+    for_each = var.smoke_token_secret_arn == null && var.oidc_client_secret_arn == null ? [] : [var.secrets_kms_key_arn]
 
     content {
       sid       = "DecryptSmokeToken"

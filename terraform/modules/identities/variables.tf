@@ -153,6 +153,12 @@ variable "deploy_parameters_path" {
   }
 }
 
+variable "oidc_client_secret_arn" {
+  description = "Secrets Manager secret of the load balancer's OIDC client: the CI roles may read exactly this secret (ci/deploy makes the Kubernetes Secret from it). null: no such grant."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)

@@ -29,15 +29,7 @@ locals {
     SECRET_KEY_ARN         = module.secrets.session_key_secret_arn
     SMOKE_TOKEN_SECRET_ARN = module.secrets.smoke_token_secret_arn
     CERTIFICATE_ARN        = module.dns.certificate_arn
-    }, var.people_sign_in == null ? {} : {
-    OIDC_ISSUER                 = var.people_sign_in.issuer
-    OIDC_AUTHORIZATION_ENDPOINT = var.people_sign_in.authorization_endpoint
-    OIDC_TOKEN_ENDPOINT         = var.people_sign_in.token_endpoint
-    OIDC_USER_INFO_ENDPOINT     = var.people_sign_in.user_info_endpoint
-    OIDC_GROUPS_CLAIM           = var.people_sign_in.groups_claim
-    OIDC_GROUP_SCOPES           = var.people_sign_in.group_scopes
-    OIDC_LOGOUT_URL             = var.people_sign_in.logout_url
-  })
+  }, module.people_sign_in.deploy_values)
 }
 
 data "aws_region" "current" {}
@@ -117,6 +109,17 @@ module "dns" {
   tags           = local.tags
 }
 
+module "people_sign_in" {
+  source = "../people-sign-in"
+
+  name              = local.name
+  hostname          = var.hostname
+  kms_key_arn       = module.database.kms_key_arn
+  identity_provider = var.people_sign_in.identity_provider
+  group_scopes      = var.people_sign_in.group_scopes
+  tags              = local.tags
+}
+
 module "identities" {
   source = "../identities"
 
@@ -142,6 +145,7 @@ module "identities" {
   jenkins                  = local.jenkins
   smoke_token_secret_arn   = module.secrets.smoke_token_secret_arn
   deploy_parameters_path   = local.deploy_parameters_path
+  oidc_client_secret_arn   = module.people_sign_in.client_secret_arn
   tags                     = local.tags
 }
 

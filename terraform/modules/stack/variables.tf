@@ -117,31 +117,25 @@ variable "jenkins" {
 
 variable "people_sign_in" {
   description = <<-EOT
-    The identity provider people sign in with at the load balancer (README "Sign-in for
-    people", one row of its table): OIDC issuer and endpoints, the groups claim, the
-    groups-to-scopes mapping (OIDC_GROUP_SCOPES) and the end-session URL ("" for none).
-    Written to the deploy values; ci/render puts them in the overlay. null (for now): no OIDC
-    values are written, and ci/render refuses to render the overlays (they include the
-    people-sign-in component) naming the missing OIDC_* keys.
+    How people sign in at the load balancer (README "Sign-in for people"; modules/people-sign-in):
+    identity_provider, the company's OIDC issuer, endpoints, end-session URL and groups claim
+    (one row of the README's table; its client goes into the secret output
+    people_sign_in_client_secret_arn), or null for a Cognito user pool made here; group_scopes,
+    OIDC_GROUP_SCOPES. Written to the deploy values; ci/render puts them in the overlay.
   EOT
   type = object({
-    issuer                 = string
-    authorization_endpoint = string
-    token_endpoint         = string
-    user_info_endpoint     = string
-    groups_claim           = optional(string, "groups")
-    group_scopes           = string
-    logout_url             = optional(string, "")
+    identity_provider = optional(object({
+      issuer                 = string
+      authorization_endpoint = string
+      token_endpoint         = string
+      user_info_endpoint     = string
+      logout_url             = optional(string, "")
+      groups_claim           = optional(string, "groups")
+    }))
+    group_scopes = optional(string, "sre=admin,responders=incidents:write,staff=incidents:read")
   })
-  default = null
-
-  validation {
-    condition = var.people_sign_in == null ? true : alltrue([
-      for url in var.people_sign_in == null ? [] : [var.people_sign_in.issuer, var.people_sign_in.authorization_endpoint, var.people_sign_in.token_endpoint, var.people_sign_in.user_info_endpoint] :
-      startswith(url, "https://")
-    ])
-    error_message = "The load balancer reaches the identity provider over HTTPS only: every people_sign_in endpoint starts with https://."
-  }
+  default  = {}
+  nullable = false
 }
 
 variable "tags" {

@@ -39,6 +39,7 @@ variables {
   plan_github_subject      = "repo:acme/incident-tracker:environment:terraform-drift"
   jenkins                  = { enabled = false }
   deploy_parameters_path   = "/incident-tracker/dev/deploy"
+  oidc_client_secret_arn   = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:incident-tracker-dev/oidc-client-Zx9Yw8"
 }
 
 run "deploy_roles_read_exactly_the_environments_parameter_path" {
@@ -68,15 +69,42 @@ run "deploy_roles_read_exactly_the_environments_parameter_path" {
   }
 }
 
+# ci/deploy reads the load balancer's OIDC client to make the Kubernetes Secret: exactly that
+# secret, decrypted through Secrets Manager only.
+# https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html
+run "deploy_roles_read_exactly_the_oidc_client_secret" {
+  command = plan
+
+  assert {
+    condition = [
+      for s in data.aws_iam_policy_document.deploy.statement : s.resources if s.sid == "ReadOidcClient"
+    ] == [toset([var.oidc_client_secret_arn])]
+    error_message = "The deploy roles read the OIDC client's secret and no other by that statement."
+  }
+
+  assert {
+    condition = [
+      for s in data.aws_iam_policy_document.deploy.statement : s.resources if s.sid == "DecryptSmokeToken"
+    ] == [toset([var.secrets_kms_key_arn])]
+    error_message = "kms:Decrypt on the secrets' key (through Secrets Manager) covers the OIDC client."
+  }
+}
+
 run "no_path_no_grant" {
   command = plan
 
   variables {
     deploy_parameters_path = null
+    oidc_client_secret_arn = null
   }
 
   assert {
     condition     = length([for s in data.aws_iam_policy_document.deploy.statement : s if s.sid == "ReadDeployValues"]) == 0
     error_message = "Without a parameter path the deploy roles read no parameter."
+  }
+
+  assert {
+    condition     = length([for s in data.aws_iam_policy_document.deploy.statement : s if s.sid == "ReadOidcClient"]) == 0
+    error_message = "Without an OIDC client secret the deploy roles read none."
   }
 }
