@@ -28,7 +28,9 @@ def secret_manifest(secret_arn: str, namespace: str, name: str) -> dict[str, obj
     try:
         raw = client.get_secret_value(SecretId=secret_arn)["SecretString"]
     except (BotoCoreError, ClientError, KeyError) as error:
-        raise SystemExit(f"ci/deploy: cannot read the OIDC client secret {secret_arn}: {error}")
+        raise SystemExit(
+            f"ci/deploy: cannot read the OIDC client secret {secret_arn}: {error}"
+        ) from None
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:

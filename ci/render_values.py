@@ -1,6 +1,7 @@
 """The account-specific values of an overlay, filled in at deploy time (entry point: ci/render).
 
     python ci/render_values.py fill ENV KUSTOMIZE_COPY VALUES_OUT
+    python ci/render_values.py wait-alb NAME SECONDS   (ci/deploy, after a first deploy)
 
 The overlays (and their components) hold `${KEY}` where a value comes from Terraform: role
 ARNs, secret ARNs, DB_HOST, the certificate, the identity provider's endpoints. This fills
@@ -16,7 +17,13 @@ It refuses, naming the key, a `${KEY}` without a value and any value that is sti
 placeholder (the documentation account 111122223333, an example.* domain, an unfilled
 `${...}`), so no placeholder can reach a cluster. An empty value is a deliberate "none"
 (OIDC_LOGOUT_URL for Google); the service's start-up checks what it requires (ConfigError).
-AWS_ENDPOINT_URL points the SSM calls at another endpoint (moto_server in the tests).
+OIDC_ALB_ARN, the signer the service checks, exists only once EKS has made the load balancer
+from the Ingress, so Terraform cannot write it: unless the values give it, it is looked up by
+the load balancer's fixed name LOAD_BALANCER_NAME (the UI Ingress's load-balancer-name) with
+elbv2:DescribeLoadBalancers. Before the first deploy there is none: it is "" (the service then
+ignores x-amzn-oidc-data and shows the token form), and ci/deploy waits for the load balancer
+(wait-alb) and deploys once more, with it.
+AWS_ENDPOINT_URL points the calls at another endpoint (moto_server in the tests).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -79,6 +87,32 @@ def values_from_ssm(path: str) -> dict[str, str]:
     return values
 
 
+def load_balancer_arn(name: str) -> str:
+    """The ARN of the load balancer called NAME, "" while none exists."""
+    client = boto3.client("elbv2", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
+    try:
+        found = client.describe_load_balancers(Names=[name])["LoadBalancers"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "LoadBalancerNotFound":
+            return ""
+        raise RenderError(f"cannot look up the load balancer {name}: {error}") from None
+    except BotoCoreError as error:
+        raise RenderError(f"cannot look up the load balancer {name}: {error}") from None
+    return str(found[0]["LoadBalancerArn"]) if found else ""
+
+
+def wait_for_load_balancer(name: str, seconds: int) -> str:
+    """Poll until the load balancer NAME exists (EKS makes it from the Ingress); its ARN."""
+    deadline = time.monotonic() + seconds
+    while not (arn := load_balancer_arn(name)):
+        if time.monotonic() > deadline:
+            raise RenderError(
+                f"no load balancer {name} after {seconds}s (is the Ingress reconciled?)"
+            )
+        time.sleep(10)
+    return arn
+
+
 def load_values(env: str) -> tuple[dict[str, str], str]:
     """The values and where they came from (for the messages)."""
     directory = os.environ.get("RENDER_VALUES_DIR")
@@ -93,6 +127,8 @@ def fill(env: str, kustomize: Path, values_out: Path) -> None:
     wanted = placeholder_keys(env, kustomize)
     keys = set().union(*wanted.values())
     values, source = load_values(env)
+    if "OIDC_ALB_ARN" in keys and "OIDC_ALB_ARN" not in values and values.get("LOAD_BALANCER_NAME"):
+        values["OIDC_ALB_ARN"] = load_balancer_arn(values["LOAD_BALANCER_NAME"])
     missing = sorted(keys - values.keys())
     if missing:
         raise RenderError(f"no value for {', '.join(missing)} in {source}")
@@ -108,11 +144,18 @@ def fill(env: str, kustomize: Path, values_out: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 4 or argv[0] != "fill":
-        print("usage: render_values.py fill ENV KUSTOMIZE_COPY VALUES_OUT", file=sys.stderr)
-        return 2
     try:
-        fill(argv[1], Path(argv[2]), Path(argv[3]))
+        if len(argv) == 4 and argv[0] == "fill":
+            fill(argv[1], Path(argv[2]), Path(argv[3]))
+        elif len(argv) == 3 and argv[0] == "wait-alb" and argv[2].isdigit():
+            print(wait_for_load_balancer(argv[1], int(argv[2])))
+        else:
+            print(
+                "usage: render_values.py fill ENV KUSTOMIZE_COPY VALUES_OUT"
+                " | wait-alb NAME SECONDS",
+                file=sys.stderr,
+            )
+            return 2
     except RenderError as error:
         print(f"ci/render: {error}", file=sys.stderr)
         return 1

@@ -219,7 +219,9 @@ def test_deploy_refuses_an_oidc_client_secret_without_its_keys(
         aws_secret_access_key=account["AWS_SECRET_ACCESS_KEY"],
     ).create_secret(Name="half-made/oidc-client", SecretString='{"clientID": "only-the-id"}')
     values = json.loads((RENDER_VALUES_DIR / "dev.json").read_text())
-    values["OIDC_CLIENT_SECRET_ARN"] = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:half-made/oidc-client"
+    values["OIDC_CLIENT_SECRET_ARN"] = (
+        "arn:aws:secretsmanager:eu-west-1:210987654321:secret:half-made/oidc-client"
+    )
     (tmp_path / "values").mkdir()
     (tmp_path / "values" / "dev.json").write_text(json.dumps(values))
     env = {"KUBECTL": str(kubectl), "RENDER_VALUES_DIR": str(tmp_path / "values")}

@@ -13,7 +13,7 @@ import boto3
 import pytest
 import yaml
 
-from tests.support.deploy_steps import IMAGE, RENDER_VALUES_DIR, calls, run_step
+from tests.support.deploy_steps import IMAGE, OIDC_CLIENTS, RENDER_VALUES_DIR, calls, run_step
 from tests.support.programs import moto_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,9 +71,7 @@ def test_the_committed_overlays_hold_no_account_value() -> None:
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_render_without_values_is_refused(
-    env: str, ssm: dict[str, str], tmp_path: Path
-) -> None:
+def test_render_without_values_is_refused(env: str, ssm: dict[str, str], tmp_path: Path) -> None:
     """The committed overlays, with no parameter written yet (no test writes the default
     path): refused, nothing rendered."""
     result = run_step("render", env, IMAGE, str(tmp_path), env=ssm)
@@ -161,3 +159,81 @@ def test_render_fills_the_values_terraform_wrote_to_ssm(
         assert idp["issuer"] == expected["OIDC_ISSUER"]
         assert idp["tokenEndpoint"] == expected["OIDC_TOKEN_ENDPOINT"]
     assert json.loads((tmp_path / "values.json").read_text()) == expected
+
+
+def make_load_balancer(env: dict[str, str], name: str) -> str:
+    """An ALB called NAME in moto_server's account, as EKS makes it from the Ingress; its ARN."""
+    session = boto3.Session(
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    ec2 = session.client("ec2", endpoint_url=env["AWS_ENDPOINT_URL"])
+    vpc = ec2.create_vpc(CidrBlock="10.10.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.10.{i}.0/24", AvailabilityZone=f"eu-west-1{z}")[
+            "Subnet"
+        ]["SubnetId"]
+        for i, z in enumerate("ab")
+    ]
+    elbv2 = session.client("elbv2", endpoint_url=env["AWS_ENDPOINT_URL"])
+    created = elbv2.create_load_balancer(Name=name, Subnets=subnets)["LoadBalancers"][0]
+    return str(created["LoadBalancerArn"])
+
+
+def config_and_ui_ingress(outdir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    docs = [d for d in yaml.safe_load_all((outdir / "manifests.yaml").read_text()) if d]
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    ui = next(
+        d for d in docs if d["kind"] == "Ingress" and d["metadata"]["name"] == "incident-tracker"
+    )
+    return config, ui["metadata"]["annotations"]
+
+
+# The signer the service checks is the ALB's ARN, which exists only once EKS made the ALB from
+# the Ingress; its name is fixed by the Ingress annotation load-balancer-name (Exclusive in an
+# IngressGroup: set on one Ingress):
+# https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/ingress/annotations/
+# EKS Auto Mode reads the Ingress's annotations (none on an IngressClass):
+# https://docs.aws.amazon.com/eks/latest/userguide/auto-configure-alb.html
+def test_render_finds_the_load_balancer_arn_by_the_ingress_name(
+    ssm: dict[str, str], tmp_path: Path
+) -> None:
+    arn = make_load_balancer(ssm, "it-found-dev")
+    given = {k: v for k, v in values("dev").items() if k != "OIDC_ALB_ARN"}
+    put_parameters(ssm, "/alb/dev/deploy", given | {"LOAD_BALANCER_NAME": "it-found-dev"})
+    env = ssm | {"RENDER_VALUES_SSM_PATH": "/alb/dev/deploy"}
+    result = run_step("render", "dev", IMAGE, str(tmp_path), env=env)
+    assert result.returncode == 0, result.stderr
+    config, ui = config_and_ui_ingress(tmp_path)
+    assert config["OIDC_ALB_ARN"] == arn
+    assert ui["alb.ingress.kubernetes.io/load-balancer-name"] == "it-found-dev"
+
+
+def test_before_the_first_deploy_the_arn_is_empty_and_deploy_waits_for_it(
+    ssm: dict[str, str], tmp_path: Path, kubectl: Path
+) -> None:
+    """No load balancer yet: rendered with OIDC_ALB_ARN "" (the token form), and ci/deploy,
+    after its rollout, waits for the load balancer to deploy again with its ARN."""
+    given = {k: v for k, v in values("dev").items() if k != "OIDC_ALB_ARN"}
+    put_parameters(ssm, "/first/dev/deploy", given | {"LOAD_BALANCER_NAME": "it-not-yet-dev"})
+    env = ssm | {"RENDER_VALUES_SSM_PATH": "/first/dev/deploy"}
+    result = run_step("render", "dev", IMAGE, str(tmp_path / "out"), env=env)
+    assert result.returncode == 0, result.stderr
+    config, _ = config_and_ui_ingress(tmp_path / "out")
+    assert config["OIDC_ALB_ARN"] == ""
+    boto3.client(
+        "secretsmanager",
+        endpoint_url=ssm["AWS_ENDPOINT_URL"],
+        region_name=ssm["AWS_DEFAULT_REGION"],
+        aws_access_key_id=ssm["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=ssm["AWS_SECRET_ACCESS_KEY"],
+    ).create_secret(
+        Name="incident-tracker-dev/oidc-client", SecretString=json.dumps(OIDC_CLIENTS["dev"])
+    )
+    deploy_env = env | {"KUBECTL": str(kubectl), "ALB_WAIT_SECONDS": "0"}
+    result = run_step("deploy", "dev", IMAGE, env=deploy_env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "waiting for load balancer it-not-yet-dev" in result.stderr
+    assert "no load balancer it-not-yet-dev yet" in result.stderr
+    assert [call for call in calls(tmp_path) if "rollout" in call]  # after the rollout

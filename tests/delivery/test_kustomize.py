@@ -518,7 +518,7 @@ INTENDED_DIFFERENCES = [
     r"ConfigMap/metadata/name",  # the hash of its data
     r"(Deployment|Job)/spec/template/spec/containers/0/envFrom/0/configMapRef/name",
     r"ConfigMap/data/(LOG_LEVEL|DB_HOST|(DB|DB_MASTER|SMOKE_TOKEN)_SECRET_ARN|SECRET_KEY_ARN"
-    r"|AWS_REGION|WEB_CONCURRENCY|OIDC_LOGOUT_URL)",  # the values from Terraform, and two more
+    r"|AWS_REGION|WEB_CONCURRENCY|OIDC_LOGOUT_URL|OIDC_ALB_ARN)",  # values from Terraform, AWS
     r"Job/spec/template/spec/containers/0/env/\d+/valueFrom/configMapKeyRef/name",
     r"ServiceAccount/metadata/annotations/eks\.amazonaws\.com/role-arn",
     r"Ingress/spec/rules/0/host",
@@ -526,6 +526,7 @@ INTENDED_DIFFERENCES = [
     r"NetworkPolicy/spec/egress/0/to/0/ipBlock/except/0",  # the VPC's CIDR, kept out
     r"Ingress/metadata/annotations/alb\.ingress\.kubernetes\.io/certificate-arn",
     r"Ingress/metadata/annotations/alb\.ingress\.kubernetes\.io/auth-idp-oidc",  # each env's IdP
+    r"Ingress/metadata/annotations/alb\.ingress\.kubernetes\.io/load-balancer-name",
     r"HorizontalPodAutoscaler/spec/(min|max)Replicas",
     r"Deployment/spec/template/spec/containers/0/resources/(requests|limits)/(cpu|memory)",
 ]

@@ -91,7 +91,9 @@ def test_the_overlay_serves_the_host_terraform_certifies(env: str) -> None:
     assert hosts == [stack(env)["hostname"]]
     # The certificate Terraform issued for that host: its ARN, filled in by ci/render from the
     # stack's deploy_values (CERTIFICATE_ARN = module.dns.certificate_arn).
-    values = ingress_operations(KUSTOMIZE / "components" / "terraform-values" / "kustomization.yaml")
+    values = ingress_operations(
+        KUSTOMIZE / "components" / "terraform-values" / "kustomization.yaml"
+    )
     assert [op["value"] for op in values if op["path"].endswith("certificate-arn")] == [
         "${CERTIFICATE_ARN}"
     ]

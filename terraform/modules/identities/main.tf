@@ -200,6 +200,14 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   statement {
+    # ci/render finds the ARN of the load balancer EKS made from the Ingress by its name
+    # (OIDC_ALB_ARN). Describe actions of elasticloadbalancing take no resource ARN.
+    sid       = "FindLoadBalancer"
+    actions   = ["elasticloadbalancing:DescribeLoadBalancers"]
+    resources = ["*"]
+  }
+
+  statement {
     sid       = "DescribeCluster"
     actions   = ["eks:DescribeCluster"]
     resources = [var.cluster_arn]

@@ -29,6 +29,8 @@ locals {
     SECRET_KEY_ARN         = module.secrets.session_key_secret_arn
     SMOKE_TOKEN_SECRET_ARN = module.secrets.smoke_token_secret_arn
     CERTIFICATE_ARN        = module.dns.certificate_arn
+    # The UI Ingress names its load balancer so; ci/render finds OIDC_ALB_ARN by it.
+    LOAD_BALANCER_NAME = local.name
   }, module.people_sign_in.deploy_values)
 }
 
