@@ -207,7 +207,8 @@ def test_drift_runs_on_a_schedule_for_every_environment_and_opens_an_issue() -> 
     assert job["permissions"]["issues"] == "write"
     runs = [step.get("run", "") for step in job["steps"]]
     assert any("gh issue create" in run for run in runs)
-    assert "values 'dev', 'prod'" in jenkins_stage_text("Drift check", DRIFT_JENKINSFILE.read_text())
+    drift_stage = jenkins_stage_text("Drift check", DRIFT_JENKINSFILE.read_text())
+    assert "values 'dev', 'prod'" in drift_stage
 
 
 # --- GitHub Actions ------------------------------------------------------------------------
