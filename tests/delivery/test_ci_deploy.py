@@ -6,7 +6,6 @@ import base64
 import json
 from pathlib import Path
 
-import boto3
 import pytest
 
 from tests.support.deploy_steps import (
@@ -14,6 +13,7 @@ from tests.support.deploy_steps import (
     OIDC_CLIENTS,
     RENDER_VALUES_DIR,
     WORKLOADS,
+    aws_client,
     calls,
     check_account,
     deploy_plan,
@@ -211,13 +211,9 @@ def test_deploy_refuses_an_oidc_client_secret_without_its_keys(
     kubectl: Path, tmp_path: Path
 ) -> None:
     account = check_account()
-    boto3.client(
-        "secretsmanager",
-        endpoint_url=account["AWS_ENDPOINT_URL"],
-        region_name=account["AWS_DEFAULT_REGION"],
-        aws_access_key_id=account["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=account["AWS_SECRET_ACCESS_KEY"],
-    ).create_secret(Name="half-made/oidc-client", SecretString='{"clientID": "only-the-id"}')
+    aws_client("secretsmanager", account).create_secret(
+        Name="half-made/oidc-client", SecretString='{"clientID": "only-the-id"}'
+    )
     values = json.loads((RENDER_VALUES_DIR / "dev.json").read_text())
     values["OIDC_CLIENT_SECRET_ARN"] = (
         "arn:aws:secretsmanager:eu-west-1:210987654321:secret:half-made/oidc-client"

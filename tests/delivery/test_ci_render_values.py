@@ -9,11 +9,17 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 import yaml
 
-from tests.support.deploy_steps import IMAGE, OIDC_CLIENTS, RENDER_VALUES_DIR, calls, run_step
+from tests.support.deploy_steps import (
+    IMAGE,
+    OIDC_CLIENTS,
+    RENDER_VALUES_DIR,
+    aws_client,
+    calls,
+    run_step,
+)
 from tests.support.programs import moto_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,13 +53,7 @@ def ssm() -> Iterator[dict[str, str]]:
 
 
 def put_parameters(env: dict[str, str], path: str, parameters: dict[str, str]) -> None:
-    client = boto3.client(
-        "ssm",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    client = aws_client("ssm", env)
     for key, value in parameters.items():
         client.put_parameter(Name=f"{path}/{key}", Value=value, Type="String")
 
@@ -163,12 +163,7 @@ def test_render_fills_the_values_terraform_wrote_to_ssm(
 
 def make_load_balancer(env: dict[str, str], name: str) -> str:
     """An ALB called NAME in moto_server's account, as EKS makes it from the Ingress; its ARN."""
-    session = boto3.Session(
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
-    ec2 = session.client("ec2", endpoint_url=env["AWS_ENDPOINT_URL"])
+    ec2 = aws_client("ec2", env)
     vpc = ec2.create_vpc(CidrBlock="10.10.0.0/16")["Vpc"]["VpcId"]
     subnets = [
         ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.10.{i}.0/24", AvailabilityZone=f"eu-west-1{z}")[
@@ -176,7 +171,7 @@ def make_load_balancer(env: dict[str, str], name: str) -> str:
         ]["SubnetId"]
         for i, z in enumerate("ab")
     ]
-    elbv2 = session.client("elbv2", endpoint_url=env["AWS_ENDPOINT_URL"])
+    elbv2 = aws_client("elbv2", env)
     created = elbv2.create_load_balancer(Name=name, Subnets=subnets)["LoadBalancers"][0]
     return str(created["LoadBalancerArn"])
 
@@ -222,13 +217,7 @@ def test_before_the_first_deploy_the_arn_is_empty_and_deploy_waits_for_it(
     assert result.returncode == 0, result.stderr
     config, _ = config_and_ui_ingress(tmp_path / "out")
     assert config["OIDC_ALB_ARN"] == ""
-    boto3.client(
-        "secretsmanager",
-        endpoint_url=ssm["AWS_ENDPOINT_URL"],
-        region_name=ssm["AWS_DEFAULT_REGION"],
-        aws_access_key_id=ssm["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=ssm["AWS_SECRET_ACCESS_KEY"],
-    ).create_secret(
+    aws_client("secretsmanager", ssm).create_secret(
         Name="incident-tracker-dev/oidc-client", SecretString=json.dumps(OIDC_CLIENTS["dev"])
     )
     deploy_env = env | {"KUBECTL": str(kubectl), "ALB_WAIT_SECONDS": "0"}

@@ -15,6 +15,7 @@ import os
 import shlex
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -65,6 +66,17 @@ _servers = contextlib.ExitStack()
 atexit.register(_servers.close)
 
 
+def aws_client(service: str, account: dict[str, str]) -> Any:
+    """A boto3 client of SERVICE in ACCOUNT (AWS_ENDPOINT_URL, region and keys: moto_server)."""
+    return boto3.client(
+        service,
+        endpoint_url=account["AWS_ENDPOINT_URL"],
+        region_name=account["AWS_DEFAULT_REGION"],
+        aws_access_key_id=account["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=account["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
 def check_account() -> dict[str, str]:
     """The AWS environment of a deploy with the check values: moto_server (started once per
     test run) holding each environment's OIDC client secret, which ci/deploy reads."""
@@ -75,13 +87,7 @@ def check_account() -> dict[str, str]:
             AWS_ACCESS_KEY_ID="testing",
             AWS_SECRET_ACCESS_KEY="testing",
         )
-        secrets = boto3.client(
-            "secretsmanager",
-            endpoint_url=_account["AWS_ENDPOINT_URL"],
-            region_name="eu-west-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        secrets = aws_client("secretsmanager", _account)
         for env, client in OIDC_CLIENTS.items():
             secrets.create_secret(
                 Name=f"incident-tracker-{env}/oidc-client", SecretString=json.dumps(client)

@@ -48,6 +48,7 @@ variable "group_scopes" {
   description = "OIDC_GROUP_SCOPES: identity provider group -> scope (README \"Sign-in for people\"). With Cognito, these groups are created in the user pool."
   type        = string
   default     = "sre=admin,responders=incidents:write,staff=incidents:read"
+  nullable    = false
 }
 
 variable "cognito_domain_prefix" {

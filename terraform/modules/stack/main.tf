@@ -117,8 +117,8 @@ module "people_sign_in" {
   name              = local.name
   hostname          = var.hostname
   kms_key_arn       = module.database.kms_key_arn
-  identity_provider = var.people_sign_in.identity_provider
-  group_scopes      = var.people_sign_in.group_scopes
+  identity_provider = try(var.people_sign_in.identity_provider, null)
+  group_scopes      = try(var.people_sign_in.group_scopes, null)
   tags              = local.tags
 }
 

@@ -117,25 +117,15 @@ variable "jenkins" {
 
 variable "people_sign_in" {
   description = <<-EOT
-    How people sign in at the load balancer (README "Sign-in for people"; modules/people-sign-in):
-    identity_provider, the company's OIDC issuer, endpoints, end-session URL and groups claim
-    (one row of the README's table; its client goes into the secret output
-    people_sign_in_client_secret_arn), or null for a Cognito user pool made here; group_scopes,
-    OIDC_GROUP_SCOPES. Written to the deploy values; ci/render puts them in the overlay.
+    How people sign in at the load balancer (README "Sign-in for people"), passed to
+    modules/people-sign-in, whose variables hold the types: identity_provider, the company's
+    OIDC issuer, endpoints, logout_url and groups_claim (one row of the README's table), or
+    absent for a Cognito user pool made there; group_scopes, OIDC_GROUP_SCOPES (absent: its
+    default). Written to the deploy values; ci/render puts them in the overlay.
   EOT
-  type = object({
-    identity_provider = optional(object({
-      issuer                 = string
-      authorization_endpoint = string
-      token_endpoint         = string
-      user_info_endpoint     = string
-      logout_url             = optional(string, "")
-      groups_claim           = optional(string, "groups")
-    }))
-    group_scopes = optional(string, "sre=admin,responders=incidents:write,staff=incidents:read")
-  })
-  default  = {}
-  nullable = false
+  type        = any
+  default     = {}
+  nullable    = false
 }
 
 variable "tags" {
