@@ -8,6 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 APP_IMAGE_NAME="incident-tracker"
 APP_DEPLOYMENT="incident-tracker"
 MIGRATION_JOB="incident-tracker-migrate"
+# auth-idp-oidc's secretName (kustomize/components/people-sign-in): ci/deploy makes it.
+OIDC_SECRET_NAME="incident-tracker-oidc"
 # kubectl for the cluster (init_kube picks one within a minor version of the cluster's); tests
 # point it at a recording fake. Rendering always uses ci/tool.
 KUBECTL="${KUBECTL:-}"

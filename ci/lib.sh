@@ -5,6 +5,9 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO_ROOT
 export VENV="${REPO_ROOT}/.venv"
+# Deploy values of no account (ENV.json) for what renders the overlays without AWS
+# (ci/manifests-check, ci/scan, the tests); deploys read Terraform's (ci/render_values.py).
+export CHECK_VALUES_DIR="${REPO_ROOT}/kustomize/check-values"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
 
-from tests.support.deploy_steps import IMAGE, WORKLOADS, calls, deploy_plan, planned, run_step
+from tests.support.deploy_steps import (
+    IMAGE,
+    OIDC_CLIENTS,
+    RENDER_VALUES_DIR,
+    WORKLOADS,
+    aws_client,
+    calls,
+    check_account,
+    deploy_plan,
+    planned,
+    run_step,
+)
 
 
 @pytest.mark.parametrize(
@@ -168,3 +181,48 @@ def test_deploy_checks_its_arguments(
     assert result.returncode != 0
     assert message in result.stderr
     assert calls(tmp_path) == []
+
+
+def test_deploy_applies_the_oidc_client_secret_from_secrets_manager_unprinted(
+    kubectl: Path, tmp_path: Path
+) -> None:
+    """The load balancer's OIDC client (README "Sign-in for people") comes from the Secrets
+    Manager secret the values name, piped to kubectl before anything else is applied."""
+    result = run_step("deploy", "dev", IMAGE, env={"KUBECTL": str(kubectl)}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    piped = (tmp_path / "calls.jsonl.stdin").read_text().split("\n")
+    (secret,) = [json.loads(line) for line in piped if line]
+    assert secret["kind"] == "Secret"
+    assert secret["metadata"]["name"] == "incident-tracker-oidc"
+    assert secret["metadata"]["namespace"] == "incident-tracker-dev"
+    decoded = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+    assert decoded == OIDC_CLIENTS["dev"]
+    client_secret = OIDC_CLIENTS["dev"]["clientSecret"]
+    assert client_secret not in result.stdout + result.stderr
+    kept = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "calls.jsonl.stdin"]
+    assert not [p for p in kept if client_secret in p.read_text()]
+    made = calls(tmp_path)
+    assert made.index(["--namespace", "incident-tracker-dev", "apply", "-f", "-"]) < min(
+        i for i, call in enumerate(made) if "delete" in call or call[:1] == ["apply"]
+    )
+
+
+def test_deploy_refuses_an_oidc_client_secret_without_its_keys(
+    kubectl: Path, tmp_path: Path
+) -> None:
+    account = check_account()
+    aws_client("secretsmanager", account).create_secret(
+        Name="half-made/oidc-client", SecretString='{"clientID": "only-the-id"}'
+    )
+    values = json.loads((RENDER_VALUES_DIR / "dev.json").read_text())
+    values["OIDC_CLIENT_SECRET_ARN"] = (
+        "arn:aws:secretsmanager:eu-west-1:210987654321:secret:half-made/oidc-client"
+    )
+    (tmp_path / "values").mkdir()
+    (tmp_path / "values" / "dev.json").write_text(json.dumps(values))
+    env = {"KUBECTL": str(kubectl), "RENDER_VALUES_DIR": str(tmp_path / "values")}
+    result = run_step("deploy", "dev", IMAGE, env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "half-made/oidc-client has no clientSecret" in result.stderr
+    assert "only-the-id" not in result.stdout + result.stderr
+    assert not [call for call in calls(tmp_path) if "apply" in call]

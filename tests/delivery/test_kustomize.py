@@ -21,6 +21,7 @@ import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
 from incident_tracker.core.config import load_settings
+from tests.support.deploy_steps import run_step
 from tests.support.hcl import load
 from tests.support.steps import assert_checkov_clean, run_ci_step
 
@@ -42,12 +43,7 @@ def stack_setting(env: str, name: str) -> str:
 
 
 def render(env: str, outdir: Path, image: str = IMAGE) -> list[Doc]:
-    result = subprocess.run(
-        [str(ROOT / "ci" / "render"), env, image, str(outdir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_step("render", env, image, str(outdir))
     assert result.returncode == 0, result.stderr
     manifests = Path(result.stdout.strip())
     assert manifests == outdir / "manifests.yaml"
@@ -522,7 +518,7 @@ INTENDED_DIFFERENCES = [
     r"ConfigMap/metadata/name",  # the hash of its data
     r"(Deployment|Job)/spec/template/spec/containers/0/envFrom/0/configMapRef/name",
     r"ConfigMap/data/(LOG_LEVEL|DB_HOST|(DB|DB_MASTER|SMOKE_TOKEN)_SECRET_ARN|SECRET_KEY_ARN"
-    r"|AWS_REGION|WEB_CONCURRENCY)",
+    r"|AWS_REGION|WEB_CONCURRENCY|OIDC_LOGOUT_URL|OIDC_ALB_ARN)",  # values from Terraform, AWS
     r"Job/spec/template/spec/containers/0/env/\d+/valueFrom/configMapKeyRef/name",
     r"ServiceAccount/metadata/annotations/eks\.amazonaws\.com/role-arn",
     r"Ingress/spec/rules/0/host",
@@ -530,6 +526,7 @@ INTENDED_DIFFERENCES = [
     r"NetworkPolicy/spec/egress/0/to/0/ipBlock/except/0",  # the VPC's CIDR, kept out
     r"Ingress/metadata/annotations/alb\.ingress\.kubernetes\.io/certificate-arn",
     r"Ingress/metadata/annotations/alb\.ingress\.kubernetes\.io/auth-idp-oidc",  # each env's IdP
+    r"Ingress/metadata/annotations/alb\.ingress\.kubernetes\.io/load-balancer-name",
     r"HorizontalPodAutoscaler/spec/(min|max)Replicas",
     r"Deployment/spec/template/spec/containers/0/resources/(requests|limits)/(cpu|memory)",
 ]
@@ -598,8 +595,9 @@ def test_no_secret_is_made_by_hand(rendered: dict[str, list[Doc]], env: str) -> 
 def test_kustomizations_use_current_fields_only() -> None:
     deprecated = {"commonLabels", "bases", "patchesStrategicMerge", "patchesJson6902", "vars"}
     files = sorted(KUSTOMIZE.rglob("kustomization.yaml"))
-    # base, dev, prod, the cluster-wide prerequisites and the people-sign-in component
-    assert len(files) == 5
+    # base, dev, prod, the cluster-wide prerequisites, the people-sign-in and terraform-values
+    # components
+    assert len(files) == 6
     for path in files:
         kustomization = yaml.safe_load(path.read_text())
         assert not deprecated & kustomization.keys(), path

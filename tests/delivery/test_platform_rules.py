@@ -77,18 +77,30 @@ def test_upgrade_policy_never_lets_eks_upgrade_prod_before_dev() -> None:
 def test_the_overlay_serves_the_host_terraform_certifies(env: str) -> None:
     # The ALB serves the ACM certificate of the Ingress host; Terraform issues it for `hostname`.
     # https://docs.aws.amazon.com/eks/latest/userguide/auto-configure-alb.html
-    kustomization = yaml.safe_load(
-        (KUSTOMIZE / "overlays" / env / "kustomization.yaml").read_text()
-    )
-    operations = [
-        operation
-        for patch in kustomization["patches"]
-        if patch["target"]["kind"] == "Ingress"
-        for operation in yaml.safe_load(patch["patch"])
-    ]
+    def ingress_operations(kustomization: Path) -> list[dict[str, Any]]:
+        patches = yaml.safe_load(kustomization.read_text())["patches"]
+        return [
+            operation
+            for patch in patches
+            if patch["target"]["kind"] == "Ingress"
+            for operation in yaml.safe_load(patch["patch"])
+        ]
+
+    operations = ingress_operations(KUSTOMIZE / "overlays" / env / "kustomization.yaml")
     hosts = [op["value"] for op in operations if op["path"] == "/spec/rules/0/host"]
     assert hosts == [stack(env)["hostname"]]
-    assert any(op["path"].endswith("certificate-arn") for op in operations)
+    # The certificate Terraform issued for that host: its ARN, filled in by ci/render from the
+    # stack's deploy_values (CERTIFICATE_ARN = module.dns.certificate_arn).
+    values = ingress_operations(
+        KUSTOMIZE / "components" / "terraform-values" / "kustomization.yaml"
+    )
+    assert [op["value"] for op in values if op["path"].endswith("certificate-arn")] == [
+        "${CERTIFICATE_ARN}"
+    ]
+    assert re.search(
+        r"CERTIFICATE_ARN\s*=\s*module\.dns\.certificate_arn",
+        (ROOT / "terraform" / "modules" / "stack" / "main.tf").read_text(),
+    )
 
 
 def external_dns() -> list[dict[str, Any]]:

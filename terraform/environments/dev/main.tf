@@ -51,4 +51,5 @@ module "stack" {
   github_repository = var.github_repository
   allow_image_push  = true
   jenkins           = var.jenkins
+  people_sign_in    = var.people_sign_in
 }

@@ -44,3 +44,9 @@ variable "jenkins" {
   type        = any
   default     = {}
 }
+
+variable "people_sign_in" {
+  description = "How people sign in at the load balancer (identity_provider, or none for a Cognito user pool; group_scopes): the object type of modules/stack's people_sign_in. README \"Sign-in for people\"."
+  type        = any
+  default     = {}
+}

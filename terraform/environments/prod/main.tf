@@ -55,5 +55,6 @@ module "stack" {
   allow_image_tag   = true
   # Prod release agents run in their own namespace, whose Jenkins cloud only the release job's
   # folder may use (ci/jenkins/jenkins.yaml): a PR naming the service account gets nothing.
-  jenkins = merge({ namespace = "jenkins-release" }, var.jenkins)
+  jenkins        = merge({ namespace = "jenkins-release" }, var.jenkins)
+  people_sign_in = var.people_sign_in
 }

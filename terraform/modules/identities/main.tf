@@ -1,5 +1,6 @@
 data "aws_region" "current" {}
 data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
 
 locals {
   partition            = data.aws_partition.current.partition
@@ -158,8 +159,32 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   dynamic "statement" {
-    # The smoke token's secret is encrypted with the secrets' customer managed key.
-    for_each = var.smoke_token_secret_arn == null ? [] : [var.secrets_kms_key_arn]
+    # ci/render reads the overlay's values, which Terraform writes under this one path (the
+    # action is authorized on the path itself; nothing else in Parameter Store is readable).
+    for_each = var.deploy_parameters_path == null ? [] : [var.deploy_parameters_path]
+
+    content {
+      sid       = "ReadDeployValues"
+      actions   = ["ssm:GetParametersByPath"]
+      resources = ["arn:${local.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter${statement.value}"]
+    }
+  }
+
+  dynamic "statement" {
+    # ci/deploy makes the Secret incident-tracker-oidc from the load balancer's OIDC client.
+    for_each = var.oidc_client_secret_arn == null ? [] : [var.oidc_client_secret_arn]
+
+    content {
+      sid       = "ReadOidcClient"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    # The smoke token's and the OIDC client's secrets are encrypted with the secrets' customer
+    # managed key.
+    for_each = var.smoke_token_secret_arn == null && var.oidc_client_secret_arn == null ? [] : [var.secrets_kms_key_arn]
 
     content {
       sid       = "DecryptSmokeToken"
@@ -172,6 +197,14 @@ data "aws_iam_policy_document" "deploy" {
         values   = ["secretsmanager.${data.aws_region.current.name}.amazonaws.com"]
       }
     }
+  }
+
+  statement {
+    # ci/render finds the ARN of the load balancer EKS made from the Ingress by its name
+    # (OIDC_ALB_ARN). Describe actions of elasticloadbalancing take no resource ARN.
+    sid       = "FindLoadBalancer"
+    actions   = ["elasticloadbalancing:DescribeLoadBalancers"]
+    resources = ["*"]
   }
 
   statement {

@@ -138,6 +138,27 @@ variable "smoke_token_secret_arn" {
   default     = null
 }
 
+variable "deploy_parameters_path" {
+  description = <<-EOT
+    SSM parameter path (e.g. /incident-tracker/dev/deploy) under which Terraform writes the
+    overlay's values: the CI roles may call ssm:GetParametersByPath on exactly this path
+    (ci/render). null: no such grant.
+  EOT
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.deploy_parameters_path == null || can(regex("^(/[A-Za-z0-9_.-]+)+$", var.deploy_parameters_path))
+    error_message = "deploy_parameters_path looks like /incident-tracker/dev/deploy (no trailing slash)."
+  }
+}
+
+variable "oidc_client_secret_arn" {
+  description = "Secrets Manager secret of the load balancer's OIDC client: the CI roles may read exactly this secret (ci/deploy makes the Kubernetes Secret from it). null: no such grant."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)

@@ -17,6 +17,21 @@ locals {
   # "dev" (deploy.yml's build-and-push and deploy jobs both run in it; it admits main only)
   # or "prod" (the release job; its protection rules give the approval).
   github_subjects = ["repo:${var.github_repository}:environment:${var.environment}"]
+
+  deploy_parameters_path = "/${var.app_name}/${var.environment}/deploy"
+  deploy_values = merge({
+    AWS_REGION             = data.aws_region.current.name
+    APP_ROLE_ARN           = module.identities.app_role_arn
+    MIGRATE_ROLE_ARN       = module.identities.migrate_role_arn
+    DB_HOST                = module.database.db_host
+    DB_SECRET_ARN          = module.secrets.app_db_secret_arn
+    DB_MASTER_SECRET_ARN   = module.database.master_user_secret_arn
+    SECRET_KEY_ARN         = module.secrets.session_key_secret_arn
+    SMOKE_TOKEN_SECRET_ARN = module.secrets.smoke_token_secret_arn
+    CERTIFICATE_ARN        = module.dns.certificate_arn
+    # The UI Ingress names its load balancer so; ci/render finds OIDC_ALB_ARN by it.
+    LOAD_BALANCER_NAME = local.name
+  }, module.people_sign_in.deploy_values)
 }
 
 data "aws_region" "current" {}
@@ -96,6 +111,17 @@ module "dns" {
   tags           = local.tags
 }
 
+module "people_sign_in" {
+  source = "../people-sign-in"
+
+  name              = local.name
+  hostname          = var.hostname
+  kms_key_arn       = module.database.kms_key_arn
+  identity_provider = try(var.people_sign_in.identity_provider, null)
+  group_scopes      = try(var.people_sign_in.group_scopes, null)
+  tags              = local.tags
+}
+
 module "identities" {
   source = "../identities"
 
@@ -120,7 +146,23 @@ module "identities" {
   plan_github_subject      = "repo:${var.github_repository}:environment:terraform-drift"
   jenkins                  = local.jenkins
   smoke_token_secret_arn   = module.secrets.smoke_token_secret_arn
+  deploy_parameters_path   = local.deploy_parameters_path
+  oidc_client_secret_arn   = module.people_sign_in.client_secret_arn
   tags                     = local.tags
+}
+
+# The overlay's account-specific values (kustomize/components/terraform-values and
+# people-sign-in hold them as ${KEY}): one SSM parameter per key under one path, which
+# ci/render reads with the deploy role at deploy time. Nothing is copied by hand.
+resource "aws_ssm_parameter" "deploy_value" {
+  # checkov:skip=CKV2_AWS_34:ARNs, hostnames and endpoints, none a secret (the manifests show them); SecureString would only add a KMS grant
+  for_each = local.deploy_values
+
+  name        = "${local.deploy_parameters_path}/${each.key}"
+  description = "ci/render fills $${${each.key}} in the ${var.environment} overlay with this value."
+  type        = "String" # ARNs, hosts and endpoints, none of them a secret
+  value       = each.value
+  tags        = local.tags
 }
 
 # The jobs that reach the cluster run on these runners (tests/delivery/test_pipelines.py).

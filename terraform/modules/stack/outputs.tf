@@ -112,3 +112,23 @@ output "github_connection_arn" {
   description = "GitHub connection of the runners: PENDING until its one-time handshake in the console."
   value       = module.runner.connection_arn
 }
+
+output "deploy_values" {
+  description = "The overlay's values (KEY -> value), also in SSM under deploy_parameters_path: `terraform output -json deploy_values > DIR/ENV.json` for RENDER_VALUES_DIR."
+  value       = local.deploy_values
+}
+
+output "deploy_parameters_path" {
+  description = "SSM path ci/render reads the overlay's values from (RENDER_VALUES_SSM_PATH; the default is this)."
+  value       = local.deploy_parameters_path
+}
+
+output "people_sign_in_client_secret_arn" {
+  description = "OIDC_CLIENT_SECRET_ARN: the OIDC client (JSON clientID, clientSecret) the load balancer uses; filled by Terraform with Cognito, by the identity provider's admin otherwise."
+  value       = module.people_sign_in.client_secret_arn
+}
+
+output "people_sign_in_callback_url" {
+  description = "The redirect URI to register with the identity provider (the ALB's /oauth2/idpresponse on the hostname)."
+  value       = module.people_sign_in.callback_url
+}

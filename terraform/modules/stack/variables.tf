@@ -115,6 +115,19 @@ variable "jenkins" {
   default = {}
 }
 
+variable "people_sign_in" {
+  description = <<-EOT
+    How people sign in at the load balancer (README "Sign-in for people"), passed to
+    modules/people-sign-in, whose variables hold the types: identity_provider, the company's
+    OIDC issuer, endpoints, logout_url and groups_claim (one row of the README's table), or
+    absent for a Cognito user pool made there; group_scopes, OIDC_GROUP_SCOPES (absent: its
+    default). Written to the deploy values; ci/render puts them in the overlay.
+  EOT
+  type        = any
+  default     = {}
+  nullable    = false
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
