@@ -98,6 +98,17 @@ def get_incident(session: DbSession, incident_id: int, *, for_update: bool = Fal
     return incident
 
 
+def _known_incident(session: DbSession, incident_id: int) -> Incident:
+    """Like get_incident, but an incident already loaded in this session costs no statement
+    (the incident page reads its timeline three times after loading the incident)."""
+    if not 1 <= incident_id <= MAX_ID:
+        raise _not_found(incident_id)
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise _not_found(incident_id)
+    return incident
+
+
 def _check_version(incident: Incident, expected_version: int | None) -> None:
     if expected_version is not None and incident.version != expected_version:
         raise VersionMismatch(
@@ -599,7 +610,7 @@ def list_events(
 ) -> Page[IncidentEvent]:
     """The timeline, a page of `limit` events after `cursor`: oldest first (the API), or
     newest first (the web page); `after` keeps only events with a larger id (polling)."""
-    get_incident(session, incident_id)
+    _known_incident(session, incident_id)
     query = sa.select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
     if after is not None:
         query = query.where(IncidentEvent.id > after)
