@@ -2,10 +2,11 @@
 
 On a throwaway PostgreSQL, migrated, two SEV1 incidents get 38 and 1 000 events (notes,
 updates, decisions, status and field changes). Each page is rendered in-process through the
-app's own WSGI stack (sign-in cookie, the real templates) many times; the report gives the
-median and p90 render time, the HTML size and the number of events in the HTML, per page,
-and the same for one live poll (`/live`, 200 and 304). Figures depend on the machine: quote
-the ratio between the two pages measured in one run.
+app's own WSGI stack (sign-in cookie, the real templates) many times, the two pages
+alternating so that both see the same machine load; the report gives the median and p90
+render time, the SQL statements per render, the HTML size and the number of events in the
+HTML, per page, and the same for one live poll (`/live`, 200 and 304). Figures depend on the
+machine: quote the ratio between the two pages measured in one run.
 
     .venv/bin/python -m bench.war_room [--runs 40] [--output bench/results]
 
@@ -26,6 +27,7 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 from tests.support.postgres import local_postgres
 
 from incident_tracker import create_app, migrate
@@ -63,23 +65,43 @@ def _seed(client: FlaskClient, events: int, notes_only: bool) -> int:
     return incident_id
 
 
-def _timed(client: FlaskClient, url: str, runs: int, **headers: str) -> dict[str, Any]:
-    seconds: list[float] = []
-    status, body = 0, b""
+class _Statements:
+    """Counts the SQL statements the engine sends (per render: the difference around it)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def count(self, *_: Any) -> None:
+        self.sent += 1
+
+
+def _timed(
+    client: FlaskClient, urls: dict[str, str], runs: int, statements: _Statements, **headers: str
+) -> dict[str, dict[str, Any]]:
+    """Each url `runs` times, taking turns, so a burst of load on the machine hits all alike."""
+    seconds: dict[str, list[float]] = {name: [] for name in urls}
+    last: dict[str, tuple[int, bytes, int]] = {}
     for _ in range(runs):
-        started = time.perf_counter()
-        response = client.get(url, headers=headers)
-        body = response.get_data()
-        seconds.append(time.perf_counter() - started)
-        status = response.status_code
-    ordered = sorted(seconds)
-    return {
-        "status": status,
-        "median_ms": round(statistics.median(ordered) * 1000, 2),
-        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))] * 1000, 2),
-        "bytes": len(body),
-        "events_in_html": body.count(b'<li class="event'),
-    }
+        for name, url in urls.items():
+            before = statements.sent
+            started = time.perf_counter()
+            response = client.get(url, headers=headers)
+            body = response.get_data()
+            seconds[name].append(time.perf_counter() - started)
+            last[name] = (response.status_code, body, statements.sent - before)
+    report: dict[str, dict[str, Any]] = {}
+    for name, measured in seconds.items():
+        ordered = sorted(measured)
+        status, body, sent = last[name]
+        report[name] = {
+            "status": status,
+            "median_ms": round(statistics.median(ordered) * 1000, 2),
+            "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))] * 1000, 2),
+            "sql_statements": sent,
+            "bytes": len(body),
+            "events_in_html": body.count(b'<li class="event'),
+        }
+    return report
 
 
 def run(runs: int, notes_only: bool) -> dict[str, Any]:
@@ -99,16 +121,24 @@ def run(runs: int, notes_only: bool) -> dict[str, Any]:
         if len(csrf) > 1:
             form["csrf_token"] = csrf[1].split('"')[0]
         browser.post("/sign-in", data=form)
-        report: dict[str, Any] = {"runs": runs, "pages": {}}
-        for size in SIZES:
-            incident_id = _seed(api, size, notes_only)
-            row = {"page": _timed(browser, f"/incidents/{incident_id}", runs)}
-            live_url = f"/incidents/{incident_id}/live?after=0"
-            tag = browser.get(live_url).headers.get("ETag")
-            if tag is not None:  # the release before the war room has no live route
-                row["live_200"] = _timed(browser, live_url, runs)
-                row["live_304"] = _timed(browser, live_url, runs, **{"If-None-Match": tag})
-            report["pages"][str(size)] = row
+        statements = _Statements()
+        with app.app_context():
+            event.listen(db.engine, "before_cursor_execute", statements.count)
+        ids = {str(size): _seed(api, size, notes_only) for size in SIZES}
+        pages = _timed(browser, {size: f"/incidents/{ids[size]}" for size in ids}, runs, statements)
+        report: dict[str, Any] = {
+            "runs": runs,
+            "pages": {size: {"page": pages[size]} for size in ids},
+        }
+        live = {size: f"/incidents/{ids[size]}/live?after=0" for size in ids}
+        tags = {size: browser.get(url).headers.get("ETag") for size, url in live.items()}
+        if None not in tags.values():  # the release before the war room has no live route
+            polls = _timed(browser, live, runs, statements)
+            for size, url in live.items():
+                report["pages"][size]["live_200"] = polls[size]
+                report["pages"][size]["live_304"] = _timed(
+                    browser, {size: url}, runs, statements, **{"If-None-Match": str(tags[size])}
+                )[size]
         with app.app_context():
             db.engine.dispose()
     return report
