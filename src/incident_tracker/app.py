@@ -129,7 +129,8 @@ class BoundedJSONProvider(DefaultJSONProvider):
 
     Raised as BadRequest, not ValueError, so it holds also for `get_json(silent=True)`.
     Writes compact responses with orjson (docs/performance.md: a fraction of the stdlib's
-    CPU); dates and dataclasses still go through Flask's own `default`, as before.
+    CPU); dates and dataclasses still go through Flask's own `default`, as before. What
+    orjson cannot write (integers beyond 64 bits) falls back to the stdlib's encoder.
     """
 
     _ORJSON = (
@@ -140,7 +141,10 @@ class BoundedJSONProvider(DefaultJSONProvider):
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         if self.sort_keys or kwargs not in ({}, self._COMPACT):  # indented (debug) or sorted
             return super().dumps(obj, **kwargs)
-        return orjson.dumps(obj, default=self.default, option=self._ORJSON).decode()
+        try:
+            return orjson.dumps(obj, default=self.default, option=self._ORJSON).decode()
+        except TypeError:  # an integer beyond 64 bits (a 422 echoing hostile input): stdlib's
+            return super().dumps(obj, **kwargs)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         too_deep = BadRequest(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")

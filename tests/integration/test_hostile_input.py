@@ -378,13 +378,16 @@ def test_the_incident_page_pages_its_timeline(
     monkeypatch.setattr(web_views, "TIMELINE_PAGE", 3)
     browser = app.test_client()
     sign_in(browser, admin_token)
+    # Newest first (the war room keeps the latest in view); "Older events" pages back.
     first = browser.get(f"/incidents/{incident_id}")
-    assert re.findall(r"note-\d", first.text) == ["note-0", "note-1", "note-2"]
-    later = re.search(r'href="([^"]+)">Later events', first.text)
-    assert later
-    second = browser.get(later.group(1).replace("&amp;", "&"))
-    assert re.findall(r"note-\d", second.text) == ["note-3", "note-4"]
-    assert "Later events" not in second.text and "First events" in second.text
+    timeline = first.text[first.text.index('id="timeline"') :]
+    assert re.findall(r"note-\d", timeline) == ["note-4", "note-3", "note-2"]
+    older = re.search(r'href="([^"]+)">Older events', first.text)
+    assert older
+    second = browser.get(older.group(1).replace("&amp;", "&"))
+    timeline = second.text[second.text.index('id="timeline"') :]
+    assert re.findall(r"note-\d", timeline) == ["note-1", "note-0"]
+    assert "Older events" not in second.text and "Newest events" in second.text
 
 
 def test_the_alertmanager_path_reads_one_note_with_limit_1(app: Flask, client: FlaskClient) -> None:

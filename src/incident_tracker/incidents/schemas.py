@@ -196,6 +196,18 @@ class EventListSchema(Schema):
     )
 
 
+class TimelineConditionSchema(Schema):
+    """The conditional-GET header of the timeline, for the OpenAPI document: the view reads it
+    through werkzeug (request.if_none_match), which parses ETag lists and weak tags."""
+
+    if_none_match = fields.String(
+        data_key="If-None-Match",
+        metadata={
+            "description": "The ETag of an earlier answer: 304 with no body while it is current."
+        },
+    )
+
+
 class EventListArgsSchema(StrictSchema):
     after = fields.Integer(
         validate=validate.Range(min=0, max=MAX_ID),

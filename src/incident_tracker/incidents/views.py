@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Response, jsonify, request, url_for
 from flask_smorest import Blueprint
-from marshmallow import RAISE
+from marshmallow import EXCLUDE, RAISE
 
 from incident_tracker.auth.guard import requires
 from incident_tracker.auth.identity import READ, WRITE, current_identity
@@ -31,6 +31,7 @@ from incident_tracker.incidents.schemas import (
     MetricsArgsSchema,
     MetricsSchema,
     NoteSchema,
+    TimelineConditionSchema,
     TransitionSchema,
 )
 
@@ -173,20 +174,16 @@ _TIMELINE_ETAG = {
         "schema": {"type": "string"},
     }
 }
-_IF_NONE_MATCH = {
-    **_IF_MATCH_OPTIONAL,
-    "name": "If-None-Match",
-    "description": "The ETag of an earlier answer: 304 with no body while it is current.",
-}
 
 
 @blp.route("/incidents/<int:incident_id>/events", methods=["GET"])
 @blp.arguments(EventListArgsSchema, location="query", unknown=RAISE)
+# A header argument, not @blp.doc(parameters=...), which would replace the query parameters.
+@blp.arguments(TimelineConditionSchema, location="headers", unknown=EXCLUDE, as_kwargs=True)
 @blp.response(200, EventListSchema, headers=_TIMELINE_ETAG)
 @blp.alt_response(304, description="Nothing changed since the ETag in If-None-Match")
-@blp.doc(parameters=[_IF_NONE_MATCH])
 @requires(READ)
-def list_events(args: dict[str, Any], incident_id: int) -> Any:
+def list_events(args: dict[str, Any], incident_id: int, **_condition: str) -> Any:
     """The timeline, oldest first, keyset-paginated (limit, cursor, next_cursor); `after`
     keeps the events added since the one a client saw last."""
     tag = service.timeline_tag(db.session, incident_id)
