@@ -3,9 +3,15 @@ PostgreSQL: the 304 path, fragments for what is new, a stale click never applied
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
+from incident_tracker.core.database import db
 from tests.support.api import create
 from tests.support.web import csrf_token, sign_in
 
@@ -14,6 +20,70 @@ def _browser(app: Flask, token: str) -> FlaskClient:
     browser = app.test_client()
     sign_in(browser, token)
     return browser
+
+
+@contextmanager
+def _statements(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app sends meanwhile (its engine's cursor executions)."""
+    sent: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+# Per render, whatever the timeline's length: the session check, the incident with its
+# newest event and update ids and its related incidents, the page of events, the suspect
+# changes and their links. A count, not a time: the render benchmark (bench/war_room.py)
+# measures the time.
+PAGE_STATEMENTS = 5
+LIVE_200_STATEMENTS = 4  # the session, the ETag's read, the incident and related, the events
+LIVE_304_STATEMENTS = 2  # the session and the ETag's read
+
+
+def test_statements_per_render_do_not_grow_with_the_timeline(
+    app: Flask, client: FlaskClient, admin_token: str
+) -> None:
+    response = client.post(
+        "/api/v1/changes", json={"service": "checkout", "environment": "prod", "version": "v7"}
+    )
+    assert response.status_code == 201, response.json
+    incident = create(client, severity="SEV1")["id"]
+    create(client, title="Same service, a week of triage")  # a related incident
+    events = f"/api/v1/incidents/{incident}/events"
+    browser = _browser(app, admin_token)
+    page = f"/incidents/{incident}"
+    counts = []
+    for added in (3, 60):
+        for number in range(added):
+            kind = "update" if number % 10 == 3 else "note"
+            client.post(events, json={"body": f"{kind} {number}", "kind": kind})
+        client.patch(
+            f"/api/v1/incidents/{incident}",
+            json={"commander": f"ic{added}@example.com"},
+            headers={"If-Match": client.get(f"/api/v1/incidents/{incident}").headers["ETag"]},
+        )
+        with _statements(app) as sent:
+            rendered = browser.get(page)
+        assert rendered.status_code == 200
+        assert "CHG-1" in rendered.text and "Same service" in rendered.text  # every part shown
+        counts.append(len(sent))
+    assert counts == [PAGE_STATEMENTS, PAGE_STATEMENTS], counts
+
+    live = f"/incidents/{incident}/live?after=0"
+    with _statements(app) as sent:
+        polled = browser.get(live)
+    assert polled.status_code == 200 and len(sent) == LIVE_200_STATEMENTS, sent
+    with _statements(app) as sent:
+        unchanged = browser.get(live, headers={"If-None-Match": polled.headers["ETag"]})
+    assert unchanged.status_code == 304 and len(sent) == LIVE_304_STATEMENTS, sent
 
 
 def test_live_poll_is_304_until_something_changes(

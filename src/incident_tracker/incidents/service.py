@@ -86,27 +86,72 @@ def _not_found(incident_id: int) -> NotFound:
 
 
 def get_incident(session: DbSession, incident_id: int, *, for_update: bool = False) -> Incident:
+    """The incident; one already loaded in this session costs no statement (a read would
+    return that same object anyway), except when locking, which reads the latest row."""
     if not 1 <= incident_id <= MAX_ID:
         raise _not_found(incident_id)
-    query = sa.select(Incident).where(Incident.id == incident_id)
     if for_update:
         # Serialise writers of one incident so guards and If-Match see the latest row.
-        query = query.with_for_update().execution_options(populate_existing=True)
-    incident = session.scalars(query).one_or_none()
+        query = (
+            sa.select(Incident)
+            .where(Incident.id == incident_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        incident = session.scalars(query).one_or_none()
+    else:
+        incident = session.get(Incident, incident_id)
     if incident is None:
         raise _not_found(incident_id)
     return incident
 
 
-def _known_incident(session: DbSession, incident_id: int) -> Incident:
-    """Like get_incident, but an incident already loaded in this session costs no statement
-    (the incident page reads its timeline three times after loading the incident)."""
+@dataclass(frozen=True)
+class IncidentSurroundings:
+    """An incident with what its page shows around the timeline, read in one statement."""
+
+    incident: Incident
+    newest_event_id: int  # 0 while the timeline is empty
+    latest_update_id: int | None  # the newest official update, pinned on the page
+    related: list[Incident]  # same service, impact since `related_since`; newest first
+
+
+def incident_surroundings(
+    session: DbSession, incident_id: int, related_since: datetime, related_limit: int
+) -> IncidentSurroundings:
+    """The incident, the ids of its newest event and newest update, and up to
+    `related_limit` other incidents on its service: one statement, the incident first."""
     if not 1 <= incident_id <= MAX_ID:
         raise _not_found(incident_id)
-    incident = session.get(Incident, incident_id)
-    if incident is None:
+    this = Incident.id == incident_id
+    target = sa.orm.aliased(Incident)
+    newest = sa.select(sa.func.max(IncidentEvent.id)).where(
+        IncidentEvent.incident_id == Incident.id
+    )
+    latest_update = newest.where(IncidentEvent.kind == EventKind.UPDATE)
+    rows = session.execute(
+        sa.select(
+            Incident,
+            sa.case((this, newest.scalar_subquery())),
+            sa.case((this, latest_update.scalar_subquery())),
+        )
+        .where(
+            sa.or_(
+                this,
+                sa.and_(
+                    Incident.service
+                    == sa.select(target.service).where(target.id == incident_id).scalar_subquery(),
+                    Incident.started_at >= related_since,
+                ),
+            )
+        )
+        .order_by(sa.case((this, 0), else_=1), Incident.id.desc())
+        .limit(related_limit + 1)
+    ).all()
+    if not rows or rows[0][0].id != incident_id:
         raise _not_found(incident_id)
-    return incident
+    incident, newest_id, update_id = rows[0]
+    return IncidentSurroundings(incident, newest_id or 0, update_id, [row[0] for row in rows[1:]])
 
 
 def _check_version(incident: Incident, expected_version: int | None) -> None:
@@ -610,7 +655,7 @@ def list_events(
 ) -> Page[IncidentEvent]:
     """The timeline, a page of `limit` events after `cursor`: oldest first (the API), or
     newest first (the web page); `after` keeps only events with a larger id (polling)."""
-    _known_incident(session, incident_id)
+    get_incident(session, incident_id)
     query = sa.select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
     if after is not None:
         query = query.where(IncidentEvent.id > after)
@@ -621,18 +666,22 @@ def list_events(
     )
 
 
-def newest_event_id(session: DbSession, incident_id: int) -> int:
-    """The id of the incident's newest timeline event; 0 while it has none."""
-    newest: int | None = session.scalar(
-        sa.select(sa.func.max(IncidentEvent.id)).where(IncidentEvent.incident_id == incident_id)
-    )
-    return newest or 0
-
-
 def timeline_tag(session: DbSession, incident_id: int) -> str:
-    """Changes whenever the incident (its version) or its timeline (its newest event) does."""
-    incident = get_incident(session, incident_id)
-    return f"{incident.version}.{newest_event_id(session, incident_id)}"
+    """Changes whenever the incident (its version) or its timeline (its newest event) does;
+    one statement."""
+    newest = sa.select(sa.func.max(IncidentEvent.id)).where(
+        IncidentEvent.incident_id == incident_id
+    )
+    row = (
+        session.execute(
+            sa.select(Incident.version, newest.scalar_subquery()).where(Incident.id == incident_id)
+        ).one_or_none()
+        if 1 <= incident_id <= MAX_ID
+        else None
+    )
+    if row is None:
+        raise _not_found(incident_id)
+    return f"{row[0]}.{row[1] or 0}"
 
 
 def _tag_filter(session: DbSession, tag: str) -> sa.ColumnElement[bool]:

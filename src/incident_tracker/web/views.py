@@ -39,7 +39,7 @@ from incident_tracker.core.severity import Severity
 from incident_tracker.incidents import lifecycle, service
 from incident_tracker.incidents.export import csv_response
 from incident_tracker.incidents.lifecycle import Status
-from incident_tracker.incidents.models import EventKind, Incident
+from incident_tracker.incidents.models import EventKind, Incident, IncidentEvent
 from incident_tracker.incidents.schemas import (
     IncidentCreateSchema,
     IncidentListArgsSchema,
@@ -62,6 +62,7 @@ EXPORT_MAX_ROWS = 10_000
 TIMELINE_PAGE = 25  # newest first, about two screens; "Older events" pages back
 LIVE_PAGE = 100  # events a live poll adds at most; more and the page offers a reload
 RELATED_WINDOW = timedelta(days=30)
+RELATED_LIMIT = 5
 QUICK_FIELDS = {
     "severity": "Severity",
     "commander": "Commander",
@@ -289,27 +290,22 @@ def _seen(source: Mapping[str, str], name: str = "seen") -> int | None:
     return int(raw) if raw.isdigit() and int(raw) <= MAX_ID else None
 
 
-def _war_room(incident: Incident, now: datetime) -> dict[str, Any]:
+def _war_room(incident_id: int, now: datetime) -> dict[str, Any]:
     """What the header, the controls and the side panel show; also rendered for live polls."""
-    settings = current_settings()
-    latest_update = service.list_events(
-        db.session, incident.id, 1, None, newest_first=True, kinds=[EventKind.UPDATE]
-    ).items
-    related = service.list_incidents(
-        db.session,
-        {"service": incident.service, "started_after": now - RELATED_WINDOW, "limit": 6},
-    ).items
+    around = service.incident_surroundings(
+        db.session, incident_id, now - RELATED_WINDOW, RELATED_LIMIT
+    )
+    incident = around.incident
     return {
         "incident": incident,
         "now": now,
-        "clocks": war_room.clocks(incident, settings.update_cadence_minutes, now),
-        "pinned": latest_update[0] if latest_update else None,
-        "related": [other for other in related if other.id != incident.id][:5],
-        "suspects": changes.suspect_changes(db.session, incident.id, _change_window()),
+        "clocks": war_room.clocks(incident, current_settings().update_cadence_minutes, now),
+        "latest_update_id": around.latest_update_id,
+        "related": around.related,
         "moves": _moves(incident.status),
         "read_only": incident.status in lifecycle.READ_ONLY_STATUSES,
         "severities": list(Severity),
-        "newest_id": service.newest_event_id(db.session, incident.id),
+        "newest_id": around.newest_event_id,
         "me": current_identity().name,
     }
 
@@ -326,10 +322,26 @@ def _tab() -> str:
     return tab if tab in war_room.TABS else "all"
 
 
+def _pinned(
+    incident_id: int, update_id: int | None, shown: list[IncidentEvent]
+) -> IncidentEvent | None:
+    """The newest official update: usually among the events shown already, else read."""
+    if update_id is None:
+        return None
+    for event in shown:
+        if event.id == update_id:
+            return event
+    newest = service.list_events(
+        db.session, incident_id, 1, None, newest_first=True, kinds=[EventKind.UPDATE]
+    ).items
+    return newest[0] if newest else None
+
+
 def _render_incident(incident_id: int, status: int = 200, **state: Any) -> tuple[str, int]:
-    incident = service.get_incident(db.session, incident_id)
     now = utcnow()
     tab = _tab()
+    room = _war_room(incident_id, now)
+    incident = room["incident"]
     context: dict[str, Any] = {
         "edit": forms.incident_input_of(incident),
         "edit_version": incident.version,
@@ -344,19 +356,21 @@ def _render_incident(incident_id: int, status: int = 200, **state: Any) -> tuple
     }
     context.update(state)
     seen = _seen(request.args)
-    room = _war_room(incident, now)
+    timeline = service.list_events(
+        db.session,
+        incident_id,
+        TIMELINE_PAGE,
+        request.args.get("older") or None,
+        newest_first=True,
+        kinds=war_room.tab_kinds(tab),
+    )
     return render_template(
         "incident.html",
         tab=tab,
         tabs=war_room.TABS,
-        timeline=service.list_events(
-            db.session,
-            incident_id,
-            TIMELINE_PAGE,
-            request.args.get("older") or None,
-            newest_first=True,
-            kinds=war_room.tab_kinds(tab),
-        ),
+        timeline=timeline,
+        pinned=_pinned(incident_id, room["latest_update_id"], timeline.items),
+        suspects=changes.suspect_changes(db.session, incident_id, _change_window()),
         seen=seen,
         unseen=_count_after(incident_id, seen),
         # The parts' macros see only `room`: the move form sent back with its errors goes in.
@@ -388,11 +402,11 @@ def incident_live(incident_id: int) -> Response:
     tag = f"{service.timeline_tag(db.session, incident_id)}.{tab}.{now:%Y%m%d%H%M}"
     if request.if_none_match.contains(tag):
         return Response(status=304, headers={"ETag": f'"{tag}"'})
-    incident = service.get_incident(db.session, incident_id)
+    room = _war_room(incident_id, now)
+    incident = room["incident"]
     events = service.list_events(
         db.session, incident_id, LIVE_PAGE, None, after=after, kinds=war_room.tab_kinds(tab)
     ).items
-    room = _war_room(incident, now)
     event_item = get_template_attribute("incident_parts.html", "event_item")
     body = {
         "after": room["newest_id"],
