@@ -151,6 +151,25 @@ def test_a_stale_tab_sees_what_changed_and_applies_anyway_without_javascript(
     expect(stale.locator("#timeline-events li").first).to_contain_text("From the bridge")
 
 
+def test_the_details_panel_is_folded_on_a_phone_even_without_javascript(
+    new_page: NewPage, server: Server
+) -> None:
+    setup = new_page()
+    url = f"/incidents/{_incident(setup, server, title='Details panel')['id']}"
+    for width, viewport in WIDTHS.items():
+        for script in (False, True):
+            page = new_page(viewport=viewport, java_script_enabled=script)
+            page.goto(url)
+            milestones = page.get_by_role("heading", name="Milestones")
+            if width == "desktop":  # beside the timeline, shown with or without the script
+                expect(milestones).to_be_visible()
+                continue
+            expect(page.locator("#entry-body")).to_be_visible()
+            expect(milestones).to_be_hidden()
+            page.get_by_text("Details, roles, milestones and links").click()
+            expect(milestones).to_be_visible()
+
+
 def test_resolve_sits_behind_a_disclosure_with_its_required_summary(
     new_page: NewPage, server: Server
 ) -> None:

@@ -182,6 +182,27 @@ def test_the_web_ui_signs_a_person_in_and_out(people_app: Flask) -> None:
     assert expired and "Expires=Thu, 01 Jan 1970" in expired[0]
 
 
+def test_the_timeline_names_a_person_by_the_identity_providers_name(people_app: Flask) -> None:
+    alice = as_person(people_app, alb_token(KEY, ALICE))
+    created = alice.post(
+        "/api/v1/incidents", json={"title": "Down", "severity": "SEV1", "service": "api"}
+    )
+    incident = f"/incidents/{created.json['id']}"
+    taken = alice.post(
+        f"{incident}/quick", data={"field": "commander", "value": ALICE["email"], "version": "1"}
+    )
+    assert taken.status_code == 303
+    timeline = alice.get(incident).get_data(as_text=True).split('id="timeline-events"')[1]
+    assert "Commander: <del>(none)</del> → <ins>Alice Example</ins>" in timeline
+    assert '<strong title="alice@example.com">Alice Example</strong>' in timeline
+    # Only a signed-in person's name is known (the claim); others see the email's name part.
+    bob = as_person(
+        people_app, alb_token(KEY, {**ALICE, "email": "bob@example.com", "name": "Bob Example"})
+    )
+    seen_by_bob = bob.get(incident).get_data(as_text=True).split('id="timeline-events"')[1]
+    assert "→ <ins>Alice</ins>" in seen_by_bob
+
+
 def test_unknown_scopes_in_the_group_map_stop_start_up(
     test_database: DatabaseUnderTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:

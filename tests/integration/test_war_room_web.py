@@ -149,3 +149,20 @@ def test_one_click_changes_only_the_fields_they_name(
     )
     assert too_long.status_code == 422
     assert client.get(f"/api/v1/incidents/{incident}").json["version"] == 1
+
+
+def test_role_changes_in_the_timeline_name_people_not_emails(
+    app: Flask, client: FlaskClient, admin_token: str
+) -> None:
+    incident = create(client, commander="alice.smith@example.com")["id"]
+    changed = client.patch(
+        f"/api/v1/incidents/{incident}",
+        json={"commander": "bob.jones@example.com", "scribe": "carol@example.com"},
+        headers={"If-Match": '"1"'},
+    )
+    assert changed.status_code == 200, changed.json
+    page = _browser(app, admin_token).get(f"/incidents/{incident}")
+    timeline = page.text.split('id="timeline-events"')[1]
+    assert "Commander: <del>Alice Smith</del> → <ins>Bob Jones</ins>" in timeline
+    assert "Scribe: <del>(none)</del> → <ins>Carol</ins>" in timeline
+    assert "@example.com</" not in timeline  # no email as an entry's text

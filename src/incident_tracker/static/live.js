@@ -147,10 +147,11 @@
   }
   showCopyButtons(document);
 
-  // A phone shows the actions first: the details panel starts folded there.
-  if (window.matchMedia("(max-width: 899px)").matches) {
+  // The details panel comes folded (a phone shows the actions first); beside the timeline,
+  // from 900 px, it opens.
+  if (window.matchMedia("(min-width: 900px)").matches) {
     document.querySelectorAll(".facts-panel").forEach(function (panel) {
-      panel.open = false;
+      panel.open = true;
     });
   }
   var check = document.querySelector(".check-new");

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +21,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_wtf.csrf import generate_csrf
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -124,18 +125,22 @@ def can_write() -> bool:
 
 
 blp.add_app_template_filter(format_duration, "duration")
-for _helper in (
-    war_room.ago,
-    war_room.person,
-    war_room.t_plus,
-    war_room.linkify,
-    war_room.field_value,
-    war_room.update_as_text,
-):
-    blp.add_app_template_global(_helper)
+blp.add_app_template_global(war_room.t_plus)
 blp.add_app_template_global(war_room.shifted_severity, "shifted")
-blp.add_app_template_global(lambda field: war_room.FIELD_LABELS.get(field, field), "field_label")
-blp.add_app_template_global(lambda to: war_room.MILESTONES.get(to, to), "milestone_label")
+
+
+def _known_names() -> dict[str, str]:
+    """The names the people domain knows: the signed-in person's, from the identity
+    provider's claim (nothing about people is stored beyond their email)."""
+    identity: Identity | None = g.get("identity")
+    if identity is None or not identity.display_name:
+        return {}
+    return {identity.name: identity.display_name}
+
+
+@blp.app_template_global("person")
+def person_name(actor: str) -> str:
+    return war_room.person(actor, _known_names())
 
 
 @blp.app_template_filter("utc")
@@ -307,6 +312,7 @@ def _war_room(incident_id: int, now: datetime) -> dict[str, Any]:
         "severities": list(Severity),
         "newest_id": around.newest_event_id,
         "me": current_identity().name,
+        "csrf": generate_csrf(),  # once: the page has a dozen forms
     }
 
 
@@ -320,6 +326,10 @@ def _count_after(incident_id: int, seen: int | None) -> int:
 def _tab() -> str:
     tab = request.args.get("show", "all")
     return tab if tab in war_room.TABS else "all"
+
+
+def _views(events: Iterable[IncidentEvent], room: Mapping[str, Any]) -> list[war_room.EventView]:
+    return war_room.event_views(events, room["incident"], room["now"], _known_names())
 
 
 def _pinned(
@@ -355,6 +365,7 @@ def _render_incident(incident_id: int, status: int = 200, **state: Any) -> tuple
         "retry": None,
     }
     context.update(state)
+    context["changed"] = _views(context["changed"], room)
     seen = _seen(request.args)
     timeline = service.list_events(
         db.session,
@@ -364,12 +375,14 @@ def _render_incident(incident_id: int, status: int = 200, **state: Any) -> tuple
         newest_first=True,
         kinds=war_room.tab_kinds(tab),
     )
+    pinned = _pinned(incident_id, room["latest_update_id"], timeline.items)
     return render_template(
         "incident.html",
         tab=tab,
         tabs=war_room.TABS,
         timeline=timeline,
-        pinned=_pinned(incident_id, room["latest_update_id"], timeline.items),
+        timeline_items=_views(timeline.items, room),
+        pinned=_views([pinned], room)[0] if pinned else None,
         suspects=changes.suspect_changes(db.session, incident_id, _change_window()),
         seen=seen,
         unseen=_count_after(incident_id, seen),
@@ -392,7 +405,7 @@ def incident_live(incident_id: int) -> Response:
     """What changed since the event the page shows last, as HTML fragments (live.js).
 
     The ETag names the incident's version, its newest event and the minute, so a poll while
-    nothing changed is a 304 after two indexed reads, and the header's clocks still move.
+    nothing changed is a 304 after one indexed read, and the header's clocks still move.
     """
     after = _seen(request.args, "after")
     if after is None:
@@ -403,15 +416,14 @@ def incident_live(incident_id: int) -> Response:
     if request.if_none_match.contains(tag):
         return Response(status=304, headers={"ETag": f'"{tag}"'})
     room = _war_room(incident_id, now)
-    incident = room["incident"]
     events = service.list_events(
         db.session, incident_id, LIVE_PAGE, None, after=after, kinds=war_room.tab_kinds(tab)
     ).items
     event_item = get_template_attribute("incident_parts.html", "event_item")
     body = {
         "after": room["newest_id"],
-        "version": incident.version,
-        "events": [str(event_item(event, incident, now)) for event in events],
+        "version": room["incident"].version,
+        "events": [str(event_item(item)) for item in _views(events, room)],
         "regions": {
             region: str(get_template_attribute("incident_parts.html", macro)(room))
             for region, macro in LIVE_REGIONS.items()
