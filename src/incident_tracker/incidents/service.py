@@ -116,6 +116,37 @@ class IncidentSurroundings:
     related: list[Incident]  # same service, impact since `related_since`; newest first
 
 
+def _surroundings_query() -> sa.Select[Any]:
+    """Built once: composing it (an aliased Incident with its column properties) costs more
+    than running it."""
+    this = Incident.id == sa.bindparam("incident_id")
+    target = sa.orm.aliased(Incident)
+    newest = sa.select(sa.func.max(IncidentEvent.id)).where(
+        IncidentEvent.incident_id == Incident.id
+    )
+    latest_update = newest.where(IncidentEvent.kind == EventKind.UPDATE)
+    same_service = sa.and_(
+        Incident.service
+        == sa.select(target.service)
+        .where(target.id == sa.bindparam("incident_id"))
+        .scalar_subquery(),
+        Incident.started_at >= sa.bindparam("related_since"),
+    )
+    return (
+        sa.select(
+            Incident,
+            sa.case((this, newest.scalar_subquery())),
+            sa.case((this, latest_update.scalar_subquery())),
+        )
+        .where(sa.or_(this, same_service))
+        .order_by(sa.case((this, 0), else_=1), Incident.id.desc())
+        .limit(sa.bindparam("rows", type_=sa.Integer))
+    )
+
+
+_SURROUNDINGS = _surroundings_query()
+
+
 def incident_surroundings(
     session: DbSession, incident_id: int, related_since: datetime, related_limit: int
 ) -> IncidentSurroundings:
@@ -123,30 +154,9 @@ def incident_surroundings(
     `related_limit` other incidents on its service: one statement, the incident first."""
     if not 1 <= incident_id <= MAX_ID:
         raise _not_found(incident_id)
-    this = Incident.id == incident_id
-    target = sa.orm.aliased(Incident)
-    newest = sa.select(sa.func.max(IncidentEvent.id)).where(
-        IncidentEvent.incident_id == Incident.id
-    )
-    latest_update = newest.where(IncidentEvent.kind == EventKind.UPDATE)
     rows = session.execute(
-        sa.select(
-            Incident,
-            sa.case((this, newest.scalar_subquery())),
-            sa.case((this, latest_update.scalar_subquery())),
-        )
-        .where(
-            sa.or_(
-                this,
-                sa.and_(
-                    Incident.service
-                    == sa.select(target.service).where(target.id == incident_id).scalar_subquery(),
-                    Incident.started_at >= related_since,
-                ),
-            )
-        )
-        .order_by(sa.case((this, 0), else_=1), Incident.id.desc())
-        .limit(related_limit + 1)
+        _SURROUNDINGS,
+        {"incident_id": incident_id, "related_since": related_since, "rows": related_limit + 1},
     ).all()
     if not rows or rows[0][0].id != incident_id:
         raise _not_found(incident_id)
