@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
 from incident_tracker.core.problem import Problem
@@ -130,3 +131,26 @@ def field_errors(messages: Any) -> dict[str, list[str]]:
         else:
             flat[str(field)] = [str(message) for message in value]
     return flat
+
+
+# Template helpers for every form field: plain functions, several times cheaper than Jinja
+# macros on pages with a few dozen fields.
+def describe(errors: Mapping[str, Any], name: str, prefix: str = "", hint: bool = False) -> Markup:
+    """aria attributes tying an input to its hint and its error message."""
+    ids = [f"{prefix}{name}-hint"] if hint else []
+    invalid = ""
+    if errors.get(name):
+        ids.append(f"{prefix}{name}-error")
+        invalid = ' aria-invalid="true"'
+    described = f' aria-describedby="{escape(" ".join(ids))}"' if ids else ""
+    return Markup(invalid + described)  # noqa: S704 (the ids are escaped above)
+
+
+def error_for(errors: Mapping[str, Any], name: str, prefix: str = "") -> Markup:
+    """The field's error message, for aria-describedby to point at."""
+    messages = errors.get(name)
+    if not messages:
+        return Markup("")
+    return Markup('<p class="field-error" id="{}{}-error">{}</p>').format(
+        prefix, name, " ".join(messages)
+    )

@@ -60,7 +60,7 @@ ALB_SESSION_COOKIE_SHARDS = 4
 METRICS_WINDOWS = {"1": "24 hours", "7": "7 days", "30": "30 days", "90": "90 days", "365": "year"}
 EXPORT_PAGE = 500  # rows per query: 20 queries for the largest export
 EXPORT_MAX_ROWS = 10_000
-TIMELINE_PAGE = 25  # newest first, about two screens; "Older events" pages back
+TIMELINE_PAGE = 20  # newest first, more than a screen; "Older events" pages back
 LIVE_PAGE = 100  # events a live poll adds at most; more and the page offers a reload
 RELATED_WINDOW = timedelta(days=30)
 RELATED_LIMIT = 5
@@ -126,6 +126,8 @@ def can_write() -> bool:
 
 blp.add_app_template_filter(format_duration, "duration")
 blp.add_app_template_global(war_room.t_plus)
+blp.add_app_template_global(forms.describe)
+blp.add_app_template_global(forms.error_for)
 blp.add_app_template_global(war_room.shifted_severity, "shifted")
 
 
@@ -313,6 +315,12 @@ def _war_room(incident_id: int, now: datetime) -> dict[str, Any]:
         "newest_id": around.newest_event_id,
         "me": current_identity().name,
         "csrf": generate_csrf(),  # once: the page has a dozen forms
+        "urls": {  # once each: several forms post to each
+            "quick": url_for("web.quick_change", incident_id=incident_id),
+            "move": url_for("web.transition", incident_id=incident_id),
+            "notes": url_for("web.add_note", incident_id=incident_id),
+            "edit": url_for("web.edit", incident_id=incident_id),
+        },
     }
 
 
