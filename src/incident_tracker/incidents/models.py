@@ -110,9 +110,7 @@ class IncidentEvent(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "incident_events"
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("incidents.id", ondelete="CASCADE"), index=True
-    )
+    incident_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id", ondelete="CASCADE"))
     kind: Mapped[EventKind] = mapped_column(string_enum(EventKind, "kind"))
     body: Mapped[str | None] = mapped_column(sa.Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
@@ -120,6 +118,8 @@ class IncidentEvent(db.Model):  # type: ignore[name-defined,misc]
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
+        # An incident's newest events and newest event id: a short backward scan each.
+        sa.Index("ix_incident_events_incident_id_id", "incident_id", "id"),
         # The newest official update of an incident (last_update_at) from the index alone.
         sa.Index(
             "ix_incident_events_incident_id_kind_occurred_at", "incident_id", "kind", "occurred_at"
