@@ -66,9 +66,10 @@ def test_a_person_lands_signed_in_writes_as_themselves_and_signs_out(
         page.get_by_role("button", name="Declare").click()
         page.get_by_label("Note or decision").fill("Rolling back the deploy")
         page.get_by_role("button", name="Post", exact=True).click()
-        # The actor is the person's email, shown by name with the address as its title.
+        # The actor is the person's email, shown by the identity provider's name for them
+        # (they are the one signed in) with the address as its title.
         actor = page.locator("#timeline-events li").first.locator("[title='alice@example.com']")
-        expect(actor).to_have_text("Alice")
+        expect(actor).to_have_text("Alice Example")
         page.screenshot(path=str(SCREENSHOTS / "person-signed-in.png"), full_page=True)
 
         page.get_by_role("button", name="Sign out").click()
