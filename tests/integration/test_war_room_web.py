@@ -166,3 +166,17 @@ def test_role_changes_in_the_timeline_name_people_not_emails(
     assert "Commander: <del>Alice Smith</del> → <ins>Bob Jones</ins>" in timeline
     assert "Scribe: <del>(none)</del> → <ins>Carol</ins>" in timeline
     assert "@example.com</" not in timeline  # no email as an entry's text
+
+
+def test_an_update_older_than_the_first_screen_stays_pinned(
+    app: Flask, client: FlaskClient, admin_token: str
+) -> None:
+    incident = create(client)["id"]
+    events = f"/api/v1/incidents/{incident}/events"
+    client.post(events, json={"body": "Rollback under way", "kind": "update"})
+    for number in range(30):  # more than the first screen's events
+        client.post(events, json={"body": f"note {number}"})
+    page = _browser(app, admin_token).get(f"/incidents/{incident}").text
+    pinned = page[page.index('id="pinned-heading"') : page.index('id="timeline-heading"')]
+    timeline = page[page.index('id="timeline-events"') :]
+    assert "Rollback under way" in pinned and "Rollback under way" not in timeline
