@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from marshmallow import Schema, fields, post_dump
 
+from incident_tracker.core.database import rfc3339
 from incident_tracker.core.schemas import FastDumpSchema, Timestamp
 
 
@@ -147,3 +148,19 @@ def test_dotted_attributes_and_an_own_get_attribute_keep_marshmallows_way() -> N
 
     assert Dotted().dump(Thing()) == {"inner": [1, 2]}
     assert Upper().dump(Thing()) == {"name": "SEVEN"}
+
+
+@pytest.mark.parametrize(
+    ("moment", "written"),
+    [
+        (datetime(2026, 11, 22, 4, 44, 29, 999_999, UTC), "2026-11-22T04:44:29Z"),
+        (
+            datetime(2026, 11, 22, 5, 44, 29, tzinfo=timezone(timedelta(hours=1))),
+            "2026-11-22T04:44:29Z",
+        ),
+        (datetime(2026, 11, 22, 4, 44, 29, tzinfo=timezone(timedelta(0))), "2026-11-22T04:44:29Z"),
+        (datetime(987, 1, 2, 3, 4, 5, tzinfo=UTC), "0987-01-02T03:04:05Z"),
+    ],
+)
+def test_timestamps_are_utc_whole_seconds_with_a_z(moment: datetime, written: str) -> None:
+    assert rfc3339(moment) == written
