@@ -182,7 +182,7 @@ class Service:
         raise RuntimeError("the service did not become ready in 60 s")
 
     def expected_workers(self) -> int:
-        """As gunicorn_conf.py counts them: --workers, else WEB_CONCURRENCY, else twice the CPUs + 1."""
+        """As gunicorn_conf.py counts them: --workers, else WEB_CONCURRENCY, else 2 per CPU + 1."""
         configured = self.overrides.get("WEB_CONCURRENCY") or os.environ.get("WEB_CONCURRENCY")
         return self.workers or int(configured or (os.cpu_count() or 1) * 2 + 1)
 
