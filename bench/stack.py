@@ -182,7 +182,9 @@ class Service:
         raise RuntimeError("the service did not become ready in 60 s")
 
     def expected_workers(self) -> int:
-        return self.workers or (os.cpu_count() or 1) * 2 + 1
+        """As gunicorn_conf.py counts them: --workers, else WEB_CONCURRENCY, else 2 per CPU + 1."""
+        configured = self.overrides.get("WEB_CONCURRENCY") or os.environ.get("WEB_CONCURRENCY")
+        return self.workers or int(configured or (os.cpu_count() or 1) * 2 + 1)
 
     def worker_pids(self) -> list[int]:
         if self.process is None:

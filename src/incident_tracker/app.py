@@ -30,6 +30,7 @@ from incident_tracker.core.database import (
     database_url,
     db,
     engine_options,
+    ping_when_idle,
     read_intent,
     use_secret_credentials,
     write_intent,
@@ -284,9 +285,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_port=1)  # type: ignore[method-assign]
 
     db.init_app(app)
-    if settings.db_secret_arn is not None:
-        with app.app_context():
+    with app.app_context():
+        if settings.db_secret_arn is not None:
             use_secret_credentials(db.engine, settings)
+        if settings.db_pool_pre_ping and db.engine.dialect.name != "sqlite":
+            ping_when_idle(db.engine, settings.db_pool_ping_after_idle_seconds)
     _refuse_a_schema_behind(app, needed)
     # Cross-domain reactions to every change, in its transaction (core/events.py).
     events.subscribe(audit.on_happened)

@@ -231,6 +231,52 @@ def backend_killed_mid_write(database_url: str) -> Iterator[list[int]]:
         sa.event.remove(db.session, "after_flush", kill)
 
 
+def _pooled_backend_pid(app: Flask) -> int:
+    """The PostgreSQL backend of the one connection the app's pool holds (a test client sends
+    one request at a time, so its requests share one pooled connection)."""
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            pid: int = raw.driver_connection.get_backend_pid()  # type: ignore[union-attr]
+            return pid
+        finally:
+            raw.close()
+
+
+@pytest.mark.parametrize(
+    ("after_idle_seconds", "statuses_after_the_kill"),
+    [
+        # Idle at least 0 s: every reuse is pinged, so the dead connection is replaced unseen.
+        ("0", [200, 200]),
+        # Used within the bound: no ping, and the price README names: one 503, after which the
+        # disconnect has discarded the pool and the next request connects afresh.
+        ("3600", [503, 200]),
+    ],
+    ids=["idle-past-the-bound", "used-within-the-bound"],
+)
+def test_pooled_connections_are_pinged_only_after_sitting_idle(
+    admin_token: str,
+    test_database: DatabaseUnderTest,
+    after_idle_seconds: str,
+    statuses_after_the_kill: list[int],
+) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DB_POOL_PING_AFTER_IDLE_SECONDS", after_idle_seconds)
+        mp.setenv("TOKEN_CACHE_SECONDS", "60")  # the token is not looked up (and retried) again
+        application = create_app({"TESTING": True})
+    try:
+        client = api_client(application, admin_token)
+        assert client.get("/api/v1/incidents").status_code == 200
+        killed = _pooled_backend_pid(application)
+        _terminate_backend(test_database.url, killed)
+        statuses = [client.get("/api/v1/incidents").status_code for _ in statuses_after_the_kill]
+        assert statuses == statuses_after_the_kill
+        assert _pooled_backend_pid(application) != killed
+    finally:
+        with application.app_context():
+            db.engine.dispose()
+
+
 @pytest.mark.parametrize("write", ["create", "transition"])
 def test_connection_lost_mid_write_leaves_the_database_as_it_was(
     pre_ping_app: Flask, admin_token: str, test_database: DatabaseUnderTest, write: str

@@ -17,7 +17,7 @@ blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Who change
 
 
 @blp.route("/audit", methods=["GET"])
-@blp.arguments(AuditArgsSchema, location="query", unknown=RAISE)
+@blp.arguments(AuditArgsSchema(), location="query", unknown=RAISE)
 @blp.response(200, AuditPageSchema)
 @requires(ADMIN)
 def list_audit(filters: dict[str, Any]) -> Any:

@@ -48,7 +48,7 @@ def _csv(items: list[Change]) -> Response:
 
 
 @blp.route("/changes", methods=["POST"])
-@blp.arguments(ChangeCreateSchema)
+@blp.arguments(ChangeCreateSchema())
 @blp.response(201, ChangeSchema)
 @blp.doc(parameters=[IDEMPOTENCY_KEY_HEADER])
 @requires(CHANGES_WRITE)
@@ -79,7 +79,7 @@ def record_change(fields: dict[str, Any]) -> Response:
 
 
 @blp.route("/changes", methods=["GET"])
-@blp.arguments(ChangeListArgsSchema, location="query", unknown=RAISE)
+@blp.arguments(ChangeListArgsSchema(), location="query", unknown=RAISE)
 @blp.response(200, ChangePageSchema)
 @blp.alt_response(200, success=True, content_type="text/csv", description="With Accept: text/csv")
 @requires(READ)
@@ -109,7 +109,7 @@ def suspect_changes(incident_id: int) -> Any:
 
 
 @blp.route("/incidents/<int:incident_id>/links", methods=["POST"])
-@blp.arguments(LinkSchema)
+@blp.arguments(LinkSchema())
 @blp.response(201, ChangeSchema)
 @blp.alt_response(409, response="CONFLICT", description="already linked, or incident read-only")
 @requires(WRITE)
@@ -131,7 +131,7 @@ def unlink_change(incident_id: int, change_id: int) -> Any:
 
 
 @blp.route("/metrics/delivery", methods=["GET"])
-@blp.arguments(DeliveryArgsSchema, location="query", unknown=RAISE)
+@blp.arguments(DeliveryArgsSchema(), location="query", unknown=RAISE)
 @blp.response(200, DeliveryMetricsSchema)
 @requires(READ)
 def delivery_metrics(args: dict[str, Any]) -> Any:

@@ -63,6 +63,8 @@ class Settings:
     db_connect_timeout_seconds: int = 3
     db_statement_timeout_ms: int = 5000
     db_pool_pre_ping: bool = True
+    # A pooled connection back in the pool less than this long ago is used without a ping.
+    db_pool_ping_after_idle_seconds: float = 1.0
     # How long a worker trusts a token it has checked before looking it up again: the bound
     # on how long a token revoked elsewhere still passes (0: every request looks it up).
     token_cache_seconds: int = 5
@@ -313,6 +315,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_connect_timeout_seconds=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, 1, 60),
         db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
         db_pool_pre_ping=_bool(env, "DB_POOL_PRE_PING", True),
+        db_pool_ping_after_idle_seconds=_float(
+            env, "DB_POOL_PING_AFTER_IDLE_SECONDS", 1.0, 0.0, 3600.0
+        ),
         token_cache_seconds=_int(env, "TOKEN_CACHE_SECONDS", 5, 0, 60),
         idempotency_ttl_hours=_int(env, "IDEMPOTENCY_TTL_HOURS", 24, 1, 24 * 30),
         change_window_hours=_int(env, "CHANGE_WINDOW_HOURS", 24, 1, 24 * 30),

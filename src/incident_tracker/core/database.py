@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -121,8 +122,14 @@ def utcnow() -> datetime:
 
 
 def rfc3339(value: datetime) -> str:
-    """UTC, whole seconds, Z suffix, four-digit year: 2026-11-22T04:44:29Z."""
-    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+    """UTC, whole seconds, Z suffix, four-digit year: 2026-11-22T04:44:29Z.
+
+    Six of these per incident in every response: a time already in UTC (every one read from
+    the database is) is written as it is, without a converted copy.
+    """
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="seconds")[:-6] + "Z"  # "+00:00" becomes "Z"
 
 
 def _url_from_secret(settings: Settings) -> URL:
@@ -189,11 +196,6 @@ def engine_options(url: URL, settings: Settings) -> dict[str, Any]:
     if url.get_backend_name() == "sqlite":
         return {"connect_args": {"timeout": 15}}
     return {
-        # On by default: a connection left from before a database restart is replaced before
-        # use. Turning it off saves a round trip per request (docs/performance.md); then only
-        # a token lookup is retried on a dead connection (retry_on_stale_connection), and a
-        # request whose token was cached may answer 503 once per worker after a restart.
-        "pool_pre_ping": settings.db_pool_pre_ping,
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_pool_size,
         "pool_timeout": settings.db_connect_timeout_seconds,
@@ -203,6 +205,39 @@ def engine_options(url: URL, settings: Settings) -> dict[str, Any]:
             "application_name": "incident-tracker",
         },
     }
+
+
+_IDLE_SINCE = "incident_tracker.idle_since"
+
+
+def ping_when_idle(
+    engine: sa.Engine, after_idle_seconds: float, clock: Callable[[], float] = time.monotonic
+) -> None:
+    """Replace a dead pooled connection before use: SQLAlchemy's pessimistic ping
+    (`pool_pre_ping`), but only for a connection that sat in the pool `after_idle_seconds`
+    or longer.
+
+    A connection handed back moments ago was alive then; pinging it anyway cost every request
+    a round trip (docs/performance.md). A database restart that a connection spans without
+    being idle that long is answered like the restart itself: that request gets a 503, the
+    disconnect discards the worker's whole pool, and the next request connects afresh.
+    The recipe: https://docs.sqlalchemy.org/en/20/core/pooling.html#disconnect-handling-pessimistic
+    (raising DisconnectionError in a checkout handler makes the pool connect anew).
+    """
+
+    @sa.event.listens_for(engine, "checkin")
+    def note_idle_since(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = clock()
+
+    @sa.event.listens_for(engine, "checkout")
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)  # None: a fresh connection
+        if idle_since is None or clock() - idle_since < after_idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise sa.exc.DisconnectionError(str(exc)) from exc
 
 
 Result = TypeVar("Result")

@@ -8,7 +8,13 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate, val
 
 from incident_tracker.core.config import current_settings
 from incident_tracker.core.database import MAX_ID, rfc3339
-from incident_tracker.core.schemas import StrictSchema, Timestamp, WholeMatch, web_url_rules
+from incident_tracker.core.schemas import (
+    FastDumpSchema,
+    StrictSchema,
+    Timestamp,
+    WholeMatch,
+    web_url_rules,
+)
 from incident_tracker.core.severity import Severity
 from incident_tracker.incidents.cadence import update_due_at
 from incident_tracker.incidents.lifecycle import Status
@@ -20,7 +26,7 @@ MAX_LINKS = 20
 UPDATE_TEXT_MAX = 2_000
 
 
-class IncidentLinkSchema(StrictSchema):
+class IncidentLinkSchema(StrictSchema, FastDumpSchema):
     """A place responders go: the chat channel, the call bridge, a dashboard, the runbook."""
 
     title = fields.String(required=True, validate=validate.Length(min=1, max=100))
@@ -65,7 +71,7 @@ class IncidentPatchSchema(IncidentFieldsSchema):
         return data
 
 
-class IncidentSchema(Schema):
+class IncidentSchema(FastDumpSchema):
     id = fields.Integer(required=True)
     reference = fields.String(required=True)
     title = fields.String(required=True)
@@ -112,7 +118,7 @@ class IncidentSchema(Schema):
         return rfc3339(due) if due is not None else None
 
 
-class IncidentPageSchema(Schema):
+class IncidentPageSchema(FastDumpSchema):
     items = fields.List(fields.Nested(IncidentSchema), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
 
@@ -180,7 +186,7 @@ class NoteSchema(StrictSchema):
             raise ValidationError(["only an update (kind update) carries data"], "data")
 
 
-class EventSchema(Schema):
+class EventSchema(FastDumpSchema):
     id = fields.Integer(required=True)
     kind = fields.String(required=True)
     body = fields.String(allow_none=True)
@@ -189,7 +195,7 @@ class EventSchema(Schema):
     occurred_at = Timestamp(required=True)
 
 
-class EventListSchema(Schema):
+class EventListSchema(FastDumpSchema):
     items = fields.List(fields.Nested(EventSchema), required=True)
     next_cursor = fields.String(
         allow_none=True, required=True, metadata={"description": "The next page's cursor."}

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from incident_tracker.auth.identity import Identity
 from incident_tracker.core import events
@@ -352,6 +353,9 @@ def create_incident(
     )
     with _opening(session, dedup_key):
         session.add(incident)
+    # A new incident has no official update yet: known, so reading it (the audit row, the
+    # response) sends no query for it (docs/performance.md).
+    set_committed_value(incident, "last_update_at", None)
     _publish(session, actor, "incident.create", "incident.created", incident, None)
     return Created(incident, None)
 

@@ -74,7 +74,7 @@ def _if_match(required: bool) -> int | None:
 
 
 @blp.route("/incidents", methods=["GET"])
-@blp.arguments(IncidentListArgsSchema, location="query", unknown=RAISE)
+@blp.arguments(IncidentListArgsSchema(), location="query", unknown=RAISE)
 @blp.response(200, IncidentPageSchema)
 @blp.alt_response(200, success=True, content_type="text/csv", description="With Accept: text/csv")
 @requires(READ)
@@ -87,7 +87,7 @@ def list_incidents(filters: dict[str, Any]) -> Any:
 
 
 @blp.route("/incidents", methods=["POST"])
-@blp.arguments(IncidentCreateSchema)
+@blp.arguments(IncidentCreateSchema())
 @blp.response(201, IncidentSchema, headers=_ETAG)
 @blp.alt_response(409, response="CONFLICT", description="dedup_key clash")
 @blp.doc(parameters=[IDEMPOTENCY_KEY_HEADER])
@@ -130,7 +130,7 @@ def get_incident(incident_id: int) -> Any:
 
 
 @blp.route("/incidents/<int:incident_id>", methods=["PATCH"])
-@blp.arguments(IncidentPatchSchema)
+@blp.arguments(IncidentPatchSchema())
 @blp.response(200, IncidentSchema, headers=_ETAG)
 @blp.alt_response(412, response="PRECONDITION_FAILED", description="stale If-Match")
 @blp.alt_response(428, response="PRECONDITION_REQUIRED", description="no If-Match")
@@ -146,7 +146,7 @@ def patch_incident(changes: dict[str, Any], incident_id: int) -> Any:
 
 
 @blp.route("/incidents/<int:incident_id>/transitions", methods=["POST"])
-@blp.arguments(TransitionSchema)
+@blp.arguments(TransitionSchema())
 @blp.response(200, IncidentSchema, headers=_ETAG)
 @blp.alt_response(409, response="CONFLICT", description="move not allowed")
 @blp.alt_response(412, response="PRECONDITION_FAILED", description="stale If-Match")
@@ -177,9 +177,9 @@ _TIMELINE_ETAG = {
 
 
 @blp.route("/incidents/<int:incident_id>/events", methods=["GET"])
-@blp.arguments(EventListArgsSchema, location="query", unknown=RAISE)
+@blp.arguments(EventListArgsSchema(), location="query", unknown=RAISE)
 # A header argument, not @blp.doc(parameters=...), which would replace the query parameters.
-@blp.arguments(TimelineConditionSchema, location="headers", unknown=EXCLUDE, as_kwargs=True)
+@blp.arguments(TimelineConditionSchema(), location="headers", unknown=EXCLUDE, as_kwargs=True)
 @blp.response(200, EventListSchema, headers=_TIMELINE_ETAG)
 @blp.alt_response(304, description="Nothing changed since the ETag in If-None-Match")
 @requires(READ)
@@ -197,7 +197,7 @@ def list_events(args: dict[str, Any], incident_id: int, **_condition: str) -> An
 
 
 @blp.route("/incidents/<int:incident_id>/events", methods=["POST"])
-@blp.arguments(NoteSchema)
+@blp.arguments(NoteSchema())
 @blp.response(201, EventSchema)
 @requires(WRITE)
 def add_note(entry: dict[str, Any], incident_id: int) -> Any:
@@ -215,7 +215,7 @@ def add_note(entry: dict[str, Any], incident_id: int) -> Any:
 
 
 @blp.route("/metrics/incidents", methods=["GET"])
-@blp.arguments(MetricsArgsSchema, location="query", unknown=RAISE)
+@blp.arguments(MetricsArgsSchema(), location="query", unknown=RAISE)
 @blp.response(200, MetricsSchema)
 @requires(READ)
 def incident_metrics(args: dict[str, Any]) -> Any:

@@ -25,7 +25,7 @@ blp = Blueprint(
 
 
 @blp.route("/alertmanager", methods=["POST"])
-@blp.arguments(AlertmanagerPayloadSchema)
+@blp.arguments(AlertmanagerPayloadSchema())
 @blp.response(200, AlertmanagerResultSchema)
 @requires(WRITE)
 def alertmanager(payload: dict[str, Any]) -> Any:

@@ -46,7 +46,7 @@ def list_subscriptions() -> Any:
 
 
 @blp.route("/webhooks", methods=["POST"])
-@blp.arguments(SubscriptionCreateSchema)
+@blp.arguments(SubscriptionCreateSchema())
 @blp.response(201, SubscriptionCreatedSchema)
 @requires(ADMIN)
 def add_subscription(fields: dict[str, Any]) -> Any:
@@ -74,7 +74,7 @@ def remove_subscription(subscription_id: int) -> Response:
 
 
 @blp.route("/webhooks/deliveries", methods=["GET"])
-@blp.arguments(DeliveryArgsSchema, location="query", unknown=RAISE)
+@blp.arguments(DeliveryArgsSchema(), location="query", unknown=RAISE)
 @blp.response(200, DeliveryPageSchema)
 @requires(ADMIN)
 def list_deliveries(filters: dict[str, Any]) -> Any:
@@ -83,7 +83,7 @@ def list_deliveries(filters: dict[str, Any]) -> Any:
 
 
 @blp.route("/webhooks/deliveries/<int:delivery_id>/retry", methods=["POST"])
-@blp.arguments(RetrySchema)
+@blp.arguments(RetrySchema())
 @blp.response(200, DeliverySchema)
 @blp.alt_response(409, response="CONFLICT", description="the delivery is not dead")
 @requires(ADMIN)
