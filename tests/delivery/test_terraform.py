@@ -485,10 +485,13 @@ def _conditions(statement: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["variable"]: c for c in statement.get("condition", [])}
 
 
-def _ci_role_trust(identities: Path) -> dict[str, Any]:
-    """The module's locals, after checking the one trust document of the CI roles: for each
-    role (local.ci_role_trust), a statement per identity provider that web-identity tokens of
-    exactly its subjects (:sub) for STS (:aud) may assume the role, both StringEquals."""
+def _assert_ci_role_trust(role: str, key: str, provider: str, entry: str) -> None:
+    """aws_iam_role.ROLE takes its trust policy from the CI roles' one trust document,
+    ci_assume[KEY], whose entry in local.ci_role_trust is ENTRY, from the identity provider
+    local.PROVIDER. That document: for each role, a statement per identity provider that
+    web-identity tokens of exactly its subjects (:sub) for STS (:aud) may assume the role,
+    both StringEquals."""
+    identities = MODULES / "identities"
     trust = data_source(identities, "aws_iam_policy_document", "ci_assume")
     assert trust["for_each"] == "${local.ci_role_trust}"
     (dynamic,) = trust["dynamic"]
@@ -506,27 +509,34 @@ def _ci_role_trust(identities: Path) -> dict[str, Any]:
     subject = conditions["${statement.value.issuer}:sub"]
     assert subject["test"] == "StringEquals", "exact match, never StringLike wildcards"
     assert subject["values"] == "${statement.value.subjects}"
-    return merged(identities, "locals")
+
+    local = merged(identities, "locals")
+    assert local[provider] == PROVIDERS[provider]
+    assert entry in local["ci_role_trust"]
+    policy = resources(identities, "aws_iam_role")[role]["assume_role_policy"]
+    assert policy == f'${{data.aws_iam_policy_document.ci_assume["{key}"].json}}'
 
 
-def _assumed_through(identities: Path, role: str) -> str:
-    return str(resources(identities, "aws_iam_role")[role]["assume_role_policy"])
+# The identity providers of local.ci_role_trust.
+PROVIDERS = {
+    "github": {
+        "provider_arn": "${var.github_oidc_provider_arn}",
+        "issuer": "token.actions.githubusercontent.com",
+    },
+    "jenkins": {
+        "provider_arn": "${local.jenkins_provider_arn}",
+        "issuer": "${local.jenkins_issuer}",
+    },
+}
 
 
 def test_github_role_trusts_only_this_repository_and_branch_or_environment() -> None:
     identities = MODULES / "identities"
-    local = _ci_role_trust(identities)
-    assert local["github"] == {
-        "provider_arn": "${var.github_oidc_provider_arn}",
-        "issuer": "token.actions.githubusercontent.com",
-    }
-    assert (
-        "github_deploy = [merge(local.github, {subjects = var.github_subjects})]"
-        in local["ci_role_trust"]
-    )
-    assert (
-        _assumed_through(identities, "github_deploy")
-        == '${data.aws_iam_policy_document.ci_assume["github_deploy"].json}'
+    _assert_ci_role_trust(
+        "github_deploy",
+        "github_deploy",
+        "github",
+        "github_deploy = [merge(local.github, {subjects = var.github_subjects})]",
     )
 
     # The subjects: the stack trusts the GitHub environment named like its own, so the dev
@@ -714,19 +724,13 @@ def test_jenkins_roles_trust_only_their_environment_s_deploy_service_account() -
     """IRSA subjects per service account: jenkins-deploy-dev for the dev role, -prod for prod;
     the PR pods' service account (ci/jenkins/jenkins.yaml) is trusted by no role."""
     identities = MODULES / "identities"
-    local = _ci_role_trust(identities)
-    assert local["jenkins"] == {
-        "provider_arn": "${local.jenkins_provider_arn}",
-        "issuer": "${local.jenkins_issuer}",
-    }
-    assert (
+    _assert_ci_role_trust(
+        "jenkins",
+        "jenkins_deploy",
+        "jenkins",
         "var.jenkins.enabled ? {jenkins_deploy = [merge(local.jenkins, {subjects = "
         '["system:serviceaccount:${var.jenkins.namespace}:${var.jenkins.service_account}"]})]}'
-        " : {}" in local["ci_role_trust"]
-    )
-    assert (
-        _assumed_through(identities, "jenkins")
-        == '${data.aws_iam_policy_document.ci_assume["jenkins_deploy"].json}'
+        " : {}",
     )
     # The stack names the account after its environment; no layer sets a shared default.
     assert module_calls(MODULES / "stack")["identities"]["jenkins"] == "${local.jenkins}"
