@@ -23,6 +23,11 @@ COPY pyproject.toml constraints.txt ./
 RUN python3 -m venv /opt/venv \
     && python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > requirements.txt \
     && /opt/venv/bin/pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt -r requirements.txt
+# The SBOM tool (the `sbom` extra at the versions constraints.txt pins) in a venv of its own,
+# also before the app's code: a code change reinstalls neither from PyPI.
+RUN python3 -m venv /opt/sbom-tool \
+    && python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['sbom'], sep='\n')" > sbom-requirements.txt \
+    && /opt/sbom-tool/bin/pip install --no-cache-dir -c constraints.txt -r sbom-requirements.txt
 COPY README.md ./
 COPY src ./src
 # Then the app's own wheel; everything is installed offline from /wheels, and the installer is
@@ -31,12 +36,9 @@ RUN /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
     && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels \
         -c constraints.txt incident-tracker \
     && /opt/venv/bin/pip uninstall --yes pip setuptools wheel
-# A CycloneDX SBOM of exactly that venv (what ships), written by cyclonedx-py from a venv of its
-# own (the `sbom` extra at the versions constraints.txt pins), so the tool never ships.
-RUN python3 -m venv /opt/sbom-tool \
-    && python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['sbom'], sep='\n')" > sbom-requirements.txt \
-    && /opt/sbom-tool/bin/pip install --no-cache-dir -c constraints.txt -r sbom-requirements.txt \
-    && /opt/sbom-tool/bin/cyclonedx-py environment --pyproject pyproject.toml --output-reproducible \
+# A CycloneDX SBOM of exactly that venv (what ships), written by cyclonedx-py from the tool's
+# own venv (installed above, in the build stage only), so the tool never ships.
+RUN /opt/sbom-tool/bin/cyclonedx-py environment --pyproject pyproject.toml --output-reproducible \
         --of JSON -o /src/sbom.cdx.json /opt/venv/bin/python
 
 # ---- runtime: the base image, the venv and the migrations; nothing else ----

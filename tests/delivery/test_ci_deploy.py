@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,15 @@ from tests.support.deploy_steps import (
     planned,
     run_step,
 )
+
+
+def deploy(
+    environment: str, kubectl: Path, tmp_path: Path, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """`ci/deploy ENVIRONMENT IMAGE` against the fake kubectl, with SETTINGS in its environment."""
+    return run_step(
+        "deploy", environment, IMAGE, env={"KUBECTL": str(kubectl), **settings}, tmp_path=tmp_path
+    )
 
 
 @pytest.mark.parametrize(
@@ -43,7 +53,7 @@ def test_deploy_dry_run_prints_the_exact_kubectl_commands(
 
 
 def test_deploy_runs_migration_then_rollout(kubectl: Path, tmp_path: Path) -> None:
-    result = run_step("deploy", "dev", IMAGE, env={"KUBECTL": str(kubectl)}, tmp_path=tmp_path)
+    result = deploy("dev", kubectl, tmp_path)
     assert result.returncode == 0, result.stderr
     manifests = tmp_path / "rendered" / "manifests.yaml"
     expected = [call[1:] for call in deploy_plan("incident-tracker-dev", manifests, [])]
@@ -54,13 +64,7 @@ def test_deploy_runs_migration_then_rollout(kubectl: Path, tmp_path: Path) -> No
 def test_deploy_stops_before_the_rollout_when_the_migration_fails(
     kubectl: Path, tmp_path: Path
 ) -> None:
-    result = run_step(
-        "deploy",
-        "dev",
-        IMAGE,
-        env={"KUBECTL": str(kubectl), "FAKE_KUBECTL_FAIL": "migration"},
-        tmp_path=tmp_path,
-    )
+    result = deploy("dev", kubectl, tmp_path, FAKE_KUBECTL_FAIL="migration")
     assert result.returncode != 0
     assert "the migration Job did not complete" in result.stderr
     made = calls(tmp_path)
@@ -71,17 +75,13 @@ def test_deploy_stops_before_the_rollout_when_the_migration_fails(
 
 
 def test_deploy_gives_up_on_a_migration_that_does_not_finish(kubectl: Path, tmp_path: Path) -> None:
-    result = run_step(
-        "deploy",
+    result = deploy(
         "dev",
-        IMAGE,
-        env={
-            "KUBECTL": str(kubectl),
-            "FAKE_KUBECTL_JOB_STATE": "",
-            "MIGRATION_TIMEOUT": "2s",
-            "POLL_SECONDS": "1",
-        },
-        tmp_path=tmp_path,
+        kubectl,
+        tmp_path,
+        FAKE_KUBECTL_JOB_STATE="",
+        MIGRATION_TIMEOUT="2s",
+        POLL_SECONDS="1",
     )
     assert result.returncode != 0
     assert "did not finish in 2s" in result.stderr
@@ -98,17 +98,13 @@ def test_deploy_undoes_every_deployment_when_a_rollout_fails(
     made no new revision (same pod template), `undo` would go back one release too far.
     Docs: https://kubernetes.io/docs/reference/kubectl/generated/kubectl_rollout/kubectl_rollout_undo/
     """
-    result = run_step(
-        "deploy",
+    result = deploy(
         "prod",
-        IMAGE,
-        env={
-            "KUBECTL": str(kubectl),
-            "FAKE_KUBECTL_FAIL": "rollout-status",
-            "FAKE_KUBECTL_FAIL_ONLY": f"deployment/{failing}",
-            "FAKE_KUBECTL_REVISION": "4",
-        },
-        tmp_path=tmp_path,
+        kubectl,
+        tmp_path,
+        FAKE_KUBECTL_FAIL="rollout-status",
+        FAKE_KUBECTL_FAIL_ONLY=f"deployment/{failing}",
+        FAKE_KUBECTL_REVISION="4",
     )
     assert result.returncode != 0
     assert f"rollout of deployment/{failing} failed" in result.stderr
@@ -123,29 +119,19 @@ def test_deploy_undoes_every_deployment_when_a_rollout_fails(
 
 
 def test_deploy_records_the_revisions_ci_rollback_returns_to(kubectl: Path, tmp_path: Path) -> None:
-    result = run_step(
-        "deploy",
-        "dev",
-        IMAGE,
-        env={"KUBECTL": str(kubectl), "FAKE_KUBECTL_REVISION": "12"},
-        tmp_path=tmp_path,
-    )
+    result = deploy("dev", kubectl, tmp_path, FAKE_KUBECTL_REVISION="12")
     assert result.returncode == 0, result.stderr
     recorded = (tmp_path / "rendered" / "revisions").read_text().splitlines()
     assert recorded == [f"incident-tracker-dev {name} 12" for name in WORKLOADS]
 
 
 def test_deploy_cannot_undo_a_first_deploy_and_says_so(kubectl: Path, tmp_path: Path) -> None:
-    result = run_step(
-        "deploy",
+    result = deploy(
         "dev",
-        IMAGE,
-        env={
-            "KUBECTL": str(kubectl),
-            "FAKE_KUBECTL_FAIL": "rollout-status",
-            "FAKE_KUBECTL_REVISION": "",
-        },
-        tmp_path=tmp_path,
+        kubectl,
+        tmp_path,
+        FAKE_KUBECTL_FAIL="rollout-status",
+        FAKE_KUBECTL_REVISION="",
     )
     assert result.returncode != 0
     assert "had no revision before this deploy (first deploy)" in result.stderr
@@ -153,13 +139,7 @@ def test_deploy_cannot_undo_a_first_deploy_and_says_so(kubectl: Path, tmp_path: 
 
 
 def test_deploy_says_so_when_the_rollback_fails_too(kubectl: Path, tmp_path: Path) -> None:
-    result = run_step(
-        "deploy",
-        "dev",
-        IMAGE,
-        env={"KUBECTL": str(kubectl), "FAKE_KUBECTL_FAIL": "rollout-status rollout-undo"},
-        tmp_path=tmp_path,
-    )
+    result = deploy("dev", kubectl, tmp_path, FAKE_KUBECTL_FAIL="rollout-status rollout-undo")
     assert result.returncode != 0
     assert "the undo of deployment/incident-tracker failed too" in result.stderr
 
@@ -188,7 +168,7 @@ def test_deploy_applies_the_oidc_client_secret_from_secrets_manager_unprinted(
 ) -> None:
     """The load balancer's OIDC client (README "Sign-in for people") comes from the Secrets
     Manager secret the values name, piped to kubectl before anything else is applied."""
-    result = run_step("deploy", "dev", IMAGE, env={"KUBECTL": str(kubectl)}, tmp_path=tmp_path)
+    result = deploy("dev", kubectl, tmp_path)
     assert result.returncode == 0, result.stderr
     piped = (tmp_path / "calls.jsonl.stdin").read_text().split("\n")
     (secret,) = [json.loads(line) for line in piped if line]
@@ -220,8 +200,7 @@ def test_deploy_refuses_an_oidc_client_secret_without_its_keys(
     )
     (tmp_path / "values").mkdir()
     (tmp_path / "values" / "dev.json").write_text(json.dumps(values))
-    env = {"KUBECTL": str(kubectl), "RENDER_VALUES_DIR": str(tmp_path / "values")}
-    result = run_step("deploy", "dev", IMAGE, env=env, tmp_path=tmp_path)
+    result = deploy("dev", kubectl, tmp_path, RENDER_VALUES_DIR=str(tmp_path / "values"))
     assert result.returncode != 0
     assert "half-made/oidc-client has no clientSecret" in result.stderr
     assert "only-the-id" not in result.stdout + result.stderr

@@ -494,9 +494,17 @@ def jenkins_block(text: str, name: str) -> str:
 
 
 def test_workflow_lint_passes() -> None:
-    """actionlint (shellcheck on every run: block) and npm-groovy-lint on the Jenkinsfile."""
+    """actionlint (shellcheck on every run: block) and npm-groovy-lint on every Jenkins file."""
     result = run_ci_step("workflow-lint")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    # npm-groovy-lint lints them in one call: each of them must be in it.
+    groovy = [
+        JENKINSFILE,
+        *(ROOT / "ci" / "jenkins").glob("*.Jenkinsfile"),
+        ROOT / "ci" / "jenkins" / "jobs.groovy",
+    ]
+    summary = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)  # its colours
+    assert f"results in {len(groovy)} linted files" in summary, summary[-4000:]
 
 
 def test_checkov_passes_on_the_workflows() -> None:

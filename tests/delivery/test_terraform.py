@@ -485,17 +485,59 @@ def _conditions(statement: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["variable"]: c for c in statement.get("condition", [])}
 
 
+def _assert_ci_role_trust(role: str, key: str, provider: str, entry: str) -> None:
+    """aws_iam_role.ROLE takes its trust policy from the CI roles' one trust document,
+    ci_assume[KEY], whose entry in local.ci_role_trust is ENTRY, from the identity provider
+    local.PROVIDER. That document: for each role, a statement per identity provider that
+    web-identity tokens of exactly its subjects (:sub) for STS (:aud) may assume the role,
+    both StringEquals."""
+    identities = MODULES / "identities"
+    trust = data_source(identities, "aws_iam_policy_document", "ci_assume")
+    assert trust["for_each"] == "${local.ci_role_trust}"
+    (dynamic,) = trust["dynamic"]
+    assert dynamic["statement"]["for_each"] == "${each.value}"
+    statement = one(dynamic["statement"], "content")
+    assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
+    assert one(statement, "principals") == {
+        "type": "Federated",
+        "identifiers": ["${statement.value.provider_arn}"],
+    }
+    conditions = _conditions(statement)
+    assert set(conditions) == {"${statement.value.issuer}:aud", "${statement.value.issuer}:sub"}
+    audience = conditions["${statement.value.issuer}:aud"]
+    assert (audience["test"], audience["values"]) == ("StringEquals", ["sts.amazonaws.com"])
+    subject = conditions["${statement.value.issuer}:sub"]
+    assert subject["test"] == "StringEquals", "exact match, never StringLike wildcards"
+    assert subject["values"] == "${statement.value.subjects}"
+
+    local = merged(identities, "locals")
+    assert local[provider] == PROVIDERS[provider]
+    assert entry in local["ci_role_trust"]
+    policy = resources(identities, "aws_iam_role")[role]["assume_role_policy"]
+    assert policy == f'${{data.aws_iam_policy_document.ci_assume["{key}"].json}}'
+
+
+# The identity providers of local.ci_role_trust.
+PROVIDERS = {
+    "github": {
+        "provider_arn": "${var.github_oidc_provider_arn}",
+        "issuer": "token.actions.githubusercontent.com",
+    },
+    "jenkins": {
+        "provider_arn": "${local.jenkins_provider_arn}",
+        "issuer": "${local.jenkins_issuer}",
+    },
+}
+
+
 def test_github_role_trusts_only_this_repository_and_branch_or_environment() -> None:
     identities = MODULES / "identities"
-    (statement,) = _statements(data_source(identities, "aws_iam_policy_document", "github_assume"))
-    assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
-    assert one(statement, "principals")["identifiers"] == ["${var.github_oidc_provider_arn}"]
-    conditions = _conditions(statement)
-    audience = conditions["token.actions.githubusercontent.com:aud"]
-    assert (audience["test"], audience["values"]) == ("StringEquals", ["sts.amazonaws.com"])
-    subject = conditions["token.actions.githubusercontent.com:sub"]
-    assert subject["test"] == "StringEquals", "exact match, never StringLike wildcards"
-    assert subject["values"] == "${var.github_subjects}"
+    _assert_ci_role_trust(
+        "github_deploy",
+        "github_deploy",
+        "github",
+        "github_deploy = [merge(local.github, {subjects = var.github_subjects})]",
+    )
 
     # The subjects: the stack trusts the GitHub environment named like its own, so the dev
     # root's role trusts environment:dev only and the prod root's environment:prod only
@@ -682,14 +724,14 @@ def test_jenkins_roles_trust_only_their_environment_s_deploy_service_account() -
     """IRSA subjects per service account: jenkins-deploy-dev for the dev role, -prod for prod;
     the PR pods' service account (ci/jenkins/jenkins.yaml) is trusted by no role."""
     identities = MODULES / "identities"
-    trust = data_source(identities, "aws_iam_policy_document", "jenkins_assume")
-    assert trust["count"] == "${var.jenkins.enabled ? 1 : 0}"
-    (statement,) = _statements(trust)
-    subject = _conditions(statement)["${local.jenkins_issuer}:sub"]
-    assert subject["test"] == "StringEquals"
-    assert subject["values"] == [
-        "system:serviceaccount:${var.jenkins.namespace}:${var.jenkins.service_account}"
-    ]
+    _assert_ci_role_trust(
+        "jenkins",
+        "jenkins_deploy",
+        "jenkins",
+        "var.jenkins.enabled ? {jenkins_deploy = [merge(local.jenkins, {subjects = "
+        '["system:serviceaccount:${var.jenkins.namespace}:${var.jenkins.service_account}"]})]}'
+        " : {}",
+    )
     # The stack names the account after its environment; no layer sets a shared default.
     assert module_calls(MODULES / "stack")["identities"]["jenkins"] == "${local.jenkins}"
     passed = merged(MODULES / "stack", "locals")["jenkins"]

@@ -23,6 +23,31 @@ locals {
     { github = aws_iam_role.github_deploy.arn },
     var.jenkins.enabled ? { jenkins = aws_iam_role.jenkins[0].arn } : {},
   )
+
+  # The secrets the deploy roles read: ci/smoke's token and ci/deploy's OIDC client, when set.
+  deploy_secret_arns = compact([var.smoke_token_secret_arn, var.oidc_client_secret_arn])
+
+  # Who may assume each CI role, one statement per identity provider: its subjects (:sub) and
+  # the sts.amazonaws.com audience (:aud), both StringEquals. GitHub trusts environments of this
+  # repository; Jenkins (IRSA) one service account in one namespace.
+  github  = { provider_arn = var.github_oidc_provider_arn, issuer = "token.actions.githubusercontent.com" }
+  jenkins = { provider_arn = local.jenkins_provider_arn, issuer = local.jenkins_issuer }
+  ci_role_trust = merge(
+    {
+      github_deploy = [merge(local.github, { subjects = var.github_subjects })]
+      plan = concat(
+        [merge(local.github, { subjects = [var.plan_github_subject] })],
+        var.jenkins.enabled ? [merge(local.jenkins, {
+          subjects = ["system:serviceaccount:${var.jenkins.drift_namespace}:jenkins-drift"]
+        })] : [],
+      )
+    },
+    var.jenkins.enabled ? {
+      jenkins_deploy = [merge(local.jenkins, {
+        subjects = ["system:serviceaccount:${var.jenkins.namespace}:${var.jenkins.service_account}"]
+      })]
+    } : {},
+  )
 }
 
 ################################################################################
@@ -148,13 +173,14 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   dynamic "statement" {
-    # ci/smoke reads the smoke token from its secret with the deploy role.
-    for_each = var.smoke_token_secret_arn == null ? [] : [var.smoke_token_secret_arn]
+    # ci/smoke reads the smoke token, ci/deploy the load balancer's OIDC client (to make the
+    # Secret incident-tracker-oidc): exactly those secrets.
+    for_each = length(local.deploy_secret_arns) == 0 ? [] : [local.deploy_secret_arns]
 
     content {
-      sid       = "ReadSmokeToken"
+      sid       = "ReadDeploySecrets"
       actions   = ["secretsmanager:GetSecretValue"]
-      resources = [statement.value]
+      resources = statement.value
     }
   }
 
@@ -171,23 +197,11 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   dynamic "statement" {
-    # ci/deploy makes the Secret incident-tracker-oidc from the load balancer's OIDC client.
-    for_each = var.oidc_client_secret_arn == null ? [] : [var.oidc_client_secret_arn]
+    # Those secrets are encrypted with the secrets' customer managed key.
+    for_each = length(local.deploy_secret_arns) == 0 ? [] : [var.secrets_kms_key_arn]
 
     content {
-      sid       = "ReadOidcClient"
-      actions   = ["secretsmanager:GetSecretValue"]
-      resources = [statement.value]
-    }
-  }
-
-  dynamic "statement" {
-    # The smoke token's and the OIDC client's secrets are encrypted with the secrets' customer
-    # managed key.
-    for_each = var.smoke_token_secret_arn == null && var.oidc_client_secret_arn == null ? [] : [var.secrets_kms_key_arn]
-
-    content {
-      sid       = "DecryptSmokeToken"
+      sid       = "DecryptDeploySecrets"
       actions   = ["kms:Decrypt"]
       resources = [statement.value]
 
@@ -215,36 +229,46 @@ data "aws_iam_policy_document" "deploy" {
 }
 
 ################################################################################
-# GitHub Actions deploy role: OIDC, this repository's main branch or prod environment only
+# The CI roles' trust policies (local.ci_role_trust): GitHub deploy, Jenkins deploy, plan
 ################################################################################
 
-data "aws_iam_policy_document" "github_assume" {
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
+data "aws_iam_policy_document" "ci_assume" {
+  for_each = local.ci_role_trust
 
-    principals {
-      type        = "Federated"
-      identifiers = [var.github_oidc_provider_arn]
-    }
+  dynamic "statement" {
+    for_each = each.value
 
-    condition {
-      test     = "StringEquals"
-      variable = "token.actions.githubusercontent.com:aud"
-      values   = ["sts.amazonaws.com"]
-    }
+    content {
+      actions = ["sts:AssumeRoleWithWebIdentity"]
 
-    condition {
-      test     = "StringEquals"
-      variable = "token.actions.githubusercontent.com:sub"
-      values   = var.github_subjects
+      principals {
+        type        = "Federated"
+        identifiers = [statement.value.provider_arn]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "${statement.value.issuer}:sub"
+        values   = statement.value.subjects
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "${statement.value.issuer}:aud"
+        values   = ["sts.amazonaws.com"]
+      }
     }
   }
 }
 
+################################################################################
+# GitHub Actions deploy role: OIDC, this repository's main branch or prod environment only
+################################################################################
+
 resource "aws_iam_role" "github_deploy" {
   name                 = "${var.name}-github-deploy"
   description          = "GitHub Actions deploys to ${var.cluster_name}"
-  assume_role_policy   = data.aws_iam_policy_document.github_assume.json
+  assume_role_policy   = data.aws_iam_policy_document.ci_assume["github_deploy"].json
   max_session_duration = 3600
 
   tags = var.tags
@@ -261,37 +285,12 @@ resource "aws_iam_role_policy" "github_deploy" {
 # deploy service account only; PR builds run as another one, which no role trusts
 ################################################################################
 
-data "aws_iam_policy_document" "jenkins_assume" {
-  count = var.jenkins.enabled ? 1 : 0
-
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-
-    principals {
-      type        = "Federated"
-      identifiers = [local.jenkins_provider_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.jenkins_issuer}:sub"
-      values   = ["system:serviceaccount:${var.jenkins.namespace}:${var.jenkins.service_account}"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.jenkins_issuer}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_iam_role" "jenkins" {
   count = var.jenkins.enabled ? 1 : 0
 
   name                 = "${var.name}-jenkins-deploy"
   description          = "Jenkins agents deploy to ${var.cluster_name}"
-  assume_role_policy   = data.aws_iam_policy_document.jenkins_assume[0].json
+  assume_role_policy   = data.aws_iam_policy_document.ci_assume["jenkins_deploy"].json
   max_session_duration = 3600
 
   tags = var.tags
@@ -338,58 +337,10 @@ resource "aws_eks_access_policy_association" "deployer" {
 # the release folder's namespace, out of pull requests' reach).
 ################################################################################
 
-data "aws_iam_policy_document" "plan_assume" {
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-
-    principals {
-      type        = "Federated"
-      identifiers = [var.github_oidc_provider_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "token.actions.githubusercontent.com:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "token.actions.githubusercontent.com:sub"
-      values   = [var.plan_github_subject]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.jenkins.enabled ? [1] : []
-
-    content {
-      actions = ["sts:AssumeRoleWithWebIdentity"]
-
-      principals {
-        type        = "Federated"
-        identifiers = [local.jenkins_provider_arn]
-      }
-
-      condition {
-        test     = "StringEquals"
-        variable = "${local.jenkins_issuer}:sub"
-        values   = ["system:serviceaccount:${var.jenkins.drift_namespace}:jenkins-drift"]
-      }
-
-      condition {
-        test     = "StringEquals"
-        variable = "${local.jenkins_issuer}:aud"
-        values   = ["sts.amazonaws.com"]
-      }
-    }
-  }
-}
-
 resource "aws_iam_role" "plan" {
   name                 = "${var.name}-terraform-plan"
   description          = "Read-only terraform plan of ${var.name} (drift check)"
-  assume_role_policy   = data.aws_iam_policy_document.plan_assume.json
+  assume_role_policy   = data.aws_iam_policy_document.ci_assume["plan"].json
   max_session_duration = 3600
 
   tags = var.tags

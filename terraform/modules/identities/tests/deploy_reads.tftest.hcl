@@ -69,24 +69,48 @@ run "deploy_roles_read_exactly_the_environments_parameter_path" {
   }
 }
 
-# ci/deploy reads the load balancer's OIDC client to make the Kubernetes Secret: exactly that
-# secret, decrypted through Secrets Manager only.
+# ci/deploy reads the load balancer's OIDC client to make the Kubernetes Secret, ci/smoke the
+# smoke token: exactly those secrets, decrypted through Secrets Manager only.
 # https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html
 run "deploy_roles_read_exactly_the_oidc_client_secret" {
   command = plan
 
   assert {
     condition = [
-      for s in data.aws_iam_policy_document.deploy.statement : s.resources if s.sid == "ReadOidcClient"
+      for s in data.aws_iam_policy_document.deploy.statement : s.resources if s.sid == "ReadDeploySecrets"
     ] == [toset([var.oidc_client_secret_arn])]
-    error_message = "The deploy roles read the OIDC client's secret and no other by that statement."
+    error_message = "The deploy roles read the OIDC client's secret and no other (no smoke token secret set)."
   }
 
   assert {
     condition = [
-      for s in data.aws_iam_policy_document.deploy.statement : s.resources if s.sid == "DecryptSmokeToken"
+      for s in data.aws_iam_policy_document.deploy.statement : s.resources if s.sid == "DecryptDeploySecrets"
     ] == [toset([var.secrets_kms_key_arn])]
     error_message = "kms:Decrypt on the secrets' key (through Secrets Manager) covers the OIDC client."
+  }
+}
+
+run "deploy_roles_read_the_smoke_token_and_the_oidc_client_in_one_statement" {
+  command = plan
+
+  variables {
+    smoke_token_secret_arn = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:smoke-P0a1S2"
+  }
+
+  assert {
+    condition = [
+      for s in data.aws_iam_policy_document.deploy.statement : s.resources if s.sid == "ReadDeploySecrets"
+    ] == [toset([var.smoke_token_secret_arn, var.oidc_client_secret_arn])]
+    error_message = "One statement reads exactly the smoke token's and the OIDC client's secrets."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in data.aws_iam_policy_document.deploy.statement : s.sid == "ReadDeploySecrets" || !anytrue([
+        for action in s.actions : startswith(action, "secretsmanager:")
+      ])
+    ])
+    error_message = "No other statement of the deploy policy reaches Secrets Manager."
   }
 }
 
@@ -104,7 +128,7 @@ run "no_path_no_grant" {
   }
 
   assert {
-    condition     = length([for s in data.aws_iam_policy_document.deploy.statement : s if s.sid == "ReadOidcClient"]) == 0
-    error_message = "Without an OIDC client secret the deploy roles read none."
+    condition     = length([for s in data.aws_iam_policy_document.deploy.statement : s if contains(["ReadDeploySecrets", "DecryptDeploySecrets"], s.sid)]) == 0
+    error_message = "Without an OIDC client or smoke token secret the deploy roles read and decrypt none."
   }
 }

@@ -68,7 +68,7 @@ run "each_role_trusts_exactly_its_subject_and_audience" {
   # GitHub: the prod environment of this repository, nothing wider.
   assert {
     condition = anytrue([
-      for c in data.aws_iam_policy_document.github_assume.statement[0].condition :
+      for c in data.aws_iam_policy_document.ci_assume["github_deploy"].statement[0].condition :
       c.test == "StringEquals" && c.variable == "token.actions.githubusercontent.com:sub" && toset(c.values) == toset(["repo:example/incident-tracker:environment:prod"])
     ])
     error_message = "The GitHub deploy role must trust exactly the listed subjects (StringEquals)."
@@ -77,7 +77,7 @@ run "each_role_trusts_exactly_its_subject_and_audience" {
   # Jenkins: the deploy service account in the release folder's namespace, never the PR one.
   assert {
     condition = anytrue([
-      for c in data.aws_iam_policy_document.jenkins_assume[0].statement[0].condition :
+      for c in data.aws_iam_policy_document.ci_assume["jenkins_deploy"].statement[0].condition :
       c.test == "StringEquals" && c.variable == "oidc.eks.eu-west-1.amazonaws.com/id/PROD:sub" && toset(c.values) == toset(["system:serviceaccount:jenkins-release:jenkins-deploy-prod"])
     ])
     error_message = "The Jenkins role must trust jenkins-deploy-prod in jenkins-release only."
@@ -87,10 +87,10 @@ run "each_role_trusts_exactly_its_subject_and_audience" {
   # drift_namespace (default jenkins-release, where no pull request runs).
   assert {
     condition = anytrue([
-      for c in data.aws_iam_policy_document.plan_assume.statement[0].condition :
+      for c in data.aws_iam_policy_document.ci_assume["plan"].statement[0].condition :
       c.variable == "token.actions.githubusercontent.com:sub" && toset(c.values) == toset(["repo:example/incident-tracker:environment:terraform-drift"])
       ]) && anytrue([
-      for c in data.aws_iam_policy_document.plan_assume.statement[1].condition :
+      for c in data.aws_iam_policy_document.ci_assume["plan"].statement[1].condition :
       c.test == "StringEquals" && c.variable == "oidc.eks.eu-west-1.amazonaws.com/id/PROD:sub" && toset(c.values) == toset(["system:serviceaccount:jenkins-release:jenkins-drift"])
     ])
     error_message = "The plan role must trust terraform-drift and jenkins-drift in jenkins-release only."
@@ -99,11 +99,34 @@ run "each_role_trusts_exactly_its_subject_and_audience" {
   # No wildcard anywhere: every trust condition is an exact match.
   assert {
     condition = alltrue(flatten([
-      for document in concat(values(data.aws_iam_policy_document.pod_assume), [data.aws_iam_policy_document.github_assume, data.aws_iam_policy_document.jenkins_assume[0], data.aws_iam_policy_document.plan_assume]) : [
+      for document in concat(values(data.aws_iam_policy_document.pod_assume), values(data.aws_iam_policy_document.ci_assume)) : [
         for statement in document.statement : [for c in statement.condition : c.test == "StringEquals"]
       ]
     ]))
     error_message = "Trust conditions must be StringEquals (no StringLike wildcards)."
+  }
+
+  # Every CI statement: web identity, for the STS audience of the issuer its subjects name.
+  assert {
+    condition = keys(data.aws_iam_policy_document.ci_assume) == ["github_deploy", "jenkins_deploy", "plan"] && alltrue(flatten([
+      for document in values(data.aws_iam_policy_document.ci_assume) : [
+        for statement in document.statement : [
+          toset(statement.actions) == toset(["sts:AssumeRoleWithWebIdentity"]),
+          length(toset([for c in statement.condition : trimsuffix(trimsuffix(c.variable, ":sub"), ":aud")])) == 1,
+          anytrue([for c in statement.condition : endswith(c.variable, ":aud") && toset(c.values) == toset(["sts.amazonaws.com"])]),
+        ]
+      ]
+    ]))
+    error_message = "Each CI role's statements must require the sts.amazonaws.com audience of their subjects' issuer."
+  }
+
+  assert {
+    condition = [for s in data.aws_iam_policy_document.ci_assume["plan"].statement : one(s.principals).identifiers] == [
+      toset([var.github_oidc_provider_arn]), toset([var.oidc_provider_arn])
+      ] && one(data.aws_iam_policy_document.ci_assume["github_deploy"].statement[0].principals).identifiers == toset([var.github_oidc_provider_arn]) && one(
+      data.aws_iam_policy_document.ci_assume["jenkins_deploy"].statement[0].principals
+    ).identifiers == toset([var.oidc_provider_arn])
+    error_message = "GitHub subjects are trusted from GitHub's OIDC provider, Jenkins' from the cluster's (jenkins.oidc_provider_arn unset)."
   }
 }
 
@@ -117,7 +140,7 @@ run "jenkins_off_trusts_no_jenkins_account" {
   }
 
   assert {
-    condition     = length(data.aws_iam_policy_document.jenkins_assume) == 0 && length(data.aws_iam_policy_document.plan_assume.statement) == 1
+    condition     = !contains(keys(data.aws_iam_policy_document.ci_assume), "jenkins_deploy") && length(data.aws_iam_policy_document.ci_assume["plan"].statement) == 1
     error_message = "With Jenkins off, no role may trust a Jenkins service account."
   }
 }
@@ -143,7 +166,7 @@ run "dev_deploys_from_jenkins_and_drift_runs_in_jenkins_release" {
 
   assert {
     condition = anytrue([
-      for c in data.aws_iam_policy_document.jenkins_assume[0].statement[0].condition :
+      for c in data.aws_iam_policy_document.ci_assume["jenkins_deploy"].statement[0].condition :
       c.variable == "oidc.eks.eu-west-1.amazonaws.com/id/PROD:sub" && toset(c.values) == toset(["system:serviceaccount:jenkins:jenkins-deploy-dev"])
     ])
     error_message = "The Jenkins role must trust the deploy account in jenkins.namespace (default jenkins)."
@@ -151,7 +174,7 @@ run "dev_deploys_from_jenkins_and_drift_runs_in_jenkins_release" {
 
   assert {
     condition = anytrue([
-      for c in data.aws_iam_policy_document.plan_assume.statement[1].condition :
+      for c in data.aws_iam_policy_document.ci_assume["plan"].statement[1].condition :
       c.variable == "oidc.eks.eu-west-1.amazonaws.com/id/PROD:sub" && toset(c.values) == toset(["system:serviceaccount:jenkins-release:jenkins-drift"])
     ])
     error_message = "jenkins-drift is trusted in drift_namespace (default jenkins-release), not in the PR builds' namespace."
