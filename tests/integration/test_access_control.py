@@ -14,7 +14,6 @@ import sqlalchemy as sa
 import structlog
 from flask import Flask
 from flask.testing import FlaskClient
-from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from incident_tracker.auth import guard
@@ -25,6 +24,7 @@ from incident_tracker.ops.metrics import exposition
 from tests.support.api import (
     api_client,
     assert_problem,
+    auth_refusals,
     create,
     move,
     past_token_cache_bound,
@@ -350,23 +350,12 @@ def test_failed_authentications_are_counted(app: Flask) -> None:
     assert 'incident_tracker_auth_failures_total{reason="invalid"}' in exposition(app)
 
 
-def _refusals(app: Flask) -> dict[str, float]:
-    """incident_tracker_auth_failures_total by reason, as the metrics listener serves it."""
-    return {
-        sample.labels["reason"]: sample.value
-        for family in text_string_to_metric_families(exposition(app))
-        if family.name == "incident_tracker_auth_failures"
-        for sample in family.samples
-        if sample.name.endswith("_total")
-    }
-
-
 def test_each_refusal_says_why_and_is_counted_and_logged_by_reason(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reader = api_client(app, token_for(app, "reader", "incidents:read"))
     anonymous = app.test_client()
-    before = _refusals(app)
+    before = auth_refusals(app)
     with capture_logs() as logs:
         # The module's logger caches its processors on first use (configure_logging sets
         # cache_logger_on_first_use), so an earlier test's use would bypass the capture.
@@ -381,11 +370,15 @@ def test_each_refusal_says_why_and_is_counted_and_logged_by_reason(
     assert invalid.headers["WWW-Authenticate"] == challenge
     assert assert_problem(lacking, 403)["detail"] == "this token lacks the incidents:write scope"
     assert "WWW-Authenticate" not in lacking.headers
-    after = _refusals(app)
+    after = auth_refusals(app)
     for reason in ("missing", "invalid", "scope"):
         assert after[reason] == before.get(reason, 0) + 1, reason
-    refused = [(e["reason"], e["path"]) for e in logs if e["event"] == "request refused"]
-    assert refused == [(r, "/api/v1/incidents") for r in ("missing", "invalid", "scope")]
+    refused = [
+        (e["reason"], e["path"], e["remote"]) for e in logs if e["event"] == "request refused"
+    ]
+    # The test client's peer address, as a load balancer's would be logged.
+    expected = [(r, "/api/v1/incidents", "127.0.0.1") for r in ("missing", "invalid", "scope")]
+    assert refused == expected
     assert all(e["log_level"] == "warning" for e in logs if e["event"] == "request refused")
 
 
