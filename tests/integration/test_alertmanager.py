@@ -294,3 +294,40 @@ def test_a_note_names_ten_firing_alerts_and_counts_the_rest(
     named = ", ".join(f'HighLatency{{instance="i{n:02}", job="api"}}' for n in range(10))
     assert note["body"] == f"Alertmanager: 12 alert(s) firing: {named} and 2 more"
     assert len(note["data"]["firing"]) == len(note["data"]["alerts"]) == 12
+
+
+def test_the_incident_summary_is_the_description_within_10000_characters(
+    client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    summaries = {}
+    for group, description in (
+        ("plain", " Latency is high "),
+        ("long", "d" * 20_000),
+        ("none", ""),
+    ):
+        body = notification(alert("a"))
+        body["groupKey"] = f"{{}}:{{group={group}}}"
+        body["alerts"][0]["annotations"]["description"] = description
+        incident_id = alertmanager.post(URL, json=body).json["incident_id"]
+        summaries[group] = client.get(f"/api/v1/incidents/{incident_id}").json["summary"]
+    assert summaries == {"plain": "Latency is high", "long": "d" * 10_000, "none": None}
+
+
+def test_the_incident_starts_with_its_earliest_alert_and_never_after_now(
+    client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    """A clock ahead on Prometheus' side may not date an incident after its own creation."""
+    incidents = {}
+    for group, starts in (
+        ("past", ("2026-11-22T04:10:00Z", "2026-11-22T03:00:00Z")),
+        ("future", ("2999-01-01T00:00:00Z", "2998-01-01T00:00:00Z")),
+    ):
+        body = notification(alert("a"), alert("b"))
+        body["groupKey"] = f"{{}}:{{group={group}}}"
+        for sent, start in zip(body["alerts"], starts, strict=True):
+            sent["startsAt"] = start
+        incident_id = alertmanager.post(URL, json=body).json["incident_id"]
+        incidents[group] = client.get(f"/api/v1/incidents/{incident_id}").json
+    assert incidents["past"]["started_at"] == "2026-11-22T03:00:00Z"
+    future = incidents["future"]
+    assert future["started_at"] <= future["created_at"] < "2998"
