@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from structlog.testing import capture_logs
 
+from incident_tracker import create_app
 from incident_tracker.auth import guard
 from incident_tracker.auth import service as auth_service
 from incident_tracker.auth.models import ApiToken
@@ -30,7 +31,7 @@ from tests.support.api import (
     past_token_cache_bound,
     token_for,
 )
-from tests.support.postgres import DatabaseUnderTest
+from tests.support.postgres import DatabaseUnderTest, terminate_backend
 from tests.support.programs import CLI
 
 # The token that has every scope except the one an operation needs.
@@ -389,3 +390,25 @@ def test_the_bearer_scheme_is_case_insensitive_and_the_token_trimmed(app: Flask)
     for header in (f"bearer {token}", f"BEARER {token}", f"Bearer {token} "):
         response = anonymous.get("/api/v1/incidents", headers={"Authorization": header})
         assert response.status_code == 200, header
+
+
+def test_a_token_checked_on_a_dead_pooled_connection_is_checked_again_on_a_new_one(
+    app: Flask, test_database: DatabaseUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a database restart the pool holds dead connections: without pre-ping the token
+    lookup, every API request's first statement, meets one and runs again (not a 503)."""
+    monkeypatch.setenv("DB_POOL_PRE_PING", "false")
+    no_pre_ping = create_app({"TESTING": True})
+    reader = api_client(no_pre_ping, token_for(no_pre_ping, "reader", "incidents:read"))
+    try:
+        assert reader.get("/api/v1/incidents").status_code == 200
+        with no_pre_ping.app_context():  # the pool's only connection, the one just used
+            pid = db.session.scalar(sa.text("SELECT pg_backend_pid()"))
+            db.session.remove()
+        terminate_backend(test_database.url, pid)
+        past_token_cache_bound(monkeypatch)  # the token is looked up in the database again
+        again = reader.get("/api/v1/incidents")
+        assert again.status_code == 200, again.json
+    finally:
+        with no_pre_ping.app_context():
+            db.engine.dispose()
