@@ -412,3 +412,11 @@ def test_a_token_checked_on_a_dead_pooled_connection_is_checked_again_on_a_new_o
     finally:
         with no_pre_ping.app_context():
             db.engine.dispose()
+
+
+def test_an_api_path_with_no_declared_scope_is_admin_only(app: Flask, client: FlaskClient) -> None:
+    """Fail closed: a route that declares no scope (here, none at all) needs `admin`."""
+    writer = api_client(app, token_for(app, "writer", "incidents:read", "incidents:write"))
+    refused = assert_problem(writer.get("/api/v1/no-such-route"), 403)
+    assert refused["detail"] == "this token lacks the admin scope"
+    assert_problem(client.get("/api/v1/no-such-route"), 404)  # the admin token
