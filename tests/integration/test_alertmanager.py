@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
+from incident_tracker.auth.identity import Identity
+from incident_tracker.core.database import db
+from incident_tracker.core.severity import Severity
+from incident_tracker.incidents import service as incidents_service
 from tests.support.api import api_client, assert_problem, changed_settings, move, token_for
+from tests.support.programs import wait_for
 
 URL = "/api/v1/integrations/alertmanager"
 
@@ -331,3 +339,51 @@ def test_the_incident_starts_with_its_earliest_alert_and_never_after_now(
     assert incidents["past"]["started_at"] == "2026-11-22T03:00:00Z"
     future = incidents["future"]
     assert future["started_at"] <= future["created_at"] < "2998"
+
+
+def test_a_note_calls_an_alert_without_a_name_alert(
+    client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    nameless = alert("a")
+    del nameless["labels"]["alertname"]
+    created = alertmanager.post(URL, json=notification(nameless)).json
+    (note,) = _events(client, created["incident_id"])
+    assert note["body"] == 'Alertmanager: 1 alert(s) firing: alert{instance="a", job="api"}'
+
+
+def test_a_notification_racing_another_creation_of_its_group_joins_that_incident(
+    app: Flask, client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    """Two notifications of a new group at once: the one whose insert loses the race on the
+    open dedup_key joins the winner's incident instead of failing or opening a second one."""
+    key = 'alertmanager:{}:{alertname="HighLatency"}'
+    fields = {"title": "Winner", "severity": Severity.SEV2, "service": "api", "dedup_key": key}
+    answers: list[Any] = []
+    with app.app_context(), Session(db.engine) as winner:
+        won = incidents_service.create_incident(winner, fields, Identity("winner", frozenset()))
+        assert won.incident is not None
+        winner_id = won.incident.id
+        racing = threading.Thread(
+            target=lambda: answers.append(alertmanager.post(URL, json=notification(alert("a"))))
+        )
+        racing.start()
+        # The loser is inside its insert, queued behind the winner's uncommitted row.
+        wait_for("the notification's insert to wait on the winner's", _waiting)
+        winner.commit()
+        racing.join(timeout=30)
+    assert not racing.is_alive()
+    assert answers[0].json == {"action": "updated", "incident_id": winner_id}
+    assert [i["id"] for i in client.get("/api/v1/incidents").json["items"]] == [winner_id]
+    assert [n["data"]["firing"] for n in _notes(client, winner_id)] == [["fp-a"]]
+
+
+def _waiting() -> bool:
+    """Some other session of this database waits for a lock (seen outside any snapshot)."""
+    with db.engine.connect() as connection:
+        waiting = connection.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            )
+        )
+    return bool(waiting)
