@@ -353,3 +353,30 @@ def test_delivery_window_bounds(client: FlaskClient) -> None:
     default = client.get("/api/v1/metrics/delivery").json
     span = datetime.fromisoformat(default["until"]) - datetime.fromisoformat(default["since"])
     assert span == timedelta(days=30)
+
+
+def test_changes_are_listed_and_measured_by_service_and_environment(client: FlaskClient) -> None:
+    for service, environment in (("checkout", "prod"), ("checkout", "staging"), ("search", "prod")):
+        record(client, service=service, environment=environment, version=f"{service}-{environment}")
+
+    def versions(query: str) -> list[str]:
+        return [item["version"] for item in client.get(f"/api/v1/changes?{query}").json["items"]]
+
+    assert versions("service=checkout") == ["checkout-staging", "checkout-prod"]
+    assert versions("environment=prod") == ["search-prod", "checkout-prod"]
+    assert versions("service=checkout&environment=prod") == ["checkout-prod"]
+    figures = client.get("/api/v1/metrics/delivery?service=checkout").json
+    assert (figures["service"], figures["environment"], figures["deployments"]) == (
+        "checkout",
+        None,
+        2,
+    )
+
+
+def test_ids_beyond_the_id_column_name_no_link(client: FlaskClient) -> None:
+    incident = create(client)["id"]
+    change = record(client)["id"]
+    for incident_id, change_id in ((incident, 2**63), (2**63, change)):
+        path = f"/api/v1/incidents/{incident_id}/links/{change_id}"
+        assert_problem(client.delete(path), 404)
+    assert_problem(client.get(f"/api/v1/changes/{2**63}"), 404)
