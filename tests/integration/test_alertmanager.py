@@ -387,3 +387,14 @@ def _waiting() -> bool:
             )
         )
     return bool(waiting)
+
+
+def test_an_alert_sent_without_an_end_is_recorded_with_none(
+    client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    endless, null_end = alert("a"), alert("b")
+    del endless["endsAt"]
+    null_end["endsAt"] = None
+    created = alertmanager.post(URL, json=notification(endless, null_end)).json
+    (note,) = _events(client, created["incident_id"])
+    assert [sent["ends_at"] for sent in note["data"]["alerts"]] == [None, None]
