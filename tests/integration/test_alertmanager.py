@@ -302,6 +302,11 @@ def test_a_note_names_ten_firing_alerts_and_counts_the_rest(
     named = ", ".join(f'HighLatency{{instance="i{n:02}", job="api"}}' for n in range(10))
     assert note["body"] == f"Alertmanager: 12 alert(s) firing: {named} and 2 more"
     assert len(note["data"]["firing"]) == len(note["data"]["alerts"]) == 12
+    exactly_ten = notification(*twelve[:10])
+    exactly_ten["groupKey"] = "{}:{group=ten}"
+    created = alertmanager.post(URL, json=exactly_ten).json
+    (note,) = _events(client, created["incident_id"])
+    assert note["body"] == f"Alertmanager: 10 alert(s) firing: {named}"  # no "and 0 more"
 
 
 def test_the_incident_summary_is_the_description_within_10000_characters(
