@@ -134,7 +134,9 @@ def test_group_opens_one_incident_and_tracks_its_firing_set(
     )
     assert ended.json == {"action": "resolved", "incident_id": incident_id}
     assert client.get(f"/api/v1/incidents/{incident_id}").json["status"] == "triage"  # off
-    assert _events(client, incident_id)[-1]["body"].endswith("all alerts of the group resolved")
+    assert _events(client, incident_id)[-1]["body"] == (
+        "Alertmanager: all alerts of the group resolved"
+    )
     again = alertmanager.post(
         URL, json=notification(alert("a", "resolved"), alert("b", "resolved"))
     )
