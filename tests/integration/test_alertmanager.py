@@ -309,6 +309,11 @@ def test_a_note_names_ten_firing_alerts_and_counts_the_rest(
     created = alertmanager.post(URL, json=exactly_ten).json
     (note,) = _events(client, created["incident_id"])
     assert note["body"] == f"Alertmanager: 10 alert(s) firing: {named}"  # no "and 0 more"
+    wordy = notification(*(alert(f"w{n}", detail="x" * 1500) for n in range(10)))
+    wordy["groupKey"] = "{}:{group=wordy}"
+    created = alertmanager.post(URL, json=wordy).json
+    (note,) = _events(client, created["incident_id"])
+    assert len(note["body"]) == 10_000  # the note's limit, however long the labels
 
 
 def test_the_incident_summary_is_the_description_within_10000_characters(
