@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import random
@@ -119,6 +120,10 @@ def test_severity_is_the_most_severe_mapping_with_a_default() -> None:
     alerts = [{"labels": {"severity": "warning"}}, {"labels": {"severity": "Critical"}}]
     assert severity_of(alerts, settings) is Severity.SEV1
     assert severity_of([{"labels": {}}], settings) is Severity.SEV3
+    # No severity label is no severity, whatever names the operator's map gives.
+    anything = {name: Severity.SEV1 for name in ("xxxx", "none", "unknown")}
+    mapped = dataclasses.replace(settings, alertmanager_severity_map=anything)
+    assert severity_of([{"labels": {}}], mapped) is Severity.SEV3
 
 
 def test_dedup_key_fits_the_column() -> None:
