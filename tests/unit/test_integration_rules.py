@@ -130,6 +130,9 @@ def test_dedup_key_fits_the_column() -> None:
     assert dedup_key('{}:{a="b"}') == 'alertmanager:{}:{a="b"}'
     long_key = dedup_key("x" * 1000)
     assert len(long_key) <= 200 and long_key == dedup_key("x" * 1000)
+    fits = "k" * (200 - len("alertmanager:"))  # exactly the column's 200 characters
+    assert dedup_key(fits) == "alertmanager:" + fits
+    assert dedup_key(fits + "k").startswith("alertmanager:sha256:")
 
 
 def _group(common_labels: dict[str, str], *alert_labels: dict[str, str]) -> dict[str, Any]:
