@@ -382,3 +382,12 @@ def test_ids_beyond_the_id_column_name_no_link(any_database_app: Flask) -> None:
         path = f"/api/v1/incidents/{incident_id}/links/{change_id}"
         assert_problem(client.delete(path), 404)
     assert_problem(client.get(f"/api/v1/changes/{2**63}"), 404)
+
+
+def test_suspects_that_finished_together_are_listed_newest_first(client: FlaskClient) -> None:
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    together = rfc3339(started - timedelta(minutes=10))
+    ids = [record(client, version=f"v{n}", finished_at=together)["id"] for n in range(3)]
+    incident = create(client, service="checkout", started_at=rfc3339(started))["id"]
+    items = client.get(f"/api/v1/incidents/{incident}/suspect-changes").json["items"]
+    assert [item["id"] for item in items] == sorted(ids, reverse=True)
