@@ -391,3 +391,18 @@ def test_suspects_that_finished_together_are_listed_newest_first(client: FlaskCl
     incident = create(client, service="checkout", started_at=rfc3339(started))["id"]
     items = client.get(f"/api/v1/incidents/{incident}/suspect-changes").json["items"]
     assert [item["id"] for item in items] == sorted(ids, reverse=True)
+
+
+def test_the_daily_chart_counts_only_the_window_on_its_first_and_last_day(
+    app: Flask, client: FlaskClient
+) -> None:
+    for finished in (at(hours=6), at(hours=13), at(1, hours=11), at(1, hours=13)):
+        record(client, finished_at=finished)
+    with app.app_context():
+        days = changes_service.daily_deployments(
+            db.session, {}, T0 + timedelta(hours=12), T0 + timedelta(days=1, hours=12)
+        )
+    assert [(d.day.isoformat(), d.deployments) for d in days] == [
+        ("2026-11-01", 1),  # not the one that finished at 06:00, before the window
+        ("2026-11-02", 1),  # not the one at 13:00, after it
+    ]
