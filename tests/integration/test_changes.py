@@ -396,13 +396,28 @@ def test_suspects_that_finished_together_are_listed_newest_first(client: FlaskCl
 def test_the_daily_chart_counts_only_the_window_on_its_first_and_last_day(
     app: Flask, client: FlaskClient
 ) -> None:
-    for finished in (at(hours=6), at(hours=13), at(1, hours=11), at(1, hours=13)):
-        record(client, finished_at=finished)
+    for finished, outcome in (
+        (at(hours=6), "failed"),  # the first day, before the window
+        (at(hours=13), "failed"),
+        (at(hours=14), "rolled_back"),
+        (at(hours=15), "succeeded"),
+        (at(1, hours=11), "succeeded"),
+        (at(1, hours=13), "failed"),  # the last day, after the window
+    ):
+        record(client, finished_at=finished, outcome=outcome)
     with app.app_context():
         days = changes_service.daily_deployments(
             db.session, {}, T0 + timedelta(hours=12), T0 + timedelta(days=1, hours=12)
         )
-    assert [(d.day.isoformat(), d.deployments) for d in days] == [
-        ("2026-11-01", 1),  # not the one that finished at 06:00, before the window
-        ("2026-11-02", 1),  # not the one at 13:00, after it
+    assert [(d.day.isoformat(), d.deployments, d.failed) for d in days] == [
+        ("2026-11-01", 3, 2),
+        ("2026-11-02", 1, 0),
     ]
+
+
+def test_percentiles_are_rounded_to_the_millisecond_and_counted() -> None:
+    assert changes_service._percentiles([]) == changes_service.Percentiles(None, None, 0)
+    # p50 is the middle value; p90 interpolates 80 % of the way from the second to the third.
+    assert changes_service._percentiles([2.34567, 0.0004, 1.23456]) == (
+        changes_service.Percentiles(1.235, 2.123, 3)
+    )
