@@ -421,3 +421,15 @@ def test_percentiles_are_rounded_to_the_millisecond_and_counted() -> None:
     assert changes_service._percentiles([2.34567, 0.0004, 1.23456]) == (
         changes_service.Percentiles(1.235, 2.123, 3)
     )
+
+
+def test_recovery_counts_only_the_failed_changes_in_the_window(client: FlaskClient) -> None:
+    record(client, started_at=at(1), finished_at=at(1, minutes=10), outcome="failed")
+    record(client, started_at=at(-2), finished_at=at(-2, minutes=30), outcome="failed")
+    record(client, started_at=at(12), finished_at=at(12, minutes=50), outcome="rolled_back")
+    window = f"since={at()}&until={at(days=10)}"
+    figures = client.get(f"/api/v1/metrics/delivery?{window}").json
+    assert (figures["failed_changes"], figures["recovery_seconds"]) == (
+        1,
+        {"p50": 600.0, "p90": 600.0, "count": 1},
+    )
