@@ -433,3 +433,20 @@ def test_recovery_counts_only_the_failed_changes_in_the_window(client: FlaskClie
         1,
         {"p50": 600.0, "p90": 600.0, "count": 1},
     )
+
+
+def test_deployments_per_day_and_unrecovered_changes(client: FlaskClient) -> None:
+    record(client, finished_at=at(minutes=10))
+    record(client, finished_at=at(minutes=20))
+    hour = client.get(f"/api/v1/metrics/delivery?since={at()}&until={at(hours=1)}").json
+    assert hour["deployments_per_day"] == 48.0  # a day is 86 400 s, not a second more
+    days = client.get(f"/api/v1/metrics/delivery?since={at()}&until={at(3)}").json
+    assert days["deployments_per_day"] == 0.667  # to the thousandth
+    for change in (
+        record(client, finished_at=at(1))["id"],
+        record(client, finished_at=at(2))["id"],
+    ):
+        assert link(client, create(client)["id"], change).status_code == 201
+    assert (
+        client.get(f"/api/v1/metrics/delivery?since={at()}&until={at(3)}").json["unrecovered"] == 2
+    )
