@@ -14,9 +14,9 @@ import sqlalchemy as sa
 import structlog
 from flask import Flask
 from flask.testing import FlaskClient
-from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
+from incident_tracker import create_app
 from incident_tracker.auth import guard
 from incident_tracker.auth import service as auth_service
 from incident_tracker.auth.models import ApiToken
@@ -25,12 +25,13 @@ from incident_tracker.ops.metrics import exposition
 from tests.support.api import (
     api_client,
     assert_problem,
+    auth_refusals,
     create,
     move,
     past_token_cache_bound,
     token_for,
 )
-from tests.support.postgres import DatabaseUnderTest
+from tests.support.postgres import DatabaseUnderTest, terminate_backend
 from tests.support.programs import CLI
 
 # The token that has every scope except the one an operation needs.
@@ -350,23 +351,12 @@ def test_failed_authentications_are_counted(app: Flask) -> None:
     assert 'incident_tracker_auth_failures_total{reason="invalid"}' in exposition(app)
 
 
-def _refusals(app: Flask) -> dict[str, float]:
-    """incident_tracker_auth_failures_total by reason, as the metrics listener serves it."""
-    return {
-        sample.labels["reason"]: sample.value
-        for family in text_string_to_metric_families(exposition(app))
-        if family.name == "incident_tracker_auth_failures"
-        for sample in family.samples
-        if sample.name.endswith("_total")
-    }
-
-
 def test_each_refusal_says_why_and_is_counted_and_logged_by_reason(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reader = api_client(app, token_for(app, "reader", "incidents:read"))
     anonymous = app.test_client()
-    before = _refusals(app)
+    before = auth_refusals(app)
     with capture_logs() as logs:
         # The module's logger caches its processors on first use (configure_logging sets
         # cache_logger_on_first_use), so an earlier test's use would bypass the capture.
@@ -381,11 +371,15 @@ def test_each_refusal_says_why_and_is_counted_and_logged_by_reason(
     assert invalid.headers["WWW-Authenticate"] == challenge
     assert assert_problem(lacking, 403)["detail"] == "this token lacks the incidents:write scope"
     assert "WWW-Authenticate" not in lacking.headers
-    after = _refusals(app)
+    after = auth_refusals(app)
     for reason in ("missing", "invalid", "scope"):
         assert after[reason] == before.get(reason, 0) + 1, reason
-    refused = [(e["reason"], e["path"]) for e in logs if e["event"] == "request refused"]
-    assert refused == [(r, "/api/v1/incidents") for r in ("missing", "invalid", "scope")]
+    refused = [
+        (e["reason"], e["path"], e["remote"]) for e in logs if e["event"] == "request refused"
+    ]
+    # The test client's peer address, as a load balancer's would be logged.
+    expected = [(r, "/api/v1/incidents", "127.0.0.1") for r in ("missing", "invalid", "scope")]
+    assert refused == expected
     assert all(e["log_level"] == "warning" for e in logs if e["event"] == "request refused")
 
 
@@ -396,3 +390,33 @@ def test_the_bearer_scheme_is_case_insensitive_and_the_token_trimmed(app: Flask)
     for header in (f"bearer {token}", f"BEARER {token}", f"Bearer {token} "):
         response = anonymous.get("/api/v1/incidents", headers={"Authorization": header})
         assert response.status_code == 200, header
+
+
+def test_a_token_checked_on_a_dead_pooled_connection_is_checked_again_on_a_new_one(
+    app: Flask, test_database: DatabaseUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a database restart the pool holds dead connections: without pre-ping the token
+    lookup, every API request's first statement, meets one and runs again (not a 503)."""
+    monkeypatch.setenv("DB_POOL_PRE_PING", "false")
+    no_pre_ping = create_app({"TESTING": True})
+    reader = api_client(no_pre_ping, token_for(no_pre_ping, "reader", "incidents:read"))
+    try:
+        assert reader.get("/api/v1/incidents").status_code == 200
+        with no_pre_ping.app_context():  # the pool's only connection, the one just used
+            pid = db.session.scalar(sa.text("SELECT pg_backend_pid()"))
+            db.session.remove()
+        terminate_backend(test_database.url, pid)
+        past_token_cache_bound(monkeypatch)  # the token is looked up in the database again
+        again = reader.get("/api/v1/incidents")
+        assert again.status_code == 200, again.json
+    finally:
+        with no_pre_ping.app_context():
+            db.engine.dispose()
+
+
+def test_an_api_path_with_no_declared_scope_is_admin_only(app: Flask, client: FlaskClient) -> None:
+    """Fail closed: a route that declares no scope (here, none at all) needs `admin`."""
+    writer = api_client(app, token_for(app, "writer", "incidents:read", "incidents:write"))
+    refused = assert_problem(writer.get("/api/v1/no-such-route"), 403)
+    assert refused["detail"] == "this token lacks the admin scope"
+    assert_problem(client.get("/api/v1/no-such-route"), 404)  # the admin token

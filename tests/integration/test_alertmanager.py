@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
+from incident_tracker.auth.identity import Identity
+from incident_tracker.core.database import db
+from incident_tracker.core.severity import Severity
+from incident_tracker.incidents import service as incidents_service
 from tests.support.api import api_client, assert_problem, changed_settings, move, token_for
+from tests.support.programs import wait_for
 
 URL = "/api/v1/integrations/alertmanager"
 
@@ -126,7 +134,9 @@ def test_group_opens_one_incident_and_tracks_its_firing_set(
     )
     assert ended.json == {"action": "resolved", "incident_id": incident_id}
     assert client.get(f"/api/v1/incidents/{incident_id}").json["status"] == "triage"  # off
-    assert _events(client, incident_id)[-1]["body"].endswith("all alerts of the group resolved")
+    assert _events(client, incident_id)[-1]["body"] == (
+        "Alertmanager: all alerts of the group resolved"
+    )
     again = alertmanager.post(
         URL, json=notification(alert("a", "resolved"), alert("b", "resolved"))
     )
@@ -294,3 +304,109 @@ def test_a_note_names_ten_firing_alerts_and_counts_the_rest(
     named = ", ".join(f'HighLatency{{instance="i{n:02}", job="api"}}' for n in range(10))
     assert note["body"] == f"Alertmanager: 12 alert(s) firing: {named} and 2 more"
     assert len(note["data"]["firing"]) == len(note["data"]["alerts"]) == 12
+    exactly_ten = notification(*twelve[:10])
+    exactly_ten["groupKey"] = "{}:{group=ten}"
+    created = alertmanager.post(URL, json=exactly_ten).json
+    (note,) = _events(client, created["incident_id"])
+    assert note["body"] == f"Alertmanager: 10 alert(s) firing: {named}"  # no "and 0 more"
+    wordy = notification(*(alert(f"w{n}", detail="x" * 1500) for n in range(10)))
+    wordy["groupKey"] = "{}:{group=wordy}"
+    created = alertmanager.post(URL, json=wordy).json
+    (note,) = _events(client, created["incident_id"])
+    assert len(note["body"]) == 10_000  # the note's limit, however long the labels
+
+
+def test_the_incident_summary_is_the_description_within_10000_characters(
+    client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    summaries = {}
+    for group, description in (
+        ("plain", " Latency is high "),
+        ("long", "d" * 20_000),
+        ("none", ""),
+    ):
+        body = notification(alert("a"))
+        body["groupKey"] = f"{{}}:{{group={group}}}"
+        body["alerts"][0]["annotations"]["description"] = description
+        incident_id = alertmanager.post(URL, json=body).json["incident_id"]
+        summaries[group] = client.get(f"/api/v1/incidents/{incident_id}").json["summary"]
+    assert summaries == {"plain": "Latency is high", "long": "d" * 10_000, "none": None}
+
+
+def test_the_incident_starts_with_its_earliest_alert_and_never_after_now(
+    client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    """A clock ahead on Prometheus' side may not date an incident after its own creation."""
+    incidents = {}
+    for group, starts in (
+        ("past", ("2026-11-22T04:10:00Z", "2026-11-22T03:00:00Z")),
+        ("future", ("2999-01-01T00:00:00Z", "2998-01-01T00:00:00Z")),
+    ):
+        body = notification(alert("a"), alert("b"))
+        body["groupKey"] = f"{{}}:{{group={group}}}"
+        for sent, start in zip(body["alerts"], starts, strict=True):
+            sent["startsAt"] = start
+        incident_id = alertmanager.post(URL, json=body).json["incident_id"]
+        incidents[group] = client.get(f"/api/v1/incidents/{incident_id}").json
+    assert incidents["past"]["started_at"] == "2026-11-22T03:00:00Z"
+    future = incidents["future"]
+    assert future["started_at"] <= future["created_at"] < "2998"
+
+
+def test_a_note_calls_an_alert_without_a_name_alert(
+    client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    nameless = alert("a")
+    del nameless["labels"]["alertname"]
+    created = alertmanager.post(URL, json=notification(nameless)).json
+    (note,) = _events(client, created["incident_id"])
+    assert note["body"] == 'Alertmanager: 1 alert(s) firing: alert{instance="a", job="api"}'
+
+
+def test_a_notification_racing_another_creation_of_its_group_joins_that_incident(
+    app: Flask, client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    """Two notifications of a new group at once: the one whose insert loses the race on the
+    open dedup_key joins the winner's incident instead of failing or opening a second one."""
+    key = 'alertmanager:{}:{alertname="HighLatency"}'
+    fields = {"title": "Winner", "severity": Severity.SEV2, "service": "api", "dedup_key": key}
+    answers: list[Any] = []
+    with app.app_context(), Session(db.engine) as winner:
+        won = incidents_service.create_incident(winner, fields, Identity("winner", frozenset()))
+        assert won.incident is not None
+        winner_id = won.incident.id
+        racing = threading.Thread(
+            target=lambda: answers.append(alertmanager.post(URL, json=notification(alert("a"))))
+        )
+        racing.start()
+        # The loser is inside its insert, queued behind the winner's uncommitted row.
+        wait_for("the notification's insert to wait on the winner's", _waiting)
+        winner.commit()
+        racing.join(timeout=30)
+    assert not racing.is_alive()
+    assert answers[0].json == {"action": "updated", "incident_id": winner_id}
+    assert [i["id"] for i in client.get("/api/v1/incidents").json["items"]] == [winner_id]
+    assert [n["data"]["firing"] for n in _notes(client, winner_id)] == [["fp-a"]]
+
+
+def _waiting() -> bool:
+    """Some other session of this database waits for a lock (seen outside any snapshot)."""
+    with db.engine.connect() as connection:
+        waiting = connection.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            )
+        )
+    return bool(waiting)
+
+
+def test_an_alert_sent_without_an_end_is_recorded_with_none(
+    client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    endless, null_end = alert("a"), alert("b")
+    del endless["endsAt"]
+    null_end["endsAt"] = None
+    created = alertmanager.post(URL, json=notification(endless, null_end)).json
+    (note,) = _events(client, created["incident_id"])
+    assert [sent["ends_at"] for sent in note["data"]["alerts"]] == [None, None]

@@ -353,3 +353,100 @@ def test_delivery_window_bounds(client: FlaskClient) -> None:
     default = client.get("/api/v1/metrics/delivery").json
     span = datetime.fromisoformat(default["until"]) - datetime.fromisoformat(default["since"])
     assert span == timedelta(days=30)
+
+
+def test_changes_are_listed_and_measured_by_service_and_environment(client: FlaskClient) -> None:
+    for service, environment in (("checkout", "prod"), ("checkout", "staging"), ("search", "prod")):
+        record(client, service=service, environment=environment, version=f"{service}-{environment}")
+
+    def versions(query: str) -> list[str]:
+        return [item["version"] for item in client.get(f"/api/v1/changes?{query}").json["items"]]
+
+    assert versions("service=checkout") == ["checkout-staging", "checkout-prod"]
+    assert versions("environment=prod") == ["search-prod", "checkout-prod"]
+    assert versions("service=checkout&environment=prod") == ["checkout-prod"]
+    figures = client.get("/api/v1/metrics/delivery?service=checkout").json
+    assert (figures["service"], figures["environment"], figures["deployments"]) == (
+        "checkout",
+        None,
+        2,
+    )
+
+
+def test_ids_beyond_the_id_column_name_no_link(any_database_app: Flask) -> None:
+    """A 404, never a 500, on PostgreSQL and on SQLite, whose driver cannot even send it."""
+    client = api_client(any_database_app, token_for(any_database_app, "linker", "admin"))
+    incident = create(client)["id"]
+    change = record(client)["id"]
+    for incident_id, change_id in ((incident, 2**63), (2**63, change)):
+        path = f"/api/v1/incidents/{incident_id}/links/{change_id}"
+        assert_problem(client.delete(path), 404)
+    assert_problem(client.get(f"/api/v1/changes/{2**63}"), 404)
+
+
+def test_suspects_that_finished_together_are_listed_newest_first(client: FlaskClient) -> None:
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    together = rfc3339(started - timedelta(minutes=10))
+    ids = [record(client, version=f"v{n}", finished_at=together)["id"] for n in range(3)]
+    incident = create(client, service="checkout", started_at=rfc3339(started))["id"]
+    items = client.get(f"/api/v1/incidents/{incident}/suspect-changes").json["items"]
+    assert [item["id"] for item in items] == sorted(ids, reverse=True)
+
+
+def test_the_daily_chart_counts_only_the_window_on_its_first_and_last_day(
+    app: Flask, client: FlaskClient
+) -> None:
+    for finished, outcome in (
+        (at(hours=6), "failed"),  # the first day, before the window
+        (at(hours=13), "failed"),
+        (at(hours=14), "rolled_back"),
+        (at(hours=15), "succeeded"),
+        (at(1, hours=11), "succeeded"),
+        (at(1, hours=13), "failed"),  # the last day, after the window
+    ):
+        record(client, finished_at=finished, outcome=outcome)
+    with app.app_context():
+        days = changes_service.daily_deployments(
+            db.session, {}, T0 + timedelta(hours=12), T0 + timedelta(days=1, hours=12)
+        )
+    assert [(d.day.isoformat(), d.deployments, d.failed) for d in days] == [
+        ("2026-11-01", 3, 2),
+        ("2026-11-02", 1, 0),
+    ]
+
+
+def test_percentiles_are_rounded_to_the_millisecond_and_counted() -> None:
+    assert changes_service._percentiles([]) == changes_service.Percentiles(None, None, 0)
+    # p50 is the middle value; p90 interpolates 80 % of the way from the second to the third.
+    assert changes_service._percentiles([2.34567, 0.0004, 1.23456]) == (
+        changes_service.Percentiles(1.235, 2.123, 3)
+    )
+
+
+def test_recovery_counts_only_the_failed_changes_in_the_window(client: FlaskClient) -> None:
+    record(client, started_at=at(1), finished_at=at(1, minutes=10), outcome="failed")
+    record(client, started_at=at(-2), finished_at=at(-2, minutes=30), outcome="failed")
+    record(client, started_at=at(12), finished_at=at(12, minutes=50), outcome="rolled_back")
+    window = f"since={at()}&until={at(days=10)}"
+    figures = client.get(f"/api/v1/metrics/delivery?{window}").json
+    assert (figures["failed_changes"], figures["recovery_seconds"]) == (
+        1,
+        {"p50": 600.0, "p90": 600.0, "count": 1},
+    )
+
+
+def test_deployments_per_day_and_unrecovered_changes(client: FlaskClient) -> None:
+    record(client, finished_at=at(minutes=10))
+    record(client, finished_at=at(minutes=20))
+    hour = client.get(f"/api/v1/metrics/delivery?since={at()}&until={at(hours=1)}").json
+    assert hour["deployments_per_day"] == 48.0  # a day is 86 400 s, not a second more
+    days = client.get(f"/api/v1/metrics/delivery?since={at()}&until={at(3)}").json
+    assert days["deployments_per_day"] == 0.667  # to the thousandth
+    for change in (
+        record(client, finished_at=at(1))["id"],
+        record(client, finished_at=at(2))["id"],
+    ):
+        assert link(client, create(client)["id"], change).status_code == 201
+    assert (
+        client.get(f"/api/v1/metrics/delivery?since={at()}&until={at(3)}").json["unrecovered"] == 2
+    )

@@ -24,7 +24,12 @@ from incident_tracker import create_app, migrate
 from incident_tracker.core.database import db
 from incident_tracker.incidents.models import Incident
 from tests.support.api import api_client, assert_problem, create, move
-from tests.support.postgres import DatabaseUnderTest, created_database, libpq_dsn
+from tests.support.postgres import (
+    DatabaseUnderTest,
+    created_database,
+    libpq_dsn,
+    terminate_backend,
+)
 from tests.support.programs import moto_server, wait_for
 
 ALEMBIC_INI = Path("alembic.ini")
@@ -191,22 +196,6 @@ def _rows(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
         return rows
 
 
-def _terminate_backend(database_url: str, pid: int) -> None:
-    """pg_terminate_backend from a second connection, then wait until the backend is gone."""
-    with contextlib.closing(psycopg2.connect(libpq_dsn(database_url))) as connection:
-        connection.autocommit = True  # each look at pg_stat_activity sees it afresh
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            assert cursor.fetchone() == (True,)
-            deadline = time.monotonic() + 10
-            while True:
-                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
-                if cursor.fetchone() == (0,):
-                    return
-                assert time.monotonic() < deadline, f"backend {pid} still there after 10 s"
-                time.sleep(0.05)
-
-
 @contextlib.contextmanager
 def backend_killed_mid_write(database_url: str) -> Iterator[list[int]]:
     """Kill the session's PostgreSQL backend after its first flush that writes an incident.
@@ -221,7 +210,7 @@ def backend_killed_mid_write(database_url: str) -> Iterator[list[int]]:
         if killed or not any(isinstance(item, Incident) for item in touched):
             return
         pid = session.connection().connection.dbapi_connection.get_backend_pid()  # type: ignore[union-attr]
-        _terminate_backend(database_url, pid)
+        terminate_backend(database_url, pid)
         killed.append(pid)
 
     sa.event.listen(db.session, "after_flush", kill)

@@ -27,7 +27,7 @@ from tests.support.alb import (
     key_endpoint,
     unsigned,
 )
-from tests.support.api import TEST_SECRET_KEY, assert_problem
+from tests.support.api import TEST_SECRET_KEY, assert_problem, auth_refusals
 from tests.support.postgres import DatabaseUnderTest
 
 ALICE = {"email": "alice@example.com", "name": "Alice Example", "groups": ["responders"]}
@@ -125,6 +125,13 @@ def test_every_flawed_identity_is_a_401(people_app: Flask, case: str) -> None:
     page = as_person(people_app, token).get("/")
     assert page.status_code == 401
     assert "Traceback" not in page.get_data(as_text=True)
+
+
+def test_a_flawed_identity_is_counted_by_its_reason(people_app: Flask) -> None:
+    for case, reason in (("not a JWT", "person-format"), ("expired", "person-expired")):
+        before = auth_refusals(people_app).get(reason, 0)
+        assert_problem(as_person(people_app, _refusals()[case]).get("/api/v1/incidents"), 401)
+        assert auth_refusals(people_app)[reason] == before + 1, case
 
 
 def test_a_person_in_no_mapped_group_gets_403_on_reads_and_writes(people_app: Flask) -> None:

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from incident_tracker.auth import service as auth_service
 from incident_tracker.core.database import db
+from incident_tracker.ops.metrics import exposition
 
 TEST_SECRET_KEY = "integration-tests-only-" + "x" * 32  # the in-process app's SECRET_KEY
 PROBLEM = "application/problem+json"
@@ -31,6 +33,17 @@ def past_token_cache_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     another process changed about a token is seen, as it is by then in production."""
     cache = auth_service.RECENT_TOKENS
     monkeypatch.setattr(cache, "clock", lambda: time.monotonic() + cache.seconds)
+
+
+def auth_refusals(app: Flask) -> dict[str, float]:
+    """incident_tracker_auth_failures_total by reason, as the metrics listener serves it."""
+    return {
+        sample.labels["reason"]: sample.value
+        for family in text_string_to_metric_families(exposition(app))
+        if family.name == "incident_tracker_auth_failures"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
 
 
 def api_client(app: Flask, token: str) -> FlaskClient:

@@ -170,6 +170,22 @@ def _on_server(server_url: str, *statements: str) -> None:
         connection.close()
 
 
+def terminate_backend(database_url: str, pid: int) -> None:
+    """pg_terminate_backend from a second connection, then wait until the backend is gone."""
+    with contextlib.closing(psycopg2.connect(libpq_dsn(database_url))) as connection:
+        connection.autocommit = True  # each look at pg_stat_activity sees it afresh
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            assert cursor.fetchone() == (True,)
+            deadline = time.monotonic() + 10
+            while True:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+                if cursor.fetchone() == (0,):
+                    return
+                assert time.monotonic() < deadline, f"backend {pid} still there after 10 s"
+                time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def created_database(server_url: str, name: str) -> Iterator[str]:
     """A new, empty database on the server of `server_url`; dropped afterwards. Yields its URL.

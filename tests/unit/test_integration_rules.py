@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import random
@@ -119,12 +120,19 @@ def test_severity_is_the_most_severe_mapping_with_a_default() -> None:
     alerts = [{"labels": {"severity": "warning"}}, {"labels": {"severity": "Critical"}}]
     assert severity_of(alerts, settings) is Severity.SEV1
     assert severity_of([{"labels": {}}], settings) is Severity.SEV3
+    # No severity label is no severity, whatever names the operator's map gives.
+    anything = {name: Severity.SEV1 for name in ("xxxx", "none", "unknown")}
+    mapped = dataclasses.replace(settings, alertmanager_severity_map=anything)
+    assert severity_of([{"labels": {}}], mapped) is Severity.SEV3
 
 
 def test_dedup_key_fits_the_column() -> None:
     assert dedup_key('{}:{a="b"}') == 'alertmanager:{}:{a="b"}'
     long_key = dedup_key("x" * 1000)
     assert len(long_key) <= 200 and long_key == dedup_key("x" * 1000)
+    fits = "k" * (200 - len("alertmanager:"))  # exactly the column's 200 characters
+    assert dedup_key(fits) == "alertmanager:" + fits
+    assert dedup_key(fits + "k").startswith("alertmanager:sha256:")
 
 
 def _group(common_labels: dict[str, str], *alert_labels: dict[str, str]) -> dict[str, Any]:

@@ -1,0 +1,176 @@
+"""The token service on PostgreSQL, called directly: the rules the `tokens` CLI and the
+Secrets Manager bootstrap rely on (their own tests drive other processes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from incident_tracker.auth import service
+from incident_tracker.auth.identity import Identity
+from incident_tracker.auth.models import ApiToken
+from incident_tracker.core.database import DbSession, db, rfc3339, utcnow
+
+VALUE = service.TOKEN_PREFIX + "v" * 43
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[DbSession]:
+    with app.app_context():
+        yield db.session
+        db.session.rollback()
+
+
+def _audit(session: DbSession) -> list[tuple[str, str, str]]:
+    rows = session.execute(
+        sa.text("SELECT action, entity_id, actor FROM audit_log ORDER BY id")
+    ).all()
+    return [tuple(row) for row in rows]
+
+
+def test_a_new_token_is_returned_once_and_stored_as_its_hash(session: DbSession) -> None:
+    token = service.create_token(
+        session, "ci.bot@x-1", ["incidents:read", "incidents:read"], "alice"
+    )
+    assert token.startswith("itk_") and len(token) == len("itk_") + 43
+    row = session.scalars(sa.select(ApiToken)).one()
+    assert (row.name, row.token_hash, row.scopes) == (
+        "ci.bot@x-1",
+        service.hash_token(token),
+        ["incidents:read"],
+    )
+    assert row.expires_at is None and row.revoked_at is None
+    assert _audit(session) == [("token.create", "ci.bot@x-1", "alice")]
+    assert service.describe(row) == {
+        "name": "ci.bot@x-1",
+        "scopes": ["incidents:read"],
+        "created_at": rfc3339(row.created_at),
+        "expires_at": None,
+        "last_used_at": None,
+        "revoked_at": None,
+    }
+    assert service.authenticate(session, token) == Identity(
+        "ci.bot@x-1", frozenset({"incidents:read"}), row.id
+    )
+
+
+def test_a_token_with_a_lifetime_expires(session: DbSession) -> None:
+    before = utcnow()
+    token = service.create_token(session, "short", ["admin"], "alice", timedelta(hours=2))
+    row = session.scalars(sa.select(ApiToken)).one()
+    assert row.expires_at is not None
+    assert before + timedelta(hours=2) <= row.expires_at <= utcnow() + timedelta(hours=2)
+    row.expires_at = utcnow()
+    session.flush()
+    service.RECENT_TOKENS.forget(row.token_hash)
+    assert service.authenticate(session, token) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "scopes", "message"),
+    [
+        ("", ["admin"], "name: 1-100 letters, digits, '.', '_', '@' or '-'"),
+        ("-lead", ["admin"], "name: 1-100 letters, digits, '.', '_', '@' or '-'"),
+        ("a" * 101, ["admin"], "name: 1-100 letters, digits, '.', '_', '@' or '-'"),
+        ("bot\n", ["admin"], "name: 1-100 letters, digits, '.', '_', '@' or '-'"),
+        ("bot", [], "scopes: one or more of incidents:read, incidents:write, changes:write, admin"),
+        ("bot", ["admin", "root"], "scopes: one or more of " + ", ".join(service.SCOPES)),
+    ],
+)
+def test_a_bad_name_or_scope_is_refused_and_nothing_stored(
+    session: DbSession, name: str, scopes: list[str], message: str
+) -> None:
+    with pytest.raises(service.TokenError) as refused:
+        service.create_token(session, name, scopes, "alice")
+    assert str(refused.value) == message
+    assert not service.any_token_exists(session)
+
+
+def test_a_name_is_taken_until_its_token_is_revoked(session: DbSession) -> None:
+    first = service.create_token(session, "bot", ["admin"], "alice")
+    assert service.any_token_exists(session)
+    with pytest.raises(service.TokenError, match=r"^a token named 'bot' exists; revoke it first$"):
+        service.create_token(session, "bot", ["admin"], "alice")
+    service.revoke_token(session, "bot", "bob")
+    with pytest.raises(service.TokenError, match=r"^no active token named 'bot'$"):
+        service.revoke_token(session, "bot", "bob")
+    assert service.authenticate(session, first) is None
+    second = service.create_token(session, "bot", ["admin"], "alice")
+    assert service.authenticate(session, second) is not None
+    assert [(t.name, t.revoked_at is None) for t in service.list_tokens(session)] == [
+        ("bot", False),
+        ("bot", True),
+    ]
+    actions = [action for action, _, _ in _audit(session)]
+    assert actions == ["token.create", "token.revoke", "token.create"]
+
+
+def test_tokens_are_listed_by_name(session: DbSession) -> None:
+    for name in ("zulu", "alpha", "mike"):
+        service.create_token(session, name, ["admin"], "alice")
+    assert [token.name for token in service.list_tokens(session)] == ["alpha", "mike", "zulu"]
+
+
+def test_authenticate_refuses_what_is_not_a_valid_token(session: DbSession) -> None:
+    token = service.create_token(session, "bot", ["admin"], "alice")
+    for presented in ("", token[4:], token.replace("itk_", "ITK_"), token + "x" * 200, "itk_x"):
+        assert service.authenticate(session, presented) is None, presented
+
+
+def test_last_used_is_recorded_at_most_once_a_minute(session: DbSession) -> None:
+    token = service.create_token(session, "bot", ["admin"], "alice")
+    row = session.scalars(sa.select(ApiToken)).one()
+    service.RECENT_TOKENS.forget(row.token_hash)
+    assert service.authenticate(session, token) is not None
+    first_use = row.last_used_at
+    assert first_use is not None
+    service.RECENT_TOKENS.forget(row.token_hash)
+    service.authenticate(session, token)
+    assert row.last_used_at == first_use
+    row.last_used_at = first_use - service.LAST_USED_PRECISION
+    session.commit()
+    service.RECENT_TOKENS.forget(row.token_hash)
+    service.authenticate(session, token)
+    assert row.last_used_at > first_use
+
+
+def test_ensure_token_stores_a_chosen_value_once(session: DbSession) -> None:
+    assert service.ensure_token(session, "smoke", VALUE, ["incidents:read"], "deploy") is True
+    assert service.ensure_token(session, "smoke", VALUE, ["incidents:read"], "deploy") is False
+    replacement = service.TOKEN_PREFIX + "w" * 43
+    assert service.ensure_token(session, "smoke", replacement, ["admin"], "deploy") is True
+    assert service.authenticate(session, VALUE) is None
+    identity = service.authenticate(session, replacement)
+    assert identity is not None and identity.scopes == frozenset({"admin"})
+    with pytest.raises(service.TokenError) as reused:
+        service.ensure_token(session, "smoke", VALUE, ["admin"], "deploy")
+    assert str(reused.value) == "that value was used by a token before; give 'smoke' a new one"
+    actions = [action for action, _, _ in _audit(session)]
+    assert actions == ["token.create", "token.revoke", "token.create"]
+
+
+@pytest.mark.parametrize("value", ["itk_" + "v" * 42, "xtk_" + "v" * 43, "v" * 47])
+def test_ensure_token_refuses_a_value_that_is_not_a_token(session: DbSession, value: str) -> None:
+    with pytest.raises(service.TokenError) as refused:
+        service.ensure_token(session, "smoke", value, ["admin"], "deploy")
+    assert str(refused.value) == "expected itk_ followed by 43+ random characters"
+    assert not service.any_token_exists(session)
+
+
+def test_signing_out_ends_every_web_session_of_the_token(session: DbSession) -> None:
+    service.create_token(session, "bot", ["admin"], "alice")
+    row = session.scalars(sa.select(ApiToken)).one()
+    generation = service.web_session_generation(session, row.id)
+    signed_in = service.authenticate_web_session(session, row.id, generation)
+    assert signed_in is not None and signed_in.name == "bot"
+    assert service.authenticate_web_session(session, row.id + 1, generation) is None
+    service.end_web_sessions(session, row.id)
+    assert service.web_session_generation(session, row.id) == generation + 1
+    assert service.authenticate_web_session(session, row.id, generation) is None
+    assert service.authenticate_web_session(session, row.id, generation + 1) is not None
+    service.revoke_token(session, "bot", "alice")
+    assert service.authenticate_web_session(session, row.id, generation + 1) is None
