@@ -257,7 +257,7 @@ def test_pooled_connections_are_pinged_only_after_sitting_idle(
         client = api_client(application, admin_token)
         assert client.get("/api/v1/incidents").status_code == 200
         killed = _pooled_backend_pid(application)
-        _terminate_backend(test_database.url, killed)
+        terminate_backend(test_database.url, killed)
         statuses = [client.get("/api/v1/incidents").status_code for _ in statuses_after_the_kill]
         assert statuses == statuses_after_the_kill
         assert _pooled_backend_pid(application) != killed
