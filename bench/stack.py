@@ -179,6 +179,7 @@ class Service:
                     self.all_workers_seconds = round(time.monotonic() - started, 2)
                     return
             time.sleep(0.05)
+        self.stop()  # a service that never got ready must not outlive the run
         raise RuntimeError("the service did not become ready in 60 s")
 
     def expected_workers(self) -> int:
