@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -174,3 +175,44 @@ def test_signing_out_ends_every_web_session_of_the_token(session: DbSession) -> 
     assert service.authenticate_web_session(session, row.id, generation + 1) is not None
     service.revoke_token(session, "bot", "alice")
     assert service.authenticate_web_session(session, row.id, generation + 1) is None
+
+
+def test_a_presented_token_of_200_characters_passes_and_a_longer_one_is_refused(
+    session: DbSession,
+) -> None:
+    longest = service.TOKEN_PREFIX + "v" * 196
+    too_long = service.TOKEN_PREFIX + "w" * 197
+    assert service.ensure_token(session, "longest", longest, ["admin"], "deploy")
+    assert service.ensure_token(session, "too-long", too_long, ["admin"], "deploy")
+    assert (len(longest), len(too_long)) == (200, 201)
+    identity = service.authenticate(session, longest)
+    assert identity is not None and identity.name == "longest"
+    assert service.authenticate(session, too_long) is None  # stored, but never looked up
+
+
+def test_what_is_no_token_is_refused_without_a_database_lookup(session: DbSession) -> None:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        for presented in ("", "Bearer", "ITK_" + "v" * 43, service.TOKEN_PREFIX + "v" * 197):
+            assert service.authenticate(session, presented) is None, presented
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert statements == []
+
+
+def test_a_token_expires_at_its_expiry_instant_cached_or_not(
+    session: DbSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = service.create_token(session, "short", ["admin"], "alice", timedelta(hours=2))
+    row = session.scalars(sa.select(ApiToken)).one()
+    assert service.authenticate(session, token) is not None  # now in this process's cache
+    assert row.expires_at is not None
+    monkeypatch.setattr(service, "utcnow", lambda: row.expires_at)
+    assert service.authenticate(session, token) is None  # the cache knows the expiry
+    service.RECENT_TOKENS.forget(row.token_hash)
+    assert service.authenticate(session, token) is None  # and so does the lookup

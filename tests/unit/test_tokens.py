@@ -89,3 +89,11 @@ def test_a_full_cache_starts_again(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [cache.get(name) for name in ("a", "b", "c")] == [READER] * 3
     cache.put("d", READER, None)
     assert [cache.get(name) for name in ("a", "b", "c", "d")] == [None, None, None, READER]
+
+
+def test_a_cache_of_one_second_keeps_a_token_for_that_second() -> None:
+    clock = Clock()
+    cache = TokenCache(1, clock)
+    cache.put("h", READER, None)
+    clock.now += 0.99
+    assert cache.get("h") is READER
