@@ -216,3 +216,22 @@ def test_a_token_expires_at_its_expiry_instant_cached_or_not(
     assert service.authenticate(session, token) is None  # the cache knows the expiry
     service.RECENT_TOKENS.forget(row.token_hash)
     assert service.authenticate(session, token) is None  # and so does the lookup
+
+
+def test_ensure_token_leaves_other_tokens_alone_and_audits_what_it_stored(
+    session: DbSession,
+) -> None:
+    other = service.create_token(session, "other", ["incidents:read"], "alice")
+    before = utcnow()
+    assert service.ensure_token(session, "smoke", VALUE, ["incidents:read"], "deploy") is True
+    assert service.authenticate(session, other) is not None
+    row = session.scalars(sa.select(ApiToken).where(ApiToken.name == "smoke")).one()
+    assert row.created_at is not None and row.created_at >= before - timedelta(seconds=1)
+    audit = session.execute(
+        sa.text("SELECT action, entity_type, entity_id, actor, after FROM audit_log ORDER BY id")
+    ).all()
+    assert [tuple(entry[:4]) for entry in audit] == [
+        ("token.create", "token", "other", "alice"),
+        ("token.create", "token", "smoke", "deploy"),
+    ]
+    assert audit[1].after == service.describe(row)
