@@ -235,3 +235,16 @@ def test_ensure_token_leaves_other_tokens_alone_and_audits_what_it_stored(
         ("token.create", "token", "smoke", "deploy"),
     ]
     assert audit[1].after == service.describe(row)
+
+
+def test_a_token_may_hold_every_scope_and_describe_shows_its_times(session: DbSession) -> None:
+    token = service.create_token(session, "all", list(service.SCOPES), "alice", timedelta(hours=2))
+    assert service.authenticate(session, token) is not None
+    row = session.scalars(sa.select(ApiToken)).one()
+    assert row.expires_at is not None and row.last_used_at is not None
+    described = service.describe(row)
+    assert set(described["scopes"]) == set(service.SCOPES)
+    assert (described["expires_at"], described["last_used_at"]) == (
+        rfc3339(row.expires_at),
+        rfc3339(row.last_used_at),
+    )
