@@ -117,14 +117,17 @@ class IncidentSurroundings:
     related: list[Incident]  # same service, impact since `related_since`; newest first
 
 
+def _newest_event_id() -> sa.Select[Any]:
+    """The id of the newest timeline event of the Incident row it is correlated with."""
+    return sa.select(sa.func.max(IncidentEvent.id)).where(IncidentEvent.incident_id == Incident.id)
+
+
 def _surroundings_query() -> sa.Select[Any]:
     """Built once: composing it (an aliased Incident with its column properties) costs more
     than running it."""
     this = Incident.id == sa.bindparam("incident_id")
     target = sa.orm.aliased(Incident)
-    newest = sa.select(sa.func.max(IncidentEvent.id)).where(
-        IncidentEvent.incident_id == Incident.id
-    )
+    newest = _newest_event_id()
     latest_update = newest.where(IncidentEvent.kind == EventKind.UPDATE)
     same_service = sa.and_(
         Incident.service
@@ -683,16 +686,13 @@ def list_events(
 def timeline_tag(session: DbSession, incident_id: int) -> str:
     """Changes whenever the incident (its version) or its timeline (its newest event) does;
     one statement."""
-    newest = sa.select(sa.func.max(IncidentEvent.id)).where(
-        IncidentEvent.incident_id == incident_id
-    )
-    row = (
-        session.execute(
-            sa.select(Incident.version, newest.scalar_subquery()).where(Incident.id == incident_id)
-        ).one_or_none()
-        if 1 <= incident_id <= MAX_ID
-        else None
-    )
+    if not 1 <= incident_id <= MAX_ID:
+        raise _not_found(incident_id)
+    row = session.execute(
+        sa.select(Incident.version, _newest_event_id().scalar_subquery()).where(
+            Incident.id == incident_id
+        )
+    ).one_or_none()
     if row is None:
         raise _not_found(incident_id)
     return f"{row[0]}.{row[1] or 0}"
