@@ -147,7 +147,7 @@ def person_name(actor: str) -> str:
 
 @blp.app_template_filter("utc")
 def utc(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+    return value.strftime(war_room.UTC_FORMAT) if value else "—"
 
 
 def _safe_next(target: str | None) -> str:

@@ -57,6 +57,8 @@ FIELD_LABELS = {
 ROLE_FIELDS = frozenset({"commander", "scribe", "communications_lead"})
 KIND_LABELS = {EventKind.UPDATE: "Official update", EventKind.DECISION: "Decision"}
 UPDATE_PARTS = (("impact", "Impact"), ("actions", "Actions"), ("needs", "Needs"))
+# How the pages write an absolute time (the `utc` filter, the timeline).
+UTC_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
 _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 
 
@@ -230,7 +232,7 @@ def event_views(
         data = event.data or {}
         moment = event.occurred_at
         # One strftime for both absolute forms.
-        utc_text, short = moment.strftime("%Y-%m-%d %H:%M:%S UTC|%H:%M UTC, %d %b").split("|")
+        utc_text, short = moment.strftime(f"{UTC_FORMAT}|%H:%M UTC, %d %b").split("|")
         is_update = event.kind is EventKind.UPDATE
         views.append(
             EventView(
