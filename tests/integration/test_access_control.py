@@ -29,6 +29,7 @@ from tests.support.api import (
     create,
     move,
     past_token_cache_bound,
+    pooled_backend_pid,
     token_for,
 )
 from tests.support.postgres import DatabaseUnderTest, terminate_backend
@@ -402,10 +403,7 @@ def test_a_token_checked_on_a_dead_pooled_connection_is_checked_again_on_a_new_o
     reader = api_client(no_pre_ping, token_for(no_pre_ping, "reader", "incidents:read"))
     try:
         assert reader.get("/api/v1/incidents").status_code == 200
-        with no_pre_ping.app_context():  # the pool's only connection, the one just used
-            pid = db.session.scalar(sa.text("SELECT pg_backend_pid()"))
-            db.session.remove()
-        terminate_backend(test_database.url, pid)
+        terminate_backend(test_database.url, pooled_backend_pid(no_pre_ping))
         past_token_cache_bound(monkeypatch)  # the token is looked up in the database again
         again = reader.get("/api/v1/incidents")
         assert again.status_code == 200, again.json

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from incident_tracker import create_app, migrate
 from incident_tracker.core.database import db
 from incident_tracker.incidents.models import Incident
-from tests.support.api import api_client, assert_problem, create, move
+from tests.support.api import api_client, assert_problem, create, move, pooled_backend_pid
 from tests.support.postgres import (
     DatabaseUnderTest,
     created_database,
@@ -220,18 +220,6 @@ def backend_killed_mid_write(database_url: str) -> Iterator[list[int]]:
         sa.event.remove(db.session, "after_flush", kill)
 
 
-def _pooled_backend_pid(app: Flask) -> int:
-    """The PostgreSQL backend of the one connection the app's pool holds (a test client sends
-    one request at a time, so its requests share one pooled connection)."""
-    with app.app_context():
-        raw = db.engine.raw_connection()
-        try:
-            pid: int = raw.driver_connection.get_backend_pid()  # type: ignore[union-attr]
-            return pid
-        finally:
-            raw.close()
-
-
 @pytest.mark.parametrize(
     ("after_idle_seconds", "statuses_after_the_kill"),
     [
@@ -256,11 +244,11 @@ def test_pooled_connections_are_pinged_only_after_sitting_idle(
     try:
         client = api_client(application, admin_token)
         assert client.get("/api/v1/incidents").status_code == 200
-        killed = _pooled_backend_pid(application)
+        killed = pooled_backend_pid(application)
         terminate_backend(test_database.url, killed)
         statuses = [client.get("/api/v1/incidents").status_code for _ in statuses_after_the_kill]
         assert statuses == statuses_after_the_kill
-        assert _pooled_backend_pid(application) != killed
+        assert pooled_backend_pid(application) != killed
     finally:
         with application.app_context():
             db.engine.dispose()

@@ -35,6 +35,18 @@ def past_token_cache_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache, "clock", lambda: time.monotonic() + cache.seconds)
 
 
+def pooled_backend_pid(app: Flask) -> int:
+    """The PostgreSQL backend of the one connection the app's pool holds (a test client sends
+    one request at a time, so its requests share one pooled connection)."""
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            pid: int = raw.driver_connection.get_backend_pid()  # type: ignore[union-attr]
+            return pid
+        finally:
+            raw.close()
+
+
 def auth_refusals(app: Flask) -> dict[str, float]:
     """incident_tracker_auth_failures_total by reason, as the metrics listener serves it."""
     return {
