@@ -9,6 +9,8 @@ mutmut run (ci/mutation_module.py) over those test files only, under `nice -n 10
 fresh mutants/ copy. MODULE narrows the run (a path or dotted name); --changed-since REF
 keeps the rule modules that `git diff REF...HEAD` touches (a pull request's run), and none
 is a pass.
+Survivors of functions a module runs at import ([tool.mutmut.built_at_import]) are tested
+again, each in a fresh pytest process (rerun_built_at_import says why).
 Writes reports/mutation/<module>.txt (every surviving mutant with its diff) and
 reports/mutation/summary.json; prints each module's score and wall time. Survivors that
 docs/testing.md names (equivalent mutants, with why) do not count against the score;
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -27,6 +30,7 @@ import tomllib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports" / "mutation"
@@ -34,8 +38,10 @@ EQUIVALENTS_DOC = ROOT / "docs" / "testing.md"
 ONE_MODULE = ROOT / "ci" / "mutation_module.py"
 # Below the other work on a shared machine: a mutation run is hours of CPU nobody waits on.
 NICE = ["nice", "-n", "10"]
-# mutmut's statuses that count as caught: a test failed, ran past its time, or mypy refused it.
-CAUGHT = {"killed", "timeout", "caught by type check"}
+# mutmut's statuses that count as caught: a test failed, ran past its time, or mypy refused it;
+# and ours for a survivor of a function run at import that fails its tests in a fresh process.
+KILLED_FRESH = "killed in a fresh process"
+CAUGHT = {"killed", "timeout", "caught by type check", KILLED_FRESH}
 
 
 @dataclass
@@ -54,10 +60,15 @@ class ModuleScore:
         self.score = round(100.0 * self.caught / counted, 1) if counted else 100.0
 
 
+def mutmut_settings() -> dict[str, Any]:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    settings: dict[str, Any] = pyproject["tool"]["mutmut"]
+    return settings
+
+
 def rule_modules() -> list[str]:
     """The source paths mutmut mutates, as pyproject.toml lists them."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    paths: list[str] = config["tool"]["mutmut"]["only_mutate"]
+    paths: list[str] = mutmut_settings()["only_mutate"]
     return paths
 
 
@@ -133,6 +144,50 @@ def statuses_of(path: str, module: str) -> dict[str, str]:
     return found
 
 
+def built_at_import(module: str) -> dict[str, list[str]]:
+    """pyproject.toml's [tool.mutmut.built_at_import] for this module: each function it calls
+    while it is imported, as the prefix of its mutants' names, and the tests of what it builds.
+    """
+    table: dict[str, list[str]] = mutmut_settings().get("built_at_import", {})
+    return {
+        f"{module}.x_{name.removeprefix(module + '.')}__mutmut_": tests
+        for name, tests in table.items()
+        if name.startswith(f"{module}.")
+    }
+
+
+def fresh_pytest(mutant: str | None, tests: list[str]) -> int:
+    """pytest over the mutated copy in a new process, `mutant` switched on before any import."""
+    environment = {**os.environ, "PYTHONPATH": "src", "MUTANT_UNDER_TEST": mutant or ""}
+    command = [*NICE, sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    return subprocess.run(
+        [*command, *tests], cwd=ROOT / "mutants", env=environment, check=False
+    ).returncode
+
+
+def rerun_built_at_import(module: str, statuses: dict[str, str]) -> None:
+    """Test the survivors of functions run at import again, each in a fresh process.
+
+    mutmut imports the module once, before any mutant is switched on, and forks every mutant's
+    tests from there: what a function built at import stays the original, so its mutants
+    survive whatever the tests assert. pytest exits 1 when a test failed, 2 or 3 when the
+    mutant broke collection (the app would not start): both are a kill.
+    """
+    for prefix, tests in built_at_import(module).items():
+        survivors = [n for n, s in statuses.items() if n.startswith(prefix) and s == "survived"]
+        if not survivors:
+            continue
+        if fresh_pytest(None, tests) != 0:
+            raise SystemExit(f"{tests} fail without a mutant: fix them before measuring")
+        for name in survivors:
+            exit_code = fresh_pytest(name, tests)
+            if exit_code not in (0, 1, 2, 3):
+                raise SystemExit(f"pytest exited {exit_code} on {name}")
+            if exit_code != 0:
+                statuses[name] = KILLED_FRESH
+            print(f"fresh process: {name}: {statuses[name]}", flush=True)
+
+
 def run_module(path: str, equivalents: set[str]) -> ModuleScore:
     module = dotted(path)
     print(f"==> mutmut run {module}.*", flush=True)
@@ -147,8 +202,9 @@ def run_module(path: str, equivalents: set[str]) -> ModuleScore:
         cwd=ROOT,
         check=True,
     )
-    seconds = round(time.monotonic() - started, 1)
     statuses = statuses_of(path, module)
+    rerun_built_at_import(module, statuses)
+    seconds = round(time.monotonic() - started, 1)
     survivors = sorted(n for n, s in statuses.items() if s not in CAUGHT and n not in equivalents)
     score = ModuleScore(
         module=module,

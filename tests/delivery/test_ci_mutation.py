@@ -6,6 +6,7 @@ check the selection, which decides what a pull request's run covers.
 
 from __future__ import annotations
 
+import ast
 import os
 import tomllib
 from typing import Any
@@ -82,3 +83,32 @@ def test_a_module_that_is_not_a_rule_module_is_refused_by_name() -> None:
     result = run_ci_step("mutation", "incident_tracker.web.views", env=NO_DATABASE)
     assert result.returncode != 0
     assert "incident_tracker.web.views" in result.stderr and "only_mutate" in result.stderr
+
+
+def calls_at_import(module: str) -> set[str]:
+    """The module's own functions its top level calls while it is imported."""
+    tree = ast.parse((ROOT / module).read_text())
+    own = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    return {
+        node.value.func.id
+        for node in tree.body
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Name)
+        and node.value.func.id in own
+    }
+
+
+def test_every_function_a_rule_module_runs_at_import_is_tested_again_in_a_fresh_process() -> None:
+    """mutmut forks every mutant's tests from a process that imported the module with no
+    mutant on, so a function run at import keeps its original result: without a line in
+    [tool.mutmut.built_at_import] its mutants survive whatever the tests assert."""
+    listed: dict[str, list[str]] = mutmut_settings()["built_at_import"]
+    expected = {
+        f"{module.removeprefix('src/').removesuffix('.py').replace('/', '.')}.{name}"
+        for module in only_mutate()
+        for name in calls_at_import(module)
+    }
+    assert set(listed) == expected
+    for tests in listed.values():
+        assert tests and all((ROOT / test).is_file() for test in tests), tests
