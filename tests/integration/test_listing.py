@@ -6,9 +6,12 @@ import csv
 import io
 
 import pytest
+import sqlalchemy as sa
+from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.support.api import assert_problem, create, move
+from incident_tracker.core.database import db
+from tests.support.api import api_client, assert_problem, create, move, token_for
 
 
 def ids(client: FlaskClient, query: str) -> list[int]:
@@ -57,6 +60,56 @@ def test_newest_first_with_filters(client: FlaskClient) -> None:
     assert ids(
         client, "started_before=2026-02-15T00:00:00Z&started_after=2026-01-15T00:00:00Z"
     ) == [b]
+
+
+def test_search_stems_english_whatever_the_servers_default_configuration(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The query is parsed with the document's own configuration (english, as the GIN index
+    is built), not the server's default_text_search_config, which RDS or an operator may set."""
+    found = create(client, title="Login errors", summary="OAuth provider times out")["id"]
+    with app.app_context(), db.engine.connect() as connection:
+        name = connection.scalar(sa.text("SELECT current_database()"))
+        configure = f'ALTER DATABASE "{name}" {{}}'
+        connection.execute(sa.text(configure.format("SET default_text_search_config = simple")))
+        connection.commit()
+        db.engine.dispose()  # new connections start with the database's setting
+        try:
+            assert ids(client, "q=timed") == [found]
+        finally:
+            connection.execute(sa.text(configure.format("RESET default_text_search_config")))
+            connection.commit()
+            db.engine.dispose()
+
+
+def test_a_tag_filter_matches_whole_tags_on_either_database(any_database_app: Flask) -> None:
+    client = api_client(any_database_app, token_for(any_database_app, "alice", "admin"))
+    latency = create(client, tags=["latency", "eu"])["id"]
+    create(client, tags=["latency-p99"])
+    create(client, tags=[])
+    assert ids(client, "tag=latency") == [latency]
+    assert ids(client, "tag=eu") == [latency]
+    assert ids(client, "tag=late") == []
+
+
+def test_the_text_filter_on_sqlite_matches_title_or_summary_literally(sqlite_app: Flask) -> None:
+    """`make run`'s database has no full-text search: q is a case-insensitive substring of the
+    title or the summary, and %, _ and \\ in it are characters, not patterns."""
+    client = api_client(sqlite_app, token_for(sqlite_app, "alice", "admin"))
+    title = create(client, title="Checkout LATENCY high", summary="p99 up")["id"]
+    summary = create(client, title="Login errors", summary="OAuth provider times out")["id"]
+    percent = create(client, title="Disk 100% full", summary="on db-1")["id"]
+    underscore = create(client, title="Queue job_runner stuck", summary="no jobs")["id"]
+    backslash = create(client, title="Path C:\\temp missing", summary="on windows")["id"]
+    in_summary = create(client, title="Promo", summary="Coupon 50% off_peak fails")["id"]
+    create(client, title="Disk 1000 full; jobXrunner; C:/temp", summary="50 off peak; 50% offXpeak")
+    assert ids(client, "q=latency") == [title]
+    assert ids(client, "q=provider%20TIMES") == [summary]
+    assert ids(client, "q=100%25") == [percent]
+    assert ids(client, "q=job_runner") == [underscore]
+    assert ids(client, "q=C:%5Ctemp") == [backslash]
+    assert ids(client, "q=ON") == [in_summary, backslash, percent]
+    assert ids(client, "q=50%25%20off_") == [in_summary]
 
 
 @pytest.mark.parametrize(

@@ -347,10 +347,21 @@ def test_a_page_boundary_between_open_and_rest(any_client: FlaskClient) -> None:
     assert second.json["next_cursor"] is None
 
 
-@pytest.mark.parametrize("cursor", ["djE6NQ", "dHJpYWdlOlsib3BlbiJd", "bm9wZQ", "%%%"])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "djE6NQ",  # the default order's cursor for id 5
+        "dHJpYWdlOlsib3BlbiJd",  # triage:["open"]
+        "dHJpYWdlOlsiYm9ndXMiLG51bGxd",  # triage:["bogus",null]: no such part
+        "dHJpYWdlOlsicmVzdCIsNV0",  # triage:["rest",5]: the rest's position is a cursor
+        "bm9wZQ",
+        "%%%",
+    ],
+)
 def test_triage_refuses_cursors_it_did_not_issue(any_client: FlaskClient, cursor: str) -> None:
-    # djE6NQ is the default order's cursor for id 5; the others are broken triage cursors.
-    assert_problem(any_client.get(f"/api/v1/incidents?sort=triage&cursor={cursor}"), 400)
+    problem = assert_problem(any_client.get(f"/api/v1/incidents?sort=triage&cursor={cursor}"), 400)
+    assert problem["detail"] == "cursor is not one this service issued"
+    assert problem["errors"] == {"cursor": ["invalid cursor"]}
 
 
 def test_unknown_sort_is_422(any_client: FlaskClient) -> None:
