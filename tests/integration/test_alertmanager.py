@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
@@ -20,7 +19,7 @@ from incident_tracker.incidents import service as incidents_service
 from incident_tracker.integrations import service as integrations_service
 from incident_tracker.integrations.schemas import AlertmanagerPayloadSchema
 from tests.support.api import api_client, assert_problem, changed_settings, move, token_for
-from tests.support.locks import Racing
+from tests.support.locks import Racing, just_before
 
 URL = "/api/v1/integrations/alertmanager"
 
@@ -423,11 +422,9 @@ def test_a_notification_joining_a_racing_creation_waits_for_a_third_writing_to_i
     changed = notification(alert("a"), alert("b"))
     others: list[Session] = []
 
-    def others_first(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        """Just before the racing notification's insert: another notification creates the
-        incident and commits, and a third starts writing to it and holds its lock."""
-        if others or not statement.startswith("INSERT INTO incidents "):
-            return  # the racing notification's insert is the only one while this listens
+    def others_first() -> None:
+        """Another notification creates the incident and commits; a third starts writing to
+        it and holds its lock."""
         winner, third = Session(db.engine), Session(db.engine)
         others.extend((winner, third))
         assert _apply(winner, notification(alert("a"))) == "created"
@@ -435,14 +432,11 @@ def test_a_notification_joining_a_racing_creation_waits_for_a_third_writing_to_i
         assert _apply(third, changed) == "updated"
 
     with app.app_context():
-        sa.event.listen(db.engine, "before_cursor_execute", others_first)
-        try:
+        # The racing notification's insert is the only one sent while this listens.
+        with just_before("INSERT INTO incidents ", others_first):
             racing = Racing(lambda: alertmanager.post(URL, json=changed))
             racing.wait_until_it_waits_on_a_lock("the joining notification to wait on the third")
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", others_first)
-        third = others[1]
-        third.commit()
+        others[1].commit()
         answer = racing.answer()
         for session in others:
             session.close()

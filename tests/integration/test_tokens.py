@@ -3,7 +3,6 @@ Secrets Manager bootstrap rely on (their own tests drive other processes)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from incident_tracker.auth import service
 from incident_tracker.auth.identity import Identity
 from incident_tracker.auth.models import ApiToken
 from incident_tracker.core.database import DbSession, db, rfc3339, utcnow
-from tests.support.locks import Racing
+from tests.support.locks import Racing, just_before
 
 VALUE = service.TOKEN_PREFIX + "v" * 43
 
@@ -288,30 +287,15 @@ def test_a_last_use_exactly_the_precision_ago_is_recorded_again(
         assert row.last_used_at == (now if recorded else last_use)
 
 
-@contextlib.contextmanager
-def _another_process_first(marker: str, *stores: Callable[[DbSession], object]) -> Iterator[None]:
-    """While inside: just before each of the next statements containing `marker`, another
-    process runs the next of `stores` and commits."""
-    pending = list(stores)
-    busy: list[bool] = []
+def _another_process(store: Callable[[DbSession], object]) -> Callable[[], None]:
+    """A step for `just_before`: `store` in a session of its own, committed."""
 
-    def other_process_first(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if busy or not pending or marker not in statement:
-            return
-        busy.append(True)  # the store's own statements come here too
-        try:
-            with Session(db.engine) as other:
-                pending.pop(0)(other)
-                other.commit()
-        finally:
-            busy.clear()
+    def step() -> None:
+        with Session(db.engine) as other:
+            store(other)
+            other.commit()
 
-    sa.event.listen(db.engine, "before_cursor_execute", other_process_first)
-    try:
-        yield
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", other_process_first)
-    assert not pending, f"fewer statements than expected containing {marker!r}"
+    return step
 
 
 # ensure_token's read by hash, after it found no active token of that name with that value.
@@ -321,9 +305,11 @@ BETWEEN_THE_TWO_READS = "WHERE api_tokens.token_hash = "
 def test_ensure_token_finds_the_same_token_another_process_stored_between_its_reads(
     session: DbSession,
 ) -> None:
-    with _another_process_first(
+    with just_before(
         BETWEEN_THE_TWO_READS,
-        lambda other: service.ensure_token(other, "smoke", VALUE, ["admin"], "other"),
+        _another_process(
+            lambda other: service.ensure_token(other, "smoke", VALUE, ["admin"], "other")
+        ),
     ):
         assert service.ensure_token(session, "smoke", VALUE, ["admin"], "deploy") is False
     session.commit()
@@ -353,7 +339,7 @@ def test_ensure_token_refuses_a_value_another_process_used_between_its_reads(
     session: DbSession, store: Callable[[DbSession], object]
 ) -> None:
     with (
-        _another_process_first(BETWEEN_THE_TWO_READS, store),
+        just_before(BETWEEN_THE_TWO_READS, _another_process(store)),
         pytest.raises(service.TokenError) as refused,
     ):
         service.ensure_token(session, "smoke", VALUE, ["admin"], "deploy")
@@ -389,10 +375,14 @@ def test_ensure_token_gives_up_after_two_clashes_naming_the_token(session: DbSes
     `smoke`, then (after ours revoked that) one storing our value under another name."""
     other_value = service.TOKEN_PREFIX + "o" * 43
     with (
-        _another_process_first(
+        just_before(
             "INSERT INTO api_tokens ",
-            lambda other: service.ensure_token(other, "smoke", other_value, ["admin"], "other"),
-            lambda other: service.ensure_token(other, "elsewhere", VALUE, ["admin"], "other"),
+            _another_process(
+                lambda other: service.ensure_token(other, "smoke", other_value, ["admin"], "other")
+            ),
+            _another_process(
+                lambda other: service.ensure_token(other, "elsewhere", VALUE, ["admin"], "other")
+            ),
         ),
         pytest.raises(service.TokenError) as refused,
     ):

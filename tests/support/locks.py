@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
@@ -59,3 +60,28 @@ class Racing(Generic[T]):
         if self._error:
             raise self._error[0]
         return self._answer[0]
+
+
+@contextlib.contextmanager
+def just_before(marker: str, *steps: Callable[[], object]) -> Iterator[None]:
+    """While inside: just before each of the next statements sent on the app's engine that
+    contain `marker`, the next of `steps` runs, as another process would at that moment (the
+    steps' own statements do not count). Needs the app context."""
+    pending = list(steps)
+    busy: list[bool] = []
+
+    def run_the_next_step(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if busy or not pending or marker not in statement:
+            return
+        busy.append(True)
+        try:
+            pending.pop(0)()
+        finally:
+            busy.clear()
+
+    sa.event.listen(db.engine, "before_cursor_execute", run_the_next_step)
+    try:
+        yield
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", run_the_next_step)
+    assert not pending, f"fewer statements than steps containing {marker!r}"
