@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import copy
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from incident_tracker.auth.identity import Identity
+from incident_tracker.core.config import current_settings
 from incident_tracker.core.database import db
 from incident_tracker.core.severity import Severity
 from incident_tracker.incidents import service as incidents_service
+from incident_tracker.integrations import service as integrations_service
+from incident_tracker.integrations.schemas import AlertmanagerPayloadSchema
 from tests.support.api import api_client, assert_problem, changed_settings, move, token_for
-from tests.support.programs import wait_for
+from tests.support.locks import Racing, just_before
 
 URL = "/api/v1/integrations/alertmanager"
 
@@ -370,35 +371,81 @@ def test_a_notification_racing_another_creation_of_its_group_joins_that_incident
     open dedup_key joins the winner's incident instead of failing or opening a second one."""
     key = 'alertmanager:{}:{alertname="HighLatency"}'
     fields = {"title": "Winner", "severity": Severity.SEV2, "service": "api", "dedup_key": key}
-    answers: list[Any] = []
     with app.app_context(), Session(db.engine) as winner:
         won = incidents_service.create_incident(winner, fields, Identity("winner", frozenset()))
         assert won.incident is not None
         winner_id = won.incident.id
-        racing = threading.Thread(
-            target=lambda: answers.append(alertmanager.post(URL, json=notification(alert("a"))))
-        )
-        racing.start()
+        racing = Racing(lambda: alertmanager.post(URL, json=notification(alert("a"))))
         # The loser is inside its insert, queued behind the winner's uncommitted row.
-        wait_for("the notification's insert to wait on the winner's", _waiting)
+        racing.wait_until_it_waits_on_a_lock("the notification's insert to wait on the winner's")
         winner.commit()
-        racing.join(timeout=30)
-    assert not racing.is_alive()
-    assert answers[0].json == {"action": "updated", "incident_id": winner_id}
+        answer = racing.answer()
+    assert answer.json == {"action": "updated", "incident_id": winner_id}
     assert [i["id"] for i in client.get("/api/v1/incidents").json["items"]] == [winner_id]
     assert [n["data"]["firing"] for n in _notes(client, winner_id)] == [["fp-a"]]
 
 
-def _waiting() -> bool:
-    """Some other session of this database waits for a lock (seen outside any snapshot)."""
-    with db.engine.connect() as connection:
-        waiting = connection.scalar(
-            sa.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database()"
-            )
-        )
-    return bool(waiting)
+def _apply(session: Session, body: dict[str, Any]) -> str:
+    """One notification applied in `session`, as the receiver applies it, left uncommitted."""
+    payload = AlertmanagerPayloadSchema().load(body)
+    actor = Identity("alertmanager", frozenset({"incidents:write"}))
+    return integrations_service.receive(session, payload, actor, current_settings()).action
+
+
+def test_a_notification_of_a_group_waits_for_another_one_writing_to_its_incident(
+    app: Flask, client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    """Two notifications of an existing group at once: the second waits for the first's lock
+    on the incident and then compares against the note the first added, so the same firing
+    set is not noted twice (the lock taken in _group_incident)."""
+    incident_id = alertmanager.post(URL, json=notification(alert("a"))).json["incident_id"]
+    changed = notification(alert("a"), alert("b"))
+    with app.app_context(), Session(db.engine) as first:
+        assert _apply(first, changed) == "updated"  # holds the incident's row lock
+        racing = Racing(lambda: alertmanager.post(URL, json=changed))
+        racing.wait_until_it_waits_on_a_lock("the second notification to wait on the first")
+        first.commit()
+        answer = racing.answer()
+    assert answer.json == {"action": "unchanged", "incident_id": incident_id}
+    assert [n["data"]["firing"] for n in _notes(client, incident_id)] == [
+        ["fp-a"],
+        ["fp-a", "fp-b"],
+    ]
+
+
+def test_a_notification_joining_a_racing_creation_waits_for_a_third_writing_to_it(
+    app: Flask, client: FlaskClient, alertmanager: FlaskClient
+) -> None:
+    """A notification whose insert loses the race for a new group's incident, while a third
+    notification of the group is writing to that incident: it waits for that one's lock and
+    compares against its note (the lock taken in _create_incident's Conflict branch)."""
+    changed = notification(alert("a"), alert("b"))
+    others: list[Session] = []
+
+    def others_first() -> None:
+        """Another notification creates the incident and commits; a third starts writing to
+        it and holds its lock."""
+        winner, third = Session(db.engine), Session(db.engine)
+        others.extend((winner, third))
+        assert _apply(winner, notification(alert("a"))) == "created"
+        winner.commit()
+        assert _apply(third, changed) == "updated"
+
+    with app.app_context():
+        # The racing notification's insert is the only one sent while this listens.
+        with just_before("INSERT INTO incidents ", others_first):
+            racing = Racing(lambda: alertmanager.post(URL, json=changed))
+            racing.wait_until_it_waits_on_a_lock("the joining notification to wait on the third")
+        others[1].commit()
+        answer = racing.answer()
+        for session in others:
+            session.close()
+    (incident,) = client.get("/api/v1/incidents").json["items"]
+    assert answer.json == {"action": "unchanged", "incident_id": incident["id"]}
+    assert [n["data"]["firing"] for n in _notes(client, incident["id"])] == [
+        ["fp-a"],
+        ["fp-a", "fp-b"],
+    ]
 
 
 def test_an_alert_sent_without_an_end_is_recorded_with_none(

@@ -3,18 +3,20 @@ Secrets Manager bootstrap rely on (their own tests drive other processes)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from incident_tracker.auth import service
 from incident_tracker.auth.identity import Identity
 from incident_tracker.auth.models import ApiToken
 from incident_tracker.core.database import DbSession, db, rfc3339, utcnow
+from tests.support.locks import Racing, just_before
 
 VALUE = service.TOKEN_PREFIX + "v" * 43
 
@@ -248,3 +250,147 @@ def test_a_token_may_hold_every_scope_and_describe_shows_its_times(session: DbSe
         rfc3339(row.expires_at),
         rfc3339(row.last_used_at),
     )
+
+
+def test_tokens_of_one_name_are_listed_oldest_first_whatever_the_physical_order(
+    session: DbSession,
+) -> None:
+    """On PostgreSQL an UPDATE writes the row's new version after the others, so without the
+    id tiebreak the older token, used since, would be listed after its successor."""
+    service.create_token(session, "bot", ["admin"], "alice")
+    service.revoke_token(session, "bot", "alice")
+    service.create_token(session, "bot", ["admin"], "alice")
+    older, newer = sorted(session.scalars(sa.select(ApiToken.id)))
+    session.execute(sa.update(ApiToken).where(ApiToken.id == older).values(last_used_at=utcnow()))
+    session.commit()
+    assert [(token.name, token.id) for token in service.list_tokens(session)] == [
+        ("bot", older),
+        ("bot", newer),
+    ]
+
+
+def test_a_last_use_exactly_the_precision_ago_is_recorded_again(
+    session: DbSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = service.create_token(session, "bot", ["admin"], "alice")
+    row = session.scalars(sa.select(ApiToken)).one()
+    now = utcnow()
+    monkeypatch.setattr(service, "utcnow", lambda: now)
+    for last_use, recorded in (
+        (now - service.LAST_USED_PRECISION + timedelta(microseconds=1), False),
+        (now - service.LAST_USED_PRECISION, True),
+    ):
+        row.last_used_at = last_use
+        session.commit()
+        service.RECENT_TOKENS.forget(row.token_hash)
+        assert service.authenticate(session, token) is not None
+        assert row.last_used_at == (now if recorded else last_use)
+
+
+def _another_process(store: Callable[[DbSession], object]) -> Callable[[], None]:
+    """A step for `just_before`: `store` in a session of its own, committed."""
+
+    def step() -> None:
+        with Session(db.engine) as other:
+            store(other)
+            other.commit()
+
+    return step
+
+
+# ensure_token's read by hash, after it found no active token of that name with that value.
+BETWEEN_THE_TWO_READS = "WHERE api_tokens.token_hash = "
+
+
+def test_ensure_token_finds_the_same_token_another_process_stored_between_its_reads(
+    session: DbSession,
+) -> None:
+    with just_before(
+        BETWEEN_THE_TWO_READS,
+        _another_process(
+            lambda other: service.ensure_token(other, "smoke", VALUE, ["admin"], "other")
+        ),
+    ):
+        assert service.ensure_token(session, "smoke", VALUE, ["admin"], "deploy") is False
+    session.commit()
+    active = session.scalars(
+        sa.select(ApiToken).where(ApiToken.name == "smoke", ApiToken.revoked_at.is_(None))
+    ).all()
+    assert [row.token_hash for row in active] == [service.hash_token(VALUE)]
+    assert _audit(session) == [("token.create", "smoke", "other")]
+
+
+def _revoked_after_storing(other: DbSession) -> None:
+    service.ensure_token(other, "smoke", VALUE, ["admin"], "other")
+    service.revoke_token(other, "smoke", "other")
+
+
+@pytest.mark.parametrize(
+    "store",
+    [
+        pytest.param(
+            lambda other: service.ensure_token(other, "elsewhere", VALUE, ["admin"], "other"),
+            id="under-another-name",
+        ),
+        pytest.param(_revoked_after_storing, id="and-revoked-it"),
+    ],
+)
+def test_ensure_token_refuses_a_value_another_process_used_between_its_reads(
+    session: DbSession, store: Callable[[DbSession], object]
+) -> None:
+    with (
+        just_before(BETWEEN_THE_TWO_READS, _another_process(store)),
+        pytest.raises(service.TokenError) as refused,
+    ):
+        service.ensure_token(session, "smoke", VALUE, ["admin"], "deploy")
+    assert str(refused.value) == "that value was used by a token before; give 'smoke' a new one"
+    session.rollback()
+    assert [action for action, _, actor in _audit(session) if actor == "deploy"] == []
+
+
+def test_ensure_token_losing_the_insert_to_another_process_finds_its_token(app: Flask) -> None:
+    """Two processes store one token at once: the one whose insert waits behind the other's
+    uncommitted row fails on the unique index once that commits, and looks again."""
+    with app.app_context(), Session(db.engine) as other:
+        service.ensure_token(other, "smoke", VALUE, ["admin"], "other")  # not committed yet
+        engine = db.engine
+
+        def ensure() -> bool:
+            with Session(engine) as mine:
+                stored = service.ensure_token(mine, "smoke", VALUE, ["admin"], "deploy")
+                mine.commit()
+                return stored
+
+        racing = Racing(ensure)
+        racing.wait_until_it_waits_on_a_lock("the second insert to wait on the first")
+        other.commit()
+        assert racing.answer() is False
+        rows = other.scalars(sa.select(ApiToken)).all()
+        assert [(row.name, row.revoked_at) for row in rows] == [("smoke", None)]
+        assert _audit(other) == [("token.create", "smoke", "other")]
+
+
+def test_ensure_token_gives_up_after_two_clashes_naming_the_token(session: DbSession) -> None:
+    """Each insert loses to another process: first one storing another value as the active
+    `smoke`, then (after ours revoked that) one storing our value under another name."""
+    other_value = service.TOKEN_PREFIX + "o" * 43
+    with (
+        just_before(
+            "INSERT INTO api_tokens ",
+            _another_process(
+                lambda other: service.ensure_token(other, "smoke", other_value, ["admin"], "other")
+            ),
+            _another_process(
+                lambda other: service.ensure_token(other, "elsewhere", VALUE, ["admin"], "other")
+            ),
+        ),
+        pytest.raises(service.TokenError) as refused,
+    ):
+        service.ensure_token(session, "smoke", VALUE, ["admin"], "deploy")
+    assert str(refused.value) == "the token 'smoke' could not be stored"
+    session.rollback()
+    rows = session.scalars(sa.select(ApiToken).order_by(ApiToken.id)).all()
+    assert [(row.name, row.token_hash, row.revoked_at) for row in rows] == [
+        ("smoke", service.hash_token(other_value), None),
+        ("elsewhere", service.hash_token(VALUE), None),
+    ]

@@ -13,12 +13,14 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
 from incident_tracker.core.config import load_settings
 from incident_tracker.core.database import db, utcnow
-from incident_tracker.webhooks import worker
+from incident_tracker.webhooks import service, worker
 from incident_tracker.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.support.api import assert_problem, create, move
+from tests.support.locks import Racing
 from tests.support.postgres import DatabaseUnderTest
 from tests.support.programs import CLI, assert_promtool_accepts, require_program, wait_for
 from tests.support.webhooks import ALL_EVENTS, Receiver, WorkerProcess, subscribe
@@ -213,6 +215,21 @@ def test_subscriptions_are_audited_without_their_secret(client: FlaskClient) -> 
     assert created["secret"] not in str(audit)
 
 
+def test_subscriptions_are_listed_by_id_whatever_the_tables_physical_order(
+    app: Flask, client: FlaskClient
+) -> None:
+    """On PostgreSQL an UPDATE writes the row's new version after the others, so a scan
+    without ORDER BY would list the first subscription last once it was changed."""
+    body = {"url": "https://example.com/hook", "events": ["incident.created"]}
+    ids = [client.post("/api/v1/webhooks", json=body).json["id"] for _ in range(3)]
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE webhook_subscriptions SET url = url || '?v=2' WHERE id = :id"),
+            {"id": ids[0]},
+        )
+    assert [item["id"] for item in client.get("/api/v1/webhooks").json["items"]] == ids
+
+
 def test_dead_letters_are_listed_and_retried(
     app: Flask, client: FlaskClient, receiver: Receiver, test_database: DatabaseUnderTest
 ) -> None:
@@ -274,6 +291,31 @@ def test_dead_letters_are_listed_and_retried(
     assert second.json["items"][0]["id"] < first["items"][0]["id"]
     unknown = assert_problem(client.post("/api/v1/webhooks/deliveries/999/retry", json={}), 404)
     assert unknown["detail"] == "webhook delivery 999 does not exist"
+
+
+def test_a_retry_racing_another_retry_of_one_dead_delivery_waits_and_finds_it_pending(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Two retries of one dead letter at once: the second waits for the first's row lock and
+    then sees a pending delivery (409), so the delivery gets one fresh set of attempts and
+    one audit row, not two."""
+    body = {"url": "https://example.com/hook", "events": ["incident.created"]}
+    client.post("/api/v1/webhooks", json=body)
+    create(client)
+    with app.app_context(), Session(db.engine) as first:
+        delivery_id = first.scalars(sa.select(WebhookDelivery.id)).one()
+        first.execute(sa.update(WebhookDelivery).values(status=DeliveryStatus.DEAD, attempts=8))
+        first.commit()
+        service.retry_delivery(first, delivery_id, "first")  # holds the delivery's row lock
+        url = f"/api/v1/webhooks/deliveries/{delivery_id}/retry"
+        racing = Racing(lambda: client.post(url, json={}))
+        racing.wait_until_it_waits_on_a_lock("the second retry to wait on the first")
+        first.commit()
+        answer = racing.answer()
+    refused = assert_problem(answer, 409)
+    assert refused["detail"] == f"webhook delivery {delivery_id} is pending, not dead"
+    audit = client.get("/api/v1/audit?entity_type=webhook").json["items"]
+    assert [entry["actor"] for entry in audit if entry["action"] == "webhook.retry"] == ["first"]
 
 
 def test_delivered_rows_past_retention_are_pruned_in_batches(

@@ -61,6 +61,22 @@ def test_the_cache_keeps_a_checked_token_until_its_recheck_time() -> None:
     assert cache.get("h") is None
 
 
+def test_a_stale_entry_another_thread_drops_meanwhile_is_no_error() -> None:
+    """Two threads find one stale entry at once: the first to pop it leaves nothing for the
+    other. Here the clock drops the entry, as the other thread would, when asked the time."""
+    clock = Clock()
+    cache = TokenCache(5, clock)
+
+    def other_thread_drops_it_first() -> float:
+        cache.forget("h")
+        return clock()
+
+    cache.put("h", READER, None)
+    clock.now += 5
+    cache.clock = other_thread_drops_it_first
+    assert cache.get("h") is None
+
+
 def test_the_cache_never_outlives_the_tokens_own_expiry() -> None:
     cache = TokenCache(60, Clock())
     cache.put("expired", READER, utcnow())
