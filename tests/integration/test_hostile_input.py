@@ -15,16 +15,24 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from structlog.testing import capture_logs
 
 from incident_tracker import cli
 from incident_tracker.auth.identity import Identity
 from incident_tracker.core.config import load_settings
 from incident_tracker.core.database import db, rfc3339, utcnow
 from incident_tracker.incidents import service
-from incident_tracker.incidents.models import IdempotencyRecord
+from incident_tracker.incidents.models import EventKind, IdempotencyRecord
 from incident_tracker.web import views as web_views
 from incident_tracker.webhooks import worker
-from tests.support.api import api_client, assert_problem, create, move, token_for
+from tests.support.api import (
+    api_client,
+    assert_problem,
+    create,
+    move,
+    sent_statements,
+    token_for,
+)
 from tests.support.metrics import WINDOW_END, WINDOW_START, seed_incidents
 from tests.support.web import csrf_token, sign_in
 
@@ -232,9 +240,34 @@ def test_expired_idempotency_records_are_pruned_in_batches(app: Flask, client: F
     ttl = timedelta(hours=24)
     with app.app_context():
         keys = _idempotent_creates(client, [timedelta(hours=h) for h in (49, 30, 25, 23, 1)])
-        assert service.prune_idempotency_records(db.session, ttl, batch_size=1) == 3
+        with sent_statements(app) as sent, capture_logs() as logs:
+            assert service.prune_idempotency_records(db.session, ttl, batch_size=1) == 3
         assert _kept_keys() == keys[3:]
-        assert service.prune_idempotency_records(db.session, ttl) == 0
+        # A record per batch, and a last batch that finds none.
+        assert sum(statement.startswith("DELETE") for statement in sent) == 4
+        assert {"event": "idempotency records pruned", "deleted": 3, "log_level": "info"} in logs
+        with capture_logs() as logs:
+            assert service.prune_idempotency_records(db.session, ttl) == 0
+        assert logs == []
+
+
+def test_an_idempotency_record_exactly_its_ttl_old_is_kept(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pruned once older than the TTL, as a key replays up to and at its TTL."""
+    ttl = timedelta(hours=24)
+    now = utcnow()
+    monkeypatch.setattr(service, "utcnow", lambda: now)
+    with app.app_context():
+        keys = _idempotent_creates(client, [timedelta(hours=25), timedelta(hours=1)])
+        db.session.execute(
+            sa.update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == keys[1])
+            .values(created_at=now - ttl)
+        )
+        db.session.commit()
+        assert service.prune_idempotency_records(db.session, ttl) == 1
+        assert _kept_keys() == keys[1:]
 
 
 def test_the_worker_command_prunes_idempotency_records(app: Flask, client: FlaskClient) -> None:
@@ -410,3 +443,21 @@ def test_the_alertmanager_path_reads_one_note_with_limit_1(app: Flask, client: F
     assert latest == {"source": "am", "n": 2}
     [(statement, rows)] = statements
     assert "LIMIT" in statement and rows == 1
+
+
+def test_the_latest_note_data_is_that_sources_newest_note_on_that_incident(
+    app: Flask, client: FlaskClient
+) -> None:
+    mine, other = create(client)["id"], create(client)["id"]
+    with app.app_context():
+        service.add_note(db.session, mine, "n", ADMIN, {"source": "am", "n": 1})
+        # Newer, but by another source, on another incident, or not a note.
+        service.add_note(db.session, mine, "n", ADMIN, {"source": "pagerduty", "n": 2})
+        service.add_note(db.session, mine, "n", ADMIN, None)
+        service.add_note(db.session, other, "n", ADMIN, {"source": "am", "n": 3})
+        service.add_note(
+            db.session, mine, "d", ADMIN, {"source": "am", "n": 4}, kind=EventKind.DECISION
+        )
+        db.session.commit()
+        assert service.latest_note_data(db.session, mine, "am") == {"source": "am", "n": 1}
+        assert service.latest_note_data(db.session, mine, "nobody") is None

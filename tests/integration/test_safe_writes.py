@@ -100,6 +100,8 @@ def test_twenty_concurrent_identical_creates_make_one_incident(
 
 
 def test_dedup_key_allows_one_open_incident(client: FlaskClient) -> None:
+    create(client)  # open incidents without the key, or with another, are not the clash
+    create(client, dedup_key="alert:cpu-high")
     first = create(client, dedup_key="alert:disk-full")
     clash = client.post("/api/v1/incidents", json={**BODY, "dedup_key": "alert:disk-full"})
     assert assert_problem(clash, 409)["existing_incident_id"] == first["id"]

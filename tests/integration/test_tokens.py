@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +15,7 @@ from incident_tracker.auth import service
 from incident_tracker.auth.identity import Identity
 from incident_tracker.auth.models import ApiToken
 from incident_tracker.core.database import DbSession, db, rfc3339, utcnow
+from tests.support.api import sent_statements
 from tests.support.locks import Racing, just_before
 
 VALUE = service.TOKEN_PREFIX + "v" * 43
@@ -192,18 +192,12 @@ def test_a_presented_token_of_200_characters_passes_and_a_longer_one_is_refused(
     assert service.authenticate(session, too_long) is None  # stored, but never looked up
 
 
-def test_what_is_no_token_is_refused_without_a_database_lookup(session: DbSession) -> None:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
+def test_what_is_no_token_is_refused_without_a_database_lookup(
+    app: Flask, session: DbSession
+) -> None:
+    with sent_statements(app) as statements:
         for presented in ("", "Bearer", "ITK_" + "v" * 43, service.TOKEN_PREFIX + "v" * 197):
             assert service.authenticate(session, presented) is None, presented
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
     assert statements == []
 
 

@@ -298,8 +298,9 @@ def _backdate(app: Flask, incident_id: int, minutes: int) -> None:
         db.session.commit()
 
 
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 10])
 def test_triage_order_open_by_severity_then_age_then_the_rest_newest_first(
-    any_client: FlaskClient,
+    any_client: FlaskClient, limit: int
 ) -> None:
     app = any_client.application
     sev4_old = create(any_client, severity="SEV4")["id"]
@@ -307,33 +308,46 @@ def test_triage_order_open_by_severity_then_age_then_the_rest_newest_first(
     move(any_client, resolved, "resolved", resolution_summary="done")
     sev1_new = create(any_client, severity="SEV1")["id"]
     sev1_old = create(any_client, severity="SEV1")["id"]
+    sev1_twin = create(any_client, severity="SEV1")["id"]  # as old as sev1_old: id decides
     sev2 = create(any_client, severity="SEV2")["id"]
     canceled = create(any_client, severity="SEV1")["id"]
     move(any_client, canceled, "canceled", reason="duplicate")
+    closed = create(any_client, severity="SEV3")["id"]
+    move(any_client, closed, "canceled", reason="noise")
     _backdate(app, sev4_old, 300)
     _backdate(app, sev1_new, 10)
-    _backdate(app, sev1_old, 60)
-    expected = [sev1_old, sev1_new, sev2, sev4_old, canceled, resolved]
+    with app.app_context():
+        started = datetime.now(UTC) - timedelta(minutes=60)
+        twins = Incident.id.in_([sev1_old, sev1_twin])
+        db.session.execute(sa.update(Incident).where(twins).values(started_at=started))
+        db.session.commit()
+    expected = [sev1_old, sev1_twin, sev1_new, sev2, sev4_old, closed, canceled, resolved]
 
     whole = any_client.get("/api/v1/incidents?sort=triage").json
     assert [item["id"] for item in whole["items"]] == expected
     assert whole["next_cursor"] is None
 
-    walked: list[int] = []
-    query = "/api/v1/incidents?sort=triage&limit=2"
+    pages: list[list[int]] = []
+    query = f"/api/v1/incidents?sort=triage&limit={limit}"
     page = any_client.get(query).json
     while True:
-        walked += [item["id"] for item in page["items"]]
+        pages.append([item["id"] for item in page["items"]])
         if page["next_cursor"] is None:
             break
         page = any_client.get(f"{query}&cursor={page['next_cursor']}").json
-    assert walked == expected
+    assert [incident for items in pages for incident in items] == expected
+    # Every page but the last is full, and the last ends the walk with nothing left over.
+    assert all(len(items) == limit for items in pages[:-1])
+    assert 1 <= len(pages[-1]) <= limit
 
-    # Filters still apply; the default order is as before (newest first).
-    sev1_only = any_client.get("/api/v1/incidents?sort=triage&severity=SEV1").json["items"]
-    assert [item["id"] for item in sev1_only] == [sev1_old, sev1_new, canceled, resolved]
-    default = [item["id"] for item in any_client.get("/api/v1/incidents").json["items"]]
-    assert default == sorted(expected, reverse=True)
+
+def test_a_triage_page_filled_by_the_last_open_incidents_is_the_last_page(
+    any_client: FlaskClient,
+) -> None:
+    first, second = create(any_client)["id"], create(any_client)["id"]
+    page = any_client.get("/api/v1/incidents?sort=triage&limit=2").json
+    assert [item["id"] for item in page["items"]] == [first, second]
+    assert page["next_cursor"] is None
 
 
 def test_a_page_boundary_between_open_and_rest(any_client: FlaskClient) -> None:

@@ -3,16 +3,10 @@ PostgreSQL: the 304 path, fragments for what is new, a stale click never applied
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
-from incident_tracker.core.database import db
-from tests.support.api import create
+from tests.support.api import create, sent_statements
 from tests.support.web import csrf_token, sign_in
 
 
@@ -20,23 +14,6 @@ def _browser(app: Flask, token: str) -> FlaskClient:
     browser = app.test_client()
     sign_in(browser, token)
     return browser
-
-
-@contextmanager
-def _statements(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements the app sends meanwhile (its engine's cursor executions)."""
-    sent: list[str] = []
-
-    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 # Per render, whatever the timeline's length: the session check, the incident with its
@@ -70,7 +47,7 @@ def test_statements_per_render_do_not_grow_with_the_timeline(
             json={"commander": f"ic{added}@example.com"},
             headers={"If-Match": client.get(f"/api/v1/incidents/{incident}").headers["ETag"]},
         )
-        with _statements(app) as sent:
+        with sent_statements(app) as sent:
             rendered = browser.get(page)
         assert rendered.status_code == 200
         assert "CHG-1" in rendered.text and "Same service" in rendered.text  # every part shown
@@ -78,10 +55,10 @@ def test_statements_per_render_do_not_grow_with_the_timeline(
     assert counts == [PAGE_STATEMENTS, PAGE_STATEMENTS], counts
 
     live = f"/incidents/{incident}/live?after=0"
-    with _statements(app) as sent:
+    with sent_statements(app) as sent:
         polled = browser.get(live)
     assert polled.status_code == 200 and len(sent) == LIVE_200_STATEMENTS, sent
-    with _statements(app) as sent:
+    with sent_statements(app) as sent:
         unchanged = browser.get(live, headers={"If-None-Match": polled.headers["ETag"]})
     assert unchanged.status_code == 304 and len(sent) == LIVE_304_STATEMENTS, sent
 

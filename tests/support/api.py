@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -19,6 +20,23 @@ from incident_tracker.ops.metrics import exposition
 
 TEST_SECRET_KEY = "integration-tests-only-" + "x" * 32  # the in-process app's SECRET_KEY
 PROBLEM = "application/problem+json"
+
+
+@contextlib.contextmanager
+def sent_statements(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app sends meanwhile (its engine's cursor executions)."""
+    sent: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def token_for(app: Flask, name: str, *scopes: str) -> str:
