@@ -24,8 +24,10 @@ from incident_tracker.integrations.service import (
 from incident_tracker.webhooks.models import EventType
 from incident_tracker.webhooks.service import (
     EVENT_TYPES,
+    SECRET_PREFIX,
     backoff_seconds,
     check_subscription,
+    new_secret,
     signature,
 )
 
@@ -209,8 +211,18 @@ def test_a_subscription_names_known_events_and_a_url_of_at_most_2000_characters(
     assert chosen == [EventType.INCIDENT_CREATED, EventType.INCIDENT_NOTE_ADDED]
     with pytest.raises(Invalid) as too_long:
         check_subscription(url + "x", events, allow_private=True)
+    assert too_long.value.detail == "url is too long"
     assert too_long.value.errors == {"url": ["at most 2000 characters"]}
     for wrong in ([], ["incident.created", "incident.deleted"]):
         with pytest.raises(Invalid) as refused:
             check_subscription(url, wrong, allow_private=True)
+        assert refused.value.detail == "events must name one or more event types"
         assert refused.value.errors == {"events": [f"one or more of {', '.join(EVENT_TYPES)}"]}
+    assert check_subscription(url, EVENT_TYPES, allow_private=True) == sorted(EventType)
+
+
+def test_a_subscription_secret_is_the_prefix_and_32_random_bytes() -> None:
+    secret = new_secret()
+    assert secret.startswith(SECRET_PREFIX)
+    assert len(secret) == len(SECRET_PREFIX) + 43  # 32 bytes, base64url without padding
+    assert secret != new_secret()
