@@ -185,6 +185,11 @@ def test_an_incident_resolved_by_hand_keeps_its_group_until_the_group_clears(
     # The group cleared: firing again is a new occurrence.
     again = alertmanager.post(URL, json=notification(alert("a")))
     assert again.json["action"] == "created" and again.json["incident_id"] != incident_id
+    # That one resolved by hand too: its repeats go to it, the group's newest resolved one.
+    second = again.json["incident_id"]
+    assert move(client, second, "resolved", resolution_summary="again").status_code == 200
+    repeat = alertmanager.post(URL, json=notification(alert("a")))
+    assert repeat.json == {"action": "unchanged", "incident_id": second}
 
 
 def test_a_closed_incident_no_longer_takes_its_groups_notifications(
