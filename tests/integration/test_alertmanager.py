@@ -188,6 +188,10 @@ def test_an_incident_resolved_by_hand_keeps_its_group_until_the_group_clears(
     # That one resolved by hand too: its repeats go to it, the group's newest resolved one.
     second = again.json["incident_id"]
     assert move(client, second, "resolved", resolution_summary="again").status_code == 200
+    other_group = notification(alert("a"))
+    other_group["groupKey"] = '{}:{alertname="DiskFull"}'
+    other = alertmanager.post(URL, json=other_group).json["incident_id"]
+    assert move(client, other, "resolved", resolution_summary="other").status_code == 200
     repeat = alertmanager.post(URL, json=notification(alert("a")))
     assert repeat.json == {"action": "unchanged", "incident_id": second}
 
