@@ -160,8 +160,14 @@ def fresh_pytest(mutant: str | None, tests: list[str]) -> int:
     """pytest over the mutated copy in a new process, `mutant` switched on before any import."""
     environment = {**os.environ, "PYTHONPATH": "src", "MUTANT_UNDER_TEST": mutant or ""}
     command = [*NICE, sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    quiet = subprocess.DEVNULL if mutant else None  # the clean run shows why it failed
     return subprocess.run(
-        [*command, *tests], cwd=ROOT / "mutants", env=environment, check=False
+        [*command, *tests],
+        cwd=ROOT / "mutants",
+        env=environment,
+        stdout=quiet,
+        stderr=quiet,
+        check=False,
     ).returncode
 
 
