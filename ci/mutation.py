@@ -114,8 +114,18 @@ def documented_equivalents() -> set[str]:
         return set()
     names = set()
     for line in EQUIVALENTS_DOC.read_text().splitlines():
-        if line.startswith("| `") and "__mutmut_" in line:
-            names.add(line.split("`")[1])
+        if not (line.startswith("| `") and "__mutmut_" in line):
+            continue
+        # A row may name several: `module.x_f__mutmut_35`, `_39`; `x_g__mutmut_33`.
+        name = ""
+        for written in line.split("|")[1].split("`")[1::2]:
+            if written.startswith("_"):  # another mutant of the same function
+                name = name[: name.rindex("_")] + written
+            elif written.startswith("x"):  # a mutant of another function of the module
+                name = name[: name.rindex(".x") + 1] + written
+            else:
+                name = written
+            names.add(name)
     return names
 
 

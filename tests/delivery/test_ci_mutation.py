@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+import runpy
 import tomllib
 from typing import Any
 
@@ -112,3 +113,19 @@ def test_every_function_a_rule_module_runs_at_import_is_tested_again_in_a_fresh_
     assert set(listed) == expected
     for tests in listed.values():
         assert tests and all((ROOT / test).is_file() for test in tests), tests
+
+
+def test_every_mutant_a_row_of_the_equivalents_table_names_is_counted_as_equivalent() -> None:
+    """A row may name several mutants in short: `module.x_f__mutmut_35`, `_39`; `x_g__mutmut_33`."""
+    documented = runpy.run_path(str(ROOT / "ci" / "mutation.py"))["documented_equivalents"]()
+    service = "incident_tracker.auth.service"
+    assert {
+        f"{service}.x__replace_token__mutmut_35",
+        f"{service}.x__replace_token__mutmut_39",
+        f"{service}.x_create_token__mutmut_33",
+        f"{service}.x_create_token__mutmut_38",
+        f"{service}.xǁTokenCacheǁput__mutmut_1",
+        "incident_tracker.webhooks.service.x_enqueue__mutmut_32",
+    } <= documented
+    assert all(name.startswith("incident_tracker.") for name in documented)
+    assert all("__mutmut_" in name.rpartition(".")[2] for name in documented)
