@@ -159,20 +159,64 @@ def test_the_ui_refuses_edits_and_notes_on_a_closed_incident(
     assert client.get(f"/api/v1/incidents/{incident_id}").json == before
 
 
+TOO_LONG = {"since": ["is more than 366 days before until"]}
+TOO_EARLY = "is too early: the default window of 30 days before it starts before year 1"
+
+
 @pytest.mark.parametrize(
-    ("query", "parameter"),
+    ("query", "errors"),
     [
-        ("until=0001-01-05T00:00:00Z", "until"),  # the default start, until - 30 days, underflows
-        ("since=0001-01-01T00:00:00Z", "since"),  # the window up to now spans 2 000 years
-        ("since=2025-01-01T00:00:00Z&until=2026-01-03T00:00:00Z", "since"),  # 367 days
-        ("since=0001-01-01T00:00:00%2B01:00", "since"),  # before year 1 in UTC
+        # the default start, until - 30 days, underflows
+        ("until=0001-01-05T00:00:00Z", {"until": [TOO_EARLY]}),
+        ("since=0001-01-01T00:00:00Z", TOO_LONG),  # the window up to now spans 2 000 years
+        ("since=2025-01-01T00:00:00Z&until=2026-01-03T00:00:00Z", TOO_LONG),  # 367 days
+        ("since=0001-01-01T00:00:00%2B01:00", None),  # before year 1 in UTC
+        ("since=2026-01-03T00:00:00Z&until=2026-01-03T00:00:00Z", None),  # an empty window
     ],
 )
 def test_a_metrics_window_out_of_range_is_a_422_naming_the_parameter(
-    client: FlaskClient, query: str, parameter: str
+    client: FlaskClient, query: str, errors: dict[str, list[str]] | None
 ) -> None:
     body = assert_problem(client.get(f"/api/v1/metrics/incidents?{query}"), 422)
-    assert list(body["errors"]) == [parameter]
+    if errors is None:
+        assert list(body["errors"]) == ["since"]
+    else:
+        assert body["errors"] == errors
+        [(name, [message])] = errors.items()
+        assert body["detail"] == f"{name} {message}"
+
+
+def test_an_empty_or_reversed_metrics_window_names_since(client: FlaskClient) -> None:
+    for until in ("2026-01-03T00:00:00Z", "2026-01-02T00:00:00Z"):
+        query = f"since=2026-01-03T00:00:00Z&until={until}"
+        body = assert_problem(client.get(f"/api/v1/metrics/incidents?{query}"), 422)
+        assert body["detail"] == "since must be before until"
+        assert body["errors"] == {"since": ["must be before until"]}
+
+
+@pytest.mark.parametrize(
+    ("status", "reopen"), [("closed", "reopen it first"), ("canceled", "it cannot be reopened")]
+)
+def test_a_read_only_incident_refuses_a_note_saying_why(
+    client: FlaskClient, status: str, reopen: str
+) -> None:
+    incident_id = create(client)["id"]
+    if status == "closed":
+        move(client, incident_id, "resolved", resolution_summary="done")
+        move(client, incident_id, "closed")
+    else:
+        move(client, incident_id, "canceled", reason="noise")
+    refused = client.post(f"/api/v1/incidents/{incident_id}/events", json={"body": "late"})
+    problem = assert_problem(refused, 409)
+    assert problem["type"] == "urn:incident-tracker:problem:read-only"
+    assert problem["detail"] == f"incident {incident_id} is {status} and read-only; {reopen}"
+
+
+@pytest.mark.parametrize("path", ["", "/events"])
+def test_an_unknown_incident_is_named_in_its_404(client: FlaskClient, path: str) -> None:
+    for incident_id in (1_000_000, 2**63 - 1):
+        problem = assert_problem(client.get(f"/api/v1/incidents/{incident_id}{path}"), 404)
+        assert problem["detail"] == f"incident {incident_id} does not exist"
 
 
 def test_a_metrics_window_of_366_days_is_answered(client: FlaskClient) -> None:
