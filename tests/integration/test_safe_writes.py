@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 
 from incident_tracker import create_app, migrate
 from incident_tracker.core.database import db, utcnow
+from incident_tracker.incidents import service as incidents_service
 from incident_tracker.incidents.models import IdempotencyRecord
 from tests.support.api import api_client, assert_problem, create, move, token_for
 
@@ -56,16 +57,27 @@ def test_idempotency_key_replays_the_first_response(client: FlaskClient) -> None
 
 @pytest.mark.parametrize(
     ("age", "replayed"),
-    [(timedelta(hours=24) - timedelta(minutes=1), True), (timedelta(hours=24, minutes=1), False)],
-    ids=["just-inside-the-ttl", "just-past-the-ttl"],
+    [
+        (timedelta(hours=24) - timedelta(minutes=1), True),
+        (timedelta(hours=24), True),
+        (timedelta(hours=24, microseconds=1), False),
+        (timedelta(hours=24, minutes=1), False),
+    ],
+    ids=["just-inside-the-ttl", "exactly-the-ttl", "a-microsecond-past", "just-past-the-ttl"],
 )
 def test_idempotency_key_replays_only_within_its_ttl(
-    app: Flask, client: FlaskClient, age: timedelta, replayed: bool
+    app: Flask,
+    client: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+    age: timedelta,
+    replayed: bool,
 ) -> None:
     assert app.extensions["incident_tracker.settings"].idempotency_ttl_hours == 24
+    now = utcnow()
+    monkeypatch.setattr(incidents_service, "utcnow", lambda: now)  # the replay's clock
     first = client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "k-ttl"})
     with app.app_context():
-        db.session.execute(sa.update(IdempotencyRecord).values(created_at=utcnow() - age))
+        db.session.execute(sa.update(IdempotencyRecord).values(created_at=now - age))
         db.session.commit()
     again = client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "k-ttl"})
     assert again.status_code == 201

@@ -11,9 +11,13 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from incident_tracker.audit.models import AuditEntry
+from incident_tracker.auth.identity import Identity
 from incident_tracker.core.database import db, rfc3339
+from incident_tracker.core.exceptions import Invalid
 from incident_tracker.core.severity import Severity
-from incident_tracker.incidents.models import Incident
+from incident_tracker.incidents import service as incidents_service
+from incident_tracker.incidents.models import EventKind, Incident
 from incident_tracker.webhooks.models import WebhookDelivery
 from tests.support.api import (
     api_client,
@@ -110,21 +114,49 @@ def test_update_texts_of_2000_characters_are_accepted(any_client: FlaskClient) -
 def test_an_update_goes_out_as_incident_update_posted(
     any_database_app: Flask, any_client: FlaskClient
 ) -> None:
-    hook = {"url": "https://hooks.example.com/x", "events": ["incident.update_posted"]}
+    events = ["incident.update_posted", "incident.note_added"]
+    hook = {"url": "https://hooks.example.com/x", "events": events}
     assert any_client.post("/api/v1/webhooks", json=hook).status_code == 201
     incident = create(any_client)["id"]
-    _post(any_client, incident, body="a note is not an update")
+    note = _post(any_client, incident, body="a note is not an update").json
     posted = _post(any_client, incident, body="All EU payments fail", kind="update", data=UPDATE)
     with any_database_app.app_context():
-        deliveries = list(db.session.scalars(sa.select(WebhookDelivery)))
+        deliveries = list(db.session.scalars(sa.select(WebhookDelivery).order_by("id")))
+        audit = db.session.execute(
+            sa.select(AuditEntry.action, AuditEntry.after)
+            .where(AuditEntry.entity_type == "incident", AuditEntry.action != "incident.create")
+            .order_by(AuditEntry.id)
+        ).all()
         db.session.remove()
-    assert [delivery.event_type.value for delivery in deliveries] == ["incident.update_posted"]
-    payload = deliveries[0].payload
+    assert [delivery.event_type.value for delivery in deliveries] == events[::-1]
+    entry = {key: note[key] for key in ("id", "kind", "body", "actor", "occurred_at")}
+    assert deliveries[0].payload["data"]["note"] == entry
+    payload = deliveries[1].payload
     assert payload["type"] == "incident.update_posted"
-    assert payload["data"]["update"]["id"] == posted.json["id"]
-    assert payload["data"]["update"]["body"] == "All EU payments fail"
-    assert payload["data"]["update"]["data"] == UPDATE
+    update = {key: posted.json[key] for key in ("id", "kind", "body", "actor", "occurred_at")}
+    assert payload["data"]["update"] == {**update, "data": UPDATE}
     assert payload["data"]["incident"]["id"] == incident
+    assert [tuple(row) for row in audit] == [
+        ("incident.note", {"event_id": note["id"], "body": "a note is not an update"}),
+        ("incident.update_posted", {"event_id": posted.json["id"], "body": "All EU payments fail"}),
+    ]
+
+
+ADMIN_IDENTITY = Identity("alice", frozenset({"admin"}))
+
+
+def test_a_kind_that_is_no_timeline_entry_is_refused_by_name(app: Flask) -> None:
+    with app.app_context():
+        incident = incidents_service.create_incident(
+            db.session, {"title": "t", "severity": "SEV3", "service": "s"}, ADMIN_IDENTITY
+        ).incident
+        assert incident is not None
+        with pytest.raises(Invalid) as refused:
+            incidents_service.add_note(
+                db.session, incident.id, "x", ADMIN_IDENTITY, kind=EventKind.STATUS_CHANGE
+            )
+        db.session.rollback()
+    assert refused.value.errors == {"kind": ["one of note, update, decision"]}
 
 
 def test_after_returns_only_later_events_oldest_first_paginated(any_client: FlaskClient) -> None:
