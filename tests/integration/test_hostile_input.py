@@ -214,7 +214,7 @@ def test_a_read_only_incident_refuses_a_note_saying_why(
 
 @pytest.mark.parametrize("path", ["", "/events"])
 def test_an_unknown_incident_is_named_in_its_404(client: FlaskClient, path: str) -> None:
-    for incident_id in (1_000_000, 2**63 - 1):
+    for incident_id in (1_000_000, 2**63 - 1, 2**63):
         problem = assert_problem(client.get(f"/api/v1/incidents/{incident_id}{path}"), 404)
         assert problem["detail"] == f"incident {incident_id} does not exist"
 
