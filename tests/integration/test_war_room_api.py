@@ -413,3 +413,28 @@ def test_triage_refuses_cursors_it_did_not_issue(any_client: FlaskClient, cursor
 
 def test_unknown_sort_is_422(any_client: FlaskClient) -> None:
     assert "sort" in assert_problem(any_client.get("/api/v1/incidents?sort=oldest"), 422)["errors"]
+
+
+def test_the_surroundings_are_the_incident_its_newest_ids_and_its_services_recent_others(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The war room's one statement: related means the same service, started within the
+    window, newest first, at most `related_limit`; never the incident itself."""
+    old = create(client, service="checkout")["id"]
+    _backdate(app, old, 60)
+    same = [create(client, service="checkout")["id"] for _ in range(3)]
+    create(client, service="search")
+    this = create(client, service="checkout")["id"]
+    later = create(client, service="checkout")["id"]
+    update = _post(client, this, body="EU payments fail", kind="update", data=UPDATE).json
+    note = _post(client, this, body="after the update").json
+    since = datetime.now(UTC) - timedelta(minutes=30)
+    with app.app_context():
+        around = incidents_service.incident_surroundings(db.session, this, since, 3)
+        assert around.incident.id == this
+        assert (around.newest_event_id, around.latest_update_id) == (note["id"], update["id"])
+        assert [incident.id for incident in around.related] == [later, same[2], same[1]]
+        quiet = incidents_service.incident_surroundings(db.session, later, since, 10)
+        assert (quiet.newest_event_id, quiet.latest_update_id) == (0, None)
+        assert [incident.id for incident in quiet.related] == [this, *same[::-1]]
+        db.session.remove()
