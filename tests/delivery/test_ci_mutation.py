@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import os
 import runpy
-import tomllib
 from typing import Any
 
 from tests.support.steps import ROOT, run_ci_step
@@ -39,15 +38,17 @@ NOT_FOR_MUTATION = {
 NO_DATABASE = {**os.environ, "TEST_DATABASE_URL": "postgresql://unused@127.0.0.1:9/none"}
 
 
+# ci/mutation.py's own readers of pyproject.toml and namer of modules, not copies of them.
+MUTATION: dict[str, Any] = runpy.run_path(str(ROOT / "ci" / "mutation.py"))
+
+
 def mutmut_settings() -> dict[str, Any]:
-    settings: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"][
-        "mutmut"
-    ]
+    settings: dict[str, Any] = MUTATION["mutmut_settings"]()
     return settings
 
 
 def only_mutate() -> list[str]:
-    modules: list[str] = mutmut_settings()["only_mutate"]
+    modules: list[str] = MUTATION["rule_modules"]()
     return modules
 
 
@@ -106,7 +107,7 @@ def test_every_function_a_rule_module_runs_at_import_is_tested_again_in_a_fresh_
     [tool.mutmut.built_at_import] its mutants survive whatever the tests assert."""
     listed: dict[str, list[str]] = mutmut_settings()["built_at_import"]
     expected = {
-        f"{module.removeprefix('src/').removesuffix('.py').replace('/', '.')}.{name}"
+        f"{MUTATION['dotted'](module)}.{name}"
         for module in only_mutate()
         for name in calls_at_import(module)
     }
@@ -117,7 +118,7 @@ def test_every_function_a_rule_module_runs_at_import_is_tested_again_in_a_fresh_
 
 def test_every_mutant_a_row_of_the_equivalents_table_names_is_counted_as_equivalent() -> None:
     """A row may name several mutants in short: `module.x_f__mutmut_35`, `_39`; `x_g__mutmut_33`."""
-    documented = runpy.run_path(str(ROOT / "ci" / "mutation.py"))["documented_equivalents"]()
+    documented = MUTATION["documented_equivalents"]()
     service = "incident_tracker.auth.service"
     assert {
         f"{service}.x__replace_token__mutmut_35",
