@@ -11,10 +11,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import structlog
 from flask import Flask
 from flask.testing import FlaskClient
-from structlog.testing import capture_logs
 
 from incident_tracker import create_app
 from incident_tracker.auth import guard
@@ -32,6 +30,7 @@ from tests.support.api import (
     pooled_backend_pid,
     token_for,
 )
+from tests.support.logs import logs_of
 from tests.support.postgres import DatabaseUnderTest, terminate_backend
 from tests.support.programs import CLI
 
@@ -358,10 +357,7 @@ def test_each_refusal_says_why_and_is_counted_and_logged_by_reason(
     reader = api_client(app, token_for(app, "reader", "incidents:read"))
     anonymous = app.test_client()
     before = auth_refusals(app)
-    with capture_logs() as logs:
-        # The module's logger caches its processors on first use (configure_logging sets
-        # cache_logger_on_first_use), so an earlier test's use would bypass the capture.
-        monkeypatch.setattr(guard, "log", structlog.get_logger(guard.__name__))
+    with logs_of(guard, monkeypatch) as logs:
         missing = anonymous.get("/api/v1/incidents", headers={"Authorization": "Bearer  "})
         invalid = anonymous.get("/api/v1/incidents", headers={"Authorization": "Bearer itk_x"})
         lacking = reader.post("/api/v1/incidents", json={})

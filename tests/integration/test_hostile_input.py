@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
-from structlog.testing import capture_logs
 
 from incident_tracker import cli
 from incident_tracker.auth.identity import Identity
@@ -33,6 +32,7 @@ from tests.support.api import (
     sent_statements,
     token_for,
 )
+from tests.support.logs import logs_of
 from tests.support.metrics import WINDOW_END, WINDOW_START, seed_incidents
 from tests.support.web import csrf_token, sign_in
 
@@ -280,17 +280,19 @@ def _kept_keys() -> list[str]:
     return sorted(db.session.scalars(sa.select(IdempotencyRecord.key)))
 
 
-def test_expired_idempotency_records_are_pruned_in_batches(app: Flask, client: FlaskClient) -> None:
+def test_expired_idempotency_records_are_pruned_in_batches(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ttl = timedelta(hours=24)
     with app.app_context():
         keys = _idempotent_creates(client, [timedelta(hours=h) for h in (49, 30, 25, 23, 1)])
-        with sent_statements(app) as sent, capture_logs() as logs:
+        with sent_statements(app) as sent, logs_of(service, monkeypatch) as logs:
             assert service.prune_idempotency_records(db.session, ttl, batch_size=1) == 3
         assert _kept_keys() == keys[3:]
         # A record per batch, and a last batch that finds none.
         assert sum(statement.startswith("DELETE") for statement in sent) == 4
         assert {"event": "idempotency records pruned", "deleted": 3, "log_level": "info"} in logs
-        with capture_logs() as logs:
+        with logs_of(service, monkeypatch) as logs:
             assert service.prune_idempotency_records(db.session, ttl) == 0
         assert logs == []
 

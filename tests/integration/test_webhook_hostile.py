@@ -8,16 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-import structlog
 from flask import Flask
 from flask.testing import FlaskClient
-from structlog.testing import capture_logs
 
 from incident_tracker.core.config import Settings, load_settings
 from incident_tracker.core.database import db
 from incident_tracker.webhooks import service, worker
 from incident_tracker.webhooks.models import WebhookDelivery
 from tests.support.api import assert_problem, changed_settings, create
+from tests.support.logs import logs_of
 from tests.support.postgres import free_port
 from tests.support.programs import wait_for
 from tests.support.webhooks import HUGE, TRICKLE, Receiver, WorkerProcess, resolver, subscribe
@@ -138,10 +137,7 @@ def test_a_failure_stores_and_logs_the_status_or_error_class_and_host_only(
         }
         assert client.post("/api/v1/webhooks", json=silent).status_code == 201
         create(client)
-        with app.app_context(), capture_logs() as logs:
-            # The module's logger caches its processors on first use (configure_logging sets
-            # cache_logger_on_first_use), so an earlier test's use would bypass the capture.
-            monkeypatch.setattr(worker, "log", structlog.get_logger(worker.__name__))
+        with app.app_context(), logs_of(worker, monkeypatch) as logs:
             worker.deliver_due(
                 db.session, _settings(webhook_allow_private_targets=True), threading.Event()
             )
