@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 from datetime import timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -23,6 +22,7 @@ from incident_tracker.ops.metrics import exposition
 from tests.support.api import (
     api_client,
     assert_problem,
+    audit_entries,
     auth_refusals,
     create,
     move,
@@ -255,20 +255,13 @@ def test_a_revoked_100_character_name_can_be_taken_again(
     assert api_client(app, second.stdout.strip()).get("/api/v1/incidents").status_code == 200
 
 
-def _audit(client: FlaskClient, **query: Any) -> list[dict[str, Any]]:
-    response = client.get("/api/v1/audit", query_string=query)
-    assert response.status_code == 200, response.json
-    items: list[dict[str, Any]] = response.json["items"]
-    return items
-
-
 def test_each_write_leaves_exactly_one_audit_row(client: FlaskClient) -> None:
     incident = create(client)
     iid = incident["id"]
     client.patch(f"/api/v1/incidents/{iid}", json={"severity": "SEV1"}, headers={"If-Match": '"1"'})
     move(client, iid, "investigating")
     client.post(f"/api/v1/incidents/{iid}/events", json={"body": "note"})
-    rows = _audit(client, entity_type="incident", entity_id=str(iid))
+    rows = audit_entries(client, entity_type="incident", entity_id=str(iid))
     assert [r["action"] for r in rows] == [
         "incident.note",
         "incident.transition",
@@ -292,7 +285,7 @@ def test_token_create_and_revoke_are_audited(app: Flask, client: FlaskClient) ->
     with app.app_context():
         auth_service.revoke_token(db.session, "responder", "cli:ops")
         db.session.commit()
-    rows = _audit(client, entity_type="token", entity_id="responder")
+    rows = audit_entries(client, entity_type="token", entity_id="responder")
     assert [(r["action"], r["actor"]) for r in rows] == [
         ("token.revoke", "cli:ops"),
         ("token.create", "test-setup"),
@@ -311,14 +304,14 @@ def test_token_create_and_revoke_are_audited(app: Flask, client: FlaskClient) ->
 
 def test_failed_writes_leave_no_audit_row(client: FlaskClient) -> None:
     iid = create(client)["id"]
-    before = _audit(client)
+    before = audit_entries(client)
     assert_problem(move(client, iid, "closed"), 409)
     assert_problem(
         client.patch(f"/api/v1/incidents/{iid}", json={"title": "x"}, headers={"If-Match": '"9"'}),
         412,
     )
     assert_problem(client.post("/api/v1/incidents", json={"title": ""}), 422)
-    assert _audit(client) == before
+    assert audit_entries(client) == before
 
 
 def test_audit_is_paginated_and_append_only(app: Flask, client: FlaskClient) -> None:
@@ -333,7 +326,7 @@ def test_audit_is_paginated_and_append_only(app: Flask, client: FlaskClient) -> 
             db.session.execute(sa.text(statement))
         with app.app_context():
             db.session.rollback()
-    assert len(_audit(client, limit=100)) == 6
+    assert len(audit_entries(client, limit=100)) == 6
 
 
 def test_security_headers(client: FlaskClient) -> None:

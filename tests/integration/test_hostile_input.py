@@ -219,6 +219,21 @@ def test_an_unknown_incident_is_named_in_its_404(client: FlaskClient, path: str)
         assert problem["detail"] == f"incident {incident_id} does not exist"
 
 
+def test_a_write_to_an_unknown_incident_is_named_in_its_404(client: FlaskClient) -> None:
+    """Writes read the incident with a row lock, a path of its own."""
+    for incident_id in (1_000_000, 2**63):
+        writes = [
+            client.patch(
+                f"/api/v1/incidents/{incident_id}", json={"title": "x"}, headers={"If-Match": "*"}
+            ),
+            move(client, incident_id, "investigating"),
+            client.post(f"/api/v1/incidents/{incident_id}/events", json={"body": "x"}),
+        ]
+        for response in writes:
+            problem = assert_problem(response, 404)
+            assert problem["detail"] == f"incident {incident_id} does not exist"
+
+
 def test_a_metrics_window_of_366_days_is_answered(client: FlaskClient) -> None:
     response = client.get(
         "/api/v1/metrics/incidents?since=2025-01-01T00:00:00Z&until=2026-01-02T00:00:00Z"

@@ -23,14 +23,7 @@ from tests.support.api import assert_problem, create, move
 from tests.support.locks import Racing
 from tests.support.postgres import DatabaseUnderTest
 from tests.support.programs import CLI, assert_promtool_accepts, require_program, wait_for
-from tests.support.webhooks import ALL_EVENTS, Receiver, WorkerProcess, subscribe
-
-
-def _outbox(app: Flask) -> list[WebhookDelivery]:
-    with app.app_context():
-        rows = list(db.session.scalars(sa.select(WebhookDelivery).order_by(WebhookDelivery.id)))
-        db.session.expunge_all()
-        return rows
+from tests.support.webhooks import ALL_EVENTS, Receiver, WorkerProcess, outbox, subscribe
 
 
 def test_signed_event_survives_two_500s_and_arrives_once(
@@ -39,9 +32,9 @@ def test_signed_event_survives_two_500s_and_arrives_once(
     subscribe(client, receiver, ["incident.created"])
     receiver.script = [500, 500]
     incident = create(client)
-    [row] = _outbox(app)
+    [row] = outbox(app)
     worker_process.start()
-    wait_for("the delivery", lambda: _outbox(app)[0].status == "delivered")
+    wait_for("the delivery", lambda: outbox(app)[0].status == "delivered")
     pending = ("incident_tracker_webhook_outbox_rows", (("status", "pending"),))
     wait_for("the outbox gauge", lambda: worker_process.metrics().get(pending) == 0)
     metrics = worker_process.metrics()
@@ -55,7 +48,7 @@ def test_signed_event_survives_two_500s_and_arrives_once(
     event = receiver.events[row.event_id]
     assert (event["id"], event["type"]) == (row.event_id, "incident.created")
     assert event["data"]["incident"]["id"] == incident["id"]
-    delivered = _outbox(app)[0]
+    delivered = outbox(app)[0]
     assert (delivered.attempts, delivered.last_error) == (3, None)
 
 
@@ -66,7 +59,7 @@ def test_the_workers_metrics_pass_promtool(
     subscribe(client, receiver, ["incident.created"])
     create(client)
     worker_process.start()
-    wait_for("the delivery", lambda: _outbox(app)[0].status == "delivered")
+    wait_for("the delivery", lambda: outbox(app)[0].status == "delivered")
     assert_promtool_accepts(promtool, worker_process.metrics_text().encode())
 
 
@@ -84,14 +77,14 @@ def test_no_event_lost_across_worker_and_receiver_restarts(
     worker_process.start()
     wait_for(  # the worker meets a closed port: it records the failure and backs off
         "a failed attempt against the stopped receiver",
-        lambda: any(row.last_error and row.status == "pending" for row in _outbox(app)),
+        lambda: any(row.last_error and row.status == "pending" for row in outbox(app)),
     )
     receiver.start()  # back on the same port, with the same secret
     wait_for("every event", lambda: len(receiver.events) == 20, timeout=60)
     assert worker_process.stop() == 0
-    outbox = _outbox(app)
-    assert {row.event_id for row in outbox} == set(receiver.events)
-    assert all(row.status == "delivered" for row in outbox)
+    stored = outbox(app)
+    assert {row.event_id for row in stored} == set(receiver.events)
+    assert all(row.status == "delivered" for row in stored)
     assert sorted(receiver.requests) == sorted(receiver.events)  # each sent exactly once
     notes = [e for e in receiver.events.values() if e["type"] == "incident.note_added"]
     assert sorted(e["data"]["incident"]["id"] for e in notes) == ids
@@ -104,7 +97,7 @@ def test_no_event_lost_when_the_worker_is_killed_mid_attempt(
     subscribe(client, receiver, ["incident.created"])
     for n in range(8):
         create(client, title=f"incident {n}")
-    event_ids = {row.event_id for row in _outbox(app)}
+    event_ids = {row.event_id for row in outbox(app)}
     # Two requests answered, the third's answer held: the worker is killed mid-attempt.
     receiver.hold_at = 3
     worker_process.env["WEBHOOK_TIMEOUT_SECONDS"] = "60"  # the held request must not time out
@@ -113,12 +106,12 @@ def test_no_event_lost_when_the_worker_is_killed_mid_attempt(
     assert worker_process.stop(signal.SIGKILL) == -signal.SIGKILL
     receiver.release.set()
     # Each attempt commits on its own: the two answered are recorded, the held one is not.
-    statuses = [row.status for row in _outbox(app)]
+    statuses = [row.status for row in outbox(app)]
     assert sorted(statuses) == ["delivered"] * 2 + ["pending"] * 6
     worker_process.start()
     wait_for(
         "every delivery",
-        lambda: {row.status for row in _outbox(app)} == {"delivered"},
+        lambda: {row.status for row in outbox(app)} == {"delivered"},
         timeout=60,
     )
     assert worker_process.stop() == 0
@@ -143,9 +136,9 @@ def test_a_failed_write_sends_nothing(
         412,
     )
     assert_problem(move(client, incident_id, "resolved"), 422)  # no resolution_summary
-    assert [row.event_type for row in _outbox(app)] == ["incident.created"]
+    assert [row.event_type for row in outbox(app)] == ["incident.created"]
     worker_process.start()
-    wait_for("the one delivery", lambda: _outbox(app)[0].status == "delivered")
+    wait_for("the one delivery", lambda: outbox(app)[0].status == "delivered")
     assert worker_process.stop() == 0
     assert [event["type"] for event in receiver.events.values()] == ["incident.created"]
 
@@ -161,7 +154,7 @@ def test_every_change_is_announced_with_its_event_type(app: Flask, client: Flask
     client.patch(f"/api/v1/incidents/{iid}", json={"severity": "SEV1"}, headers={"If-Match": '"1"'})
     move(client, iid, "investigating")
     client.post(f"/api/v1/incidents/{iid}/events", json={"body": "looking"})
-    rows = _outbox(app)
+    rows = outbox(app)
     mine = [r for r in rows if r.subscription_id == subscription["id"]]
     assert [r.event_type for r in mine] == ALL_EVENTS
     assert [r.event_type for r in rows if r.subscription_id == other["id"]] == ["incident.created"]
@@ -181,7 +174,7 @@ def test_every_change_is_announced_with_its_event_type(app: Flask, client: Flask
     assert noted["note"]["body"] == "looking"
     assert client.delete(f"/api/v1/webhooks/{other['id']}").status_code == 204
     assert_problem(client.delete(f"/api/v1/webhooks/{other['id']}"), 404)
-    assert {r.subscription_id for r in _outbox(app)} == {subscription["id"]}
+    assert {r.subscription_id for r in outbox(app)} == {subscription["id"]}
 
 
 def test_subscription_validation(client: FlaskClient) -> None:
@@ -249,7 +242,7 @@ def test_dead_letters_are_listed_and_retried(
     with app.app_context():
         assert worker.deliver_due(db.session, settings, stop) == 1
         # The backoff (0.01 s base) must pass before the row is due again.
-        wait_for("the retry to fall due", lambda: _outbox(app)[0].next_attempt_at <= utcnow())
+        wait_for("the retry to fall due", lambda: outbox(app)[0].next_attempt_at <= utcnow())
         assert worker.deliver_due(db.session, settings, stop) == 1
     dead = client.get("/api/v1/webhooks/deliveries?status=dead").json["items"]
     assert len(dead) == 1 and dead[0]["attempts"] == 2

@@ -95,6 +95,14 @@ def move(client: FlaskClient, incident_id: int, to: str, **extra: Any) -> Any:
     return client.post(f"/api/v1/incidents/{incident_id}/transitions", json={"to": to, **extra})
 
 
+def audit_entries(client: FlaskClient, **query: Any) -> list[dict[str, Any]]:
+    """The audit trail's entries that `query` selects (GET /api/v1/audit), newest first."""
+    response = client.get("/api/v1/audit", query_string=query)
+    assert response.status_code == 200, response.json
+    items: list[dict[str, Any]] = response.json["items"]
+    return items
+
+
 def assert_problem(response: Any, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == PROBLEM

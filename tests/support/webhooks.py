@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import sqlalchemy as sa
+from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from incident_tracker.core.database import db
+from incident_tracker.webhooks.models import WebhookDelivery
 from tests.support.postgres import free_port
 from tests.support.programs import CLI, REPO, wait_for
 
@@ -33,6 +37,14 @@ TRICKLE = "trickle"  # answers one byte of its status line at a time, every TRIC
 HUGE = "huge"  # answers 500 with a 300 MB body, as fast as it is read
 TRICKLE_GAP_SECONDS = 0.25
 HUGE_BODY_BYTES = 300 * 1024 * 1024
+
+
+def outbox(app: Flask) -> list[WebhookDelivery]:
+    """The webhook deliveries stored so far, oldest first, detached from their session."""
+    with app.app_context():
+        rows = list(db.session.scalars(sa.select(WebhookDelivery).order_by(WebhookDelivery.id)))
+        db.session.expunge_all()
+        return rows
 
 
 def documented_verify() -> Callable[[str, str, bytes], bool]:
