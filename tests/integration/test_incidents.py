@@ -6,9 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.support.api import assert_problem, create, move
+from incident_tracker.core.database import rfc3339, utcnow
+from incident_tracker.incidents import service as incidents_service
+from tests.support.api import assert_problem, audit_entries, create, move
+from tests.support.webhooks import outbox
 
 
 def test_create_returns_the_incident_with_location_and_etag(client: FlaskClient) -> None:
@@ -142,25 +146,43 @@ def test_patch_needs_if_match_and_rejects_stale_versions(client: FlaskClient) ->
     assert unchanged == incident
 
 
-def test_patch_changes_fields_and_records_events(client: FlaskClient) -> None:
+def test_patch_changes_fields_and_records_events(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = {"url": "https://hooks.example.com/x", "events": ["incident.updated"]}
+    assert client.post("/api/v1/webhooks", json=hook).status_code == 201
     incident = create(client)
-    response = patch(
-        client,
-        incident["id"],
-        {"severity": "SEV1", "commander": "bob@example.com", "tags": ["db"]},
-        '"1"',
-    )
+    # The service's clock an hour ahead: a time taken anywhere else would not match it.
+    later = utcnow() + timedelta(hours=1)
+    monkeypatch.setattr(incidents_service, "utcnow", lambda: later)
+    changes = {"severity": "SEV1", "commander": "bob@example.com", "tags": ["db"]}
+    # The title, first of the fields, is sent unchanged: the ones after it still apply.
+    response = patch(client, incident["id"], {"title": incident["title"], **changes}, '"1"')
     assert response.status_code == 200
     assert response.headers["ETag"] == '"2"'
     assert response.json["severity"] == "SEV1" and response.json["version"] == 2
-    assert response.json["updated_at"] >= incident["updated_at"]
+    assert response.json["updated_at"] == rfc3339(later)
     events = client.get(f"/api/v1/incidents/{incident['id']}/events").json["items"]
-    assert [(e["kind"], e["data"]) for e in events] == [
-        ("severity_change", {"from": "SEV2", "to": "SEV1"}),
-        ("field_change", {"field": "commander", "from": None, "to": "bob@example.com"}),
-        ("field_change", {"field": "tags", "from": [], "to": ["db"]}),
+    changed = {
+        "severity": {"from": "SEV2", "to": "SEV1"},
+        "commander": {"from": None, "to": "bob@example.com"},
+        "tags": {"from": [], "to": ["db"]},
+    }
+    assert [(e["kind"], e["data"], e["occurred_at"]) for e in events] == [
+        ("severity_change", changed["severity"], rfc3339(later)),
+        ("field_change", {"field": "commander", **changed["commander"]}, rfc3339(later)),
+        ("field_change", {"field": "tags", **changed["tags"]}, rfc3339(later)),
     ]
     assert all(e["actor"] == "tester" for e in events)
+    (update, _creation) = audit_entries(
+        client, entity_type="incident", entity_id=str(incident["id"])
+    )
+    assert update["action"] == "incident.update"
+    assert (update["before"]["version"], update["before"]["severity"]) == (1, "SEV2")
+    assert (update["after"]["version"], update["after"]["severity"]) == (2, "SEV1")
+    assert update["after"]["tags"] == ["db"] and update["before"]["tags"] == []
+    sent = [(row.event_type.value, row.payload["data"]) for row in outbox(app)]
+    assert sent == [("incident.updated", {"incident": update["after"], "changes": changed})]
     again = patch(client, incident["id"], {"title": "Renamed"}, 'W/"2"')
     assert again.status_code == 200 and again.json["version"] == 3
     unconditional = patch(client, incident["id"], {"title": "Any version"}, "*")
@@ -178,10 +200,9 @@ def test_patch_rejects_status_unknown_fields_and_late_started_at(client: FlaskCl
     assert "id" in assert_problem(patch(client, incident["id"], {"id": 5}, '"1"'), 422)["errors"]
     assert patch(client, incident["id"], {}, '"1"').json["version"] == 1  # nothing to change
     late = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert (
-        "started_at"
-        in assert_problem(patch(client, incident["id"], {"started_at": late}, '"1"'), 422)["errors"]
-    )
+    refused = assert_problem(patch(client, incident["id"], {"started_at": late}, '"1"'), 422)
+    assert refused["detail"] == "started_at may not be later than declared_at"
+    assert refused["errors"] == {"started_at": ["may not be later than declared_at"]}
     assert client.get(f"/api/v1/incidents/{incident['id']}").json["version"] == 1
 
 

@@ -13,12 +13,16 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
 from incident_tracker import create_app, migrate
+from incident_tracker.auth.identity import Identity
 from incident_tracker.core.database import db, utcnow
 from incident_tracker.incidents import service as incidents_service
-from incident_tracker.incidents.models import IdempotencyRecord
+from incident_tracker.incidents.lifecycle import Status
+from incident_tracker.incidents.models import IdempotencyRecord, Incident
 from tests.support.api import api_client, assert_problem, create, move, token_for
+from tests.support.locks import Racing
 
 BODY = {"title": "Payments failing", "severity": "SEV1", "service": "payments"}
 
@@ -198,3 +202,70 @@ def test_concurrent_patches_on_sqlite_one_wins_the_rest_412(
         assert Counter(r.status_code for r in responses) == {200: 1, 412: 7}
     with sqlite_app.app_context():
         db.engine.dispose()
+
+
+HOLDER = Identity("holder", frozenset({"admin"}))
+
+
+def test_a_patch_behind_another_writer_waits_and_then_names_the_version_it_left(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The row lock of a write (get_incident(for_update=True)): a PATCH behind another
+    writer's uncommitted edit waits for it, then checks If-Match against the version that
+    writer left, instead of passing it and failing late on the versioned UPDATE."""
+    incident_id = create(client)["id"]
+    with app.app_context(), Session(db.engine) as holder:
+        incidents_service.update_incident(holder, incident_id, {"title": "Held"}, HOLDER, 1)
+        racing = Racing(
+            lambda: client.patch(
+                f"/api/v1/incidents/{incident_id}",
+                json={"title": "Mine"},
+                headers={"If-Match": '"1"'},
+            )
+        )
+        racing.wait_until_it_waits_on_a_lock("the PATCH to wait on the held incident")
+        holder.commit()
+        refused = racing.answer()
+    assert assert_problem(refused, 412)["current_version"] == 2
+    assert client.get(f"/api/v1/incidents/{incident_id}").json["title"] == "Held"
+
+
+def test_a_transition_behind_another_writer_waits_and_then_checks_the_status_it_left(
+    app: Flask, client: FlaskClient
+) -> None:
+    incident_id = create(client)["id"]
+    with app.app_context(), Session(db.engine) as holder:
+        incidents_service.transition_incident(
+            holder,
+            incident_id,
+            Status.RESOLVED,
+            HOLDER,
+            reason=None,
+            resolution_summary="fixed",
+            expected_version=None,
+        )
+        holder.flush()
+        racing = Racing(lambda: move(client, incident_id, "monitoring"))
+        racing.wait_until_it_waits_on_a_lock("the transition to wait on the held incident")
+        holder.commit()
+        refused = racing.answer()
+    assert assert_problem(refused, 409)["detail"] == "cannot move from resolved to monitoring"
+    assert client.get(f"/api/v1/incidents/{incident_id}").json["status"] == "resolved"
+
+
+def test_a_write_reads_the_latest_row_over_an_older_copy_its_session_holds(
+    app: Flask, client: FlaskClient
+) -> None:
+    incident_id = create(client)["id"]
+    with app.app_context(), Session(db.engine) as session:
+        older = session.get(Incident, incident_id)
+        assert older is not None and older.version == 1
+        edited = client.patch(
+            f"/api/v1/incidents/{incident_id}", json={"title": "Edited"}, headers={"If-Match": "*"}
+        )
+        assert edited.json["version"] == 2
+        updated = incidents_service.update_incident(
+            session, incident_id, {"summary": "Mine"}, HOLDER, 2
+        )
+        session.commit()
+        assert (updated.title, updated.version) == ("Edited", 3)

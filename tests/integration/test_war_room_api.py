@@ -105,6 +105,44 @@ def test_bad_entries_are_422_and_add_nothing(
     assert _events(any_client, incident).json["items"] == []
 
 
+@pytest.mark.parametrize(
+    ("offset", "accepted"),
+    [
+        (timedelta(minutes=-1), True),  # a minute's grace: the form's "now" is to the minute
+        (timedelta(minutes=-1, seconds=-1), False),
+        (timedelta(seconds=-90), False),
+        (timedelta(seconds=30), True),
+    ],
+    ids=["a-minute-ago", "a-minute-and-a-second-ago", "ninety-seconds-ago", "in-30-seconds"],
+)
+def test_next_update_at_may_be_at_most_a_minute_in_the_past(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, offset: timedelta, accepted: bool
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    monkeypatch.setattr(incidents_service, "utcnow", lambda: now)
+    incident = create(client)["id"]
+    data = {"next_update_at": rfc3339(now + offset)}
+    posted = _post(client, incident, body="u", kind="update", data=data)
+    if accepted:
+        assert posted.status_code == 201, posted.json
+        assert posted.json["data"] == data
+    else:
+        problem = assert_problem(posted, 422)
+        assert problem["errors"] == {"next_update_at": ["may not be in the past"]}
+
+
+def test_an_update_says_when_no_next_update_is_planned(any_client: FlaskClient) -> None:
+    """An explicit null is kept: the update says no next one is planned, unlike one silent
+    about it."""
+    incident = create(any_client)["id"]
+    data = {**UPDATE, "next_update_at": None}
+    posted = _post(any_client, incident, body="Stable for an hour", kind="update", data=data)
+    assert posted.status_code == 201, posted.json
+    assert posted.json["data"] == data
+    (stored,) = _events(any_client, incident).json["items"]
+    assert stored["data"] == data
+
+
 def test_update_texts_of_2000_characters_are_accepted(any_client: FlaskClient) -> None:
     incident = create(any_client)["id"]
     data = {name: "x" * 2000 for name in ("impact", "actions", "needs")}
