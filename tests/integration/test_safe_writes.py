@@ -22,7 +22,7 @@ from incident_tracker.incidents import service as incidents_service
 from incident_tracker.incidents.lifecycle import Status
 from incident_tracker.incidents.models import IdempotencyRecord, Incident
 from tests.support.api import api_client, assert_problem, create, move, token_for
-from tests.support.locks import Racing
+from tests.support.locks import Racing, just_before
 
 BODY = {"title": "Payments failing", "severity": "SEV1", "service": "payments"}
 
@@ -93,10 +93,60 @@ def test_idempotency_key_replays_only_within_its_ttl(
 def test_idempotency_key_with_another_body_is_422(client: FlaskClient) -> None:
     client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "k-2"})
     other = {**BODY, "title": "Something else"}
-    assert_problem(
+    problem = assert_problem(
         client.post("/api/v1/incidents", json=other, headers={"Idempotency-Key": "k-2"}), 422
     )
+    assert problem["type"] == "urn:incident-tracker:problem:idempotency-key-reused"
+    assert (
+        problem["detail"] == "this Idempotency-Key was already used with a different request body"
+    )
     assert len(client.get("/api/v1/incidents").json["items"]) == 1
+
+
+def test_an_idempotency_record_goes_with_its_incident(app: Flask, client: FlaskClient) -> None:
+    created = client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "k-3"})
+    with app.app_context():
+        db.session.execute(sa.delete(Incident).where(Incident.id == created.json["id"]))
+        db.session.commit()
+        assert db.session.scalars(sa.select(IdempotencyRecord)).all() == []
+
+
+def _committed_elsewhere(statement: sa.Executable) -> Callable[[], None]:
+    """A step for `just_before`: `statement` run and committed by another session."""
+
+    def step() -> None:
+        with Session(db.engine) as other:
+            other.execute(statement)
+            other.commit()
+
+    return step
+
+
+def test_a_key_whose_holder_vanished_after_the_clash_is_claimed_again(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Another request's record of the key appears just before our insert (which then clashes
+    on the primary key) and is deleted just before we read it: nothing to replay, so the key
+    is claimed again and the create goes ahead."""
+    key = {"actor": "tester", "key": "k-vanishing"}
+    fingerprint = incidents_service.request_fingerprint(BODY)
+    record = sa.insert(IdempotencyRecord).values(**key, request_hash=fingerprint)
+    gone = sa.delete(IdempotencyRecord).where(
+        IdempotencyRecord.actor == key["actor"], IdempotencyRecord.key == key["key"]
+    )
+    with (
+        app.app_context(),
+        just_before("INSERT INTO idempotency_records", _committed_elsewhere(record)),
+        # The first read of the record finds none; the one after the clash is the second.
+        just_before("FROM idempotency_records", lambda: None, _committed_elsewhere(gone)),
+    ):
+        created = client.post(
+            "/api/v1/incidents", json=BODY, headers={"Idempotency-Key": key["key"]}
+        )
+    assert created.status_code == 201, created.json
+    assert "Idempotent-Replayed" not in created.headers
+    replayed = client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": key["key"]})
+    assert replayed.json["id"] == created.json["id"]
 
 
 def test_twenty_concurrent_identical_creates_make_one_incident(
