@@ -26,6 +26,7 @@ from tests.support.api import (
 from tests.support.postgres import free_port
 
 DECLARED = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+AT_DECLARING, MINUTE = timedelta(0), timedelta(minutes=1)
 AROUND_DECLARED = "since=2026-05-15T00:00:00Z&until=2026-06-15T00:00:00Z"
 
 
@@ -64,34 +65,30 @@ def test_mtta_mttr_by_severity(any_database_app: Flask) -> None:
         backdate(
             app,
             incident_id,
-            declared_at=timedelta(0),
-            started_at=timedelta(minutes=-10),
+            declared_at=AT_DECLARING,
+            started_at=-10 * MINUTE,
             acknowledged_at=ack,
-            mitigated_at=timedelta(minutes=resolved),
-            resolved_at=timedelta(minutes=resolved),
+            mitigated_at=resolved * MINUTE,
+            resolved_at=resolved * MINUTE,
         )
     # SEV2 still open, acknowledged after 1 min: counts for MTTA, not MTTR.
     open_id = create(client, severity="SEV2")["id"]
     move(client, open_id, "investigating")
     backdate(
-        app,
-        open_id,
-        declared_at=timedelta(0),
-        started_at=timedelta(0),
-        acknowledged_at=timedelta(minutes=1),
+        app, open_id, declared_at=AT_DECLARING, started_at=AT_DECLARING, acknowledged_at=MINUTE
     )
     # SEV3 still in triage: counted, with neither figure.
     untouched = create(client, severity="SEV3")["id"]
-    backdate(app, untouched, declared_at=timedelta(0), started_at=timedelta(0))
+    backdate(app, untouched, declared_at=AT_DECLARING, started_at=AT_DECLARING)
     # Canceled and outside-window incidents are left out.
     canceled = create(client, severity="SEV1")["id"]
     move(client, canceled, "canceled", reason="duplicate")
     backdate(
         app,
         canceled,
-        declared_at=timedelta(0),
-        started_at=timedelta(0),
-        acknowledged_at=timedelta(minutes=500),
+        declared_at=AT_DECLARING,
+        started_at=AT_DECLARING,
+        acknowledged_at=500 * MINUTE,
     )
     old = resolved_incident(client, "SEV1")
     backdate(app, old, declared_at=timedelta(days=-40), started_at=timedelta(days=-40))
@@ -127,7 +124,7 @@ def test_metrics_window_holds_its_start_not_its_end(any_database_app: Flask) -> 
     # The window is [DECLARED, DECLARED + 1 h): one severity per incident, a microsecond
     # either side of each edge.
     declared = {
-        "SEV1": timedelta(0),
+        "SEV1": AT_DECLARING,
         "SEV2": timedelta(microseconds=-1),
         "SEV3": timedelta(hours=1, microseconds=-1),
         "SEV4": timedelta(hours=1),
