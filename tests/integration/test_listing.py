@@ -60,6 +60,10 @@ def test_newest_first_with_filters(client: FlaskClient) -> None:
     assert ids(
         client, "started_before=2026-02-15T00:00:00Z&started_after=2026-01-15T00:00:00Z"
     ) == [b]
+    # The window is [started_after, started_before): an incident started at its start is in,
+    # one started at its end is out.
+    assert ids(client, "started_after=2026-02-01T00:00:00Z") == [c, b]
+    assert ids(client, "started_before=2026-02-01T00:00:00Z") == [a]
 
 
 def test_search_stems_english_whatever_the_servers_default_configuration(

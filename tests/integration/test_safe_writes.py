@@ -90,6 +90,15 @@ def test_idempotency_key_replays_only_within_its_ttl(
     assert len(client.get("/api/v1/incidents").json["items"]) == (1 if replayed else 2)
 
 
+def test_the_same_body_with_its_keys_in_another_order_replays(client: FlaskClient) -> None:
+    first = client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "k-order"})
+    reordered = dict(reversed(BODY.items()))
+    assert list(reordered) != list(BODY)
+    again = client.post("/api/v1/incidents", json=reordered, headers={"Idempotency-Key": "k-order"})
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json["id"] == first.json["id"]
+
+
 def test_idempotency_key_with_another_body_is_422(client: FlaskClient) -> None:
     client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "k-2"})
     other = {**BODY, "title": "Something else"}
@@ -319,3 +328,37 @@ def test_a_write_reads_the_latest_row_over_an_older_copy_its_session_holds(
         )
         session.commit()
         assert (updated.title, updated.version) == ("Edited", 3)
+
+
+@pytest.mark.parametrize("entry", ["note", "link"])
+def test_a_timeline_entry_behind_a_close_waits_and_is_then_refused(
+    app: Flask, client: FlaskClient, entry: str
+) -> None:
+    """The row lock of add_note and record_change_link: an entry racing a close lands before
+    it or is refused after it, never on a closed incident."""
+    incident_id = create(client)["id"]
+    assert move(client, incident_id, "resolved", resolution_summary="fixed").status_code == 200
+    change = {"service": "checkout", "environment": "prod", "version": "v1"}
+    change_id = client.post("/api/v1/changes", json=change).json["id"]
+    path, body = {
+        "note": (f"/api/v1/incidents/{incident_id}/events", {"body": "late"}),
+        "link": (f"/api/v1/incidents/{incident_id}/links", {"change_id": change_id}),
+    }[entry]
+    with app.app_context(), Session(db.engine) as closer:
+        incidents_service.transition_incident(
+            closer,
+            incident_id,
+            Status.CLOSED,
+            HOLDER,
+            reason=None,
+            resolution_summary=None,
+            expected_version=None,
+        )
+        closer.flush()
+        racing = Racing(lambda: client.post(path, json=body))
+        racing.wait_until_it_waits_on_a_lock(f"the {entry} to wait on the close")
+        closer.commit()
+        refused = racing.answer()
+    assert "is closed and read-only" in assert_problem(refused, 409)["detail"]
+    timeline = client.get(f"/api/v1/incidents/{incident_id}/events").json["items"]
+    assert [event["kind"] for event in timeline] == ["status_change", "status_change"]

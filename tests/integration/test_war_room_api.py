@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 
 from incident_tracker.audit.models import AuditEntry
 from incident_tracker.auth.identity import Identity
-from incident_tracker.core.database import db, rfc3339
-from incident_tracker.core.exceptions import Invalid
+from incident_tracker.core.database import MAX_ID, db, rfc3339
+from incident_tracker.core.exceptions import Invalid, NotFound
 from incident_tracker.core.severity import Severity
 from incident_tracker.incidents import service as incidents_service
 from incident_tracker.incidents.models import EventKind, Incident
@@ -22,6 +22,7 @@ from incident_tracker.webhooks.models import WebhookDelivery
 from tests.support.api import (
     api_client,
     assert_problem,
+    audit_entries,
     changed_settings,
     create,
     move,
@@ -141,6 +142,30 @@ def test_an_update_says_when_no_next_update_is_planned(any_client: FlaskClient) 
     assert posted.json["data"] == data
     (stored,) = _events(any_client, incident).json["items"]
     assert stored["data"] == data
+
+
+def test_a_linked_change_is_on_the_timeline_at_the_services_clock_and_audited(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    change = {"service": "checkout", "environment": "prod", "version": "v1"}
+    change_id = client.post("/api/v1/changes", json=change).json["id"]
+    incident = create(client)["id"]
+    later = datetime.now(UTC) + timedelta(hours=1)  # a time taken anywhere else differs
+    monkeypatch.setattr(incidents_service, "utcnow", lambda: later)
+    linked = client.post(f"/api/v1/incidents/{incident}/links", json={"change_id": change_id})
+    assert linked.status_code == 201, linked.json
+    (entry,) = _events(client, incident).json["items"]
+    link = {"change_id": change_id, "reference": f"CHG-{change_id}"}
+    assert (entry["kind"], entry["data"], entry["occurred_at"]) == (
+        "change_linked",
+        link,
+        rfc3339(later),
+    )
+    (audited, _created) = audit_entries(client, entity_type="incident", entity_id=str(incident))
+    assert (audited["action"], audited["after"]) == (
+        "incident.change_linked",
+        {"event_id": entry["id"], **link},
+    )
 
 
 def test_update_texts_of_2000_characters_are_accepted(any_client: FlaskClient) -> None:
@@ -476,3 +501,40 @@ def test_the_surroundings_are_the_incident_its_newest_ids_and_its_services_recen
         assert (quiet.newest_event_id, quiet.latest_update_id) == (0, None)
         assert [incident.id for incident in quiet.related] == [this, *same[::-1]]
         db.session.remove()
+
+
+def test_the_surroundings_of_an_unknown_incident_name_it(app: Flask, client: FlaskClient) -> None:
+    create(client, service="checkout")  # a neighbour the statement could return instead
+    since = datetime.now(UTC) - timedelta(hours=1)
+    with app.app_context():
+        for incident_id in (1_000_000, 2**63):
+            with pytest.raises(NotFound) as missing:
+                incidents_service.incident_surroundings(db.session, incident_id, since, 3)
+            assert missing.value.detail == f"incident {incident_id} does not exist"
+        db.session.remove()
+
+
+def test_the_largest_id_is_read_like_any_other(app: Flask, client: FlaskClient) -> None:
+    incident = create(client)["id"]
+    with app.app_context():
+        db.session.execute(sa.update(Incident).where(Incident.id == incident).values(id=MAX_ID))
+        db.session.commit()
+        around = incidents_service.incident_surroundings(
+            db.session, MAX_ID, datetime.now(UTC) - timedelta(hours=1), 3
+        )
+        assert around.incident.id == MAX_ID
+        db.session.remove()
+    assert client.get(f"/api/v1/incidents/{MAX_ID}").json["id"] == MAX_ID
+    assert client.get(f"/api/v1/incidents/{MAX_ID}/events").headers["ETag"] == '"1.0"'
+
+
+def test_the_timelines_etag_changes_with_each_entry(client: FlaskClient) -> None:
+    """Its version stays put when a note is added: the newest entry's id tells them apart."""
+    incident = create(client)["id"]
+    path = f"/api/v1/incidents/{incident}/events"
+    empty = client.get(path).headers["ETag"]
+    note = _post(client, incident, body="first").json
+    noted = client.get(path, headers={"If-None-Match": empty})
+    assert noted.status_code == 200
+    assert noted.headers["ETag"] == f'"1.{note["id"]}"'
+    assert client.get(path, headers={"If-None-Match": noted.headers["ETag"]}).status_code == 304

@@ -237,7 +237,8 @@ def _opening(session: DbSession, dedup_key: str | None) -> Iterator[None]:
 
 
 def request_fingerprint(body: Any) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    """A request body's hash whatever the order of its keys (a parsed JSON document)."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -866,12 +867,8 @@ def _duration_stats(
             interpolate(bounds[2 * i], bounds[2 * i + 1], count, fraction)
             for i, fraction in enumerate(PERCENTILES)
         )
-        stats[_key_text(key)] = DurationStats(rounded(mean), rounded(p50), rounded(p90))
+        stats[str(key)] = DurationStats(rounded(mean), rounded(p50), rounded(p90))
     return stats
-
-
-def _key_text(key: Any) -> str:
-    return str(getattr(key, "value", key))
 
 
 def _metrics_window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
@@ -924,7 +921,8 @@ def incident_metrics(
     none = DurationStats(None, None, None)
     groups = [
         MetricsGroup(key, count, mtta.get(key, none), mttr.get(key, none))
-        for key, count in sorted((_key_text(key), count) for key, count in counts)
+        # A group's key is a service name or a Severity, a StrEnum whose str() is its value.
+        for key, count in sorted((str(key), count) for key, count in counts)
     ]
     return IncidentMetrics(since, until, group_by, groups)
 
