@@ -1,5 +1,8 @@
 """Changes (API.md "Changes and delivery metrics"): routes, scopes, validation, replay, pages,
 the suspect window, links; DORA figures against hand-computed values on PostgreSQL and SQLite.
+
+Where a rule reads the clock, `frozen_clock` fixes the changes service's `utcnow` at a moment
+unlike the real one, so a time taken from any other clock shows.
 """
 
 from __future__ import annotations
@@ -13,11 +16,20 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from incident_tracker.changes import service as changes_service
-from incident_tracker.core.database import db, rfc3339
+from incident_tracker.changes.models import ChangeLink
+from incident_tracker.core.database import MAX_ID, db, rfc3339
 from incident_tracker.incidents.models import Incident
-from tests.support.api import api_client, assert_problem, create, token_for
+from tests.support.api import api_client, assert_problem, audit_entries, create, token_for
+from tests.support.webhooks import outbox
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
+FROZEN_NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+
+
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The changes service's clock stopped at FROZEN_NOW (whole seconds, as the API writes)."""
+    monkeypatch.setattr(changes_service, "utcnow", lambda: FROZEN_NOW)
+    return FROZEN_NOW
 
 
 def at(days: float = 0, hours: float = 0, minutes: float = 0, seconds: float = 0) -> str:
@@ -70,22 +82,57 @@ def test_record_read_and_scopes(app: Flask, client: FlaskClient) -> None:
     assert_problem(app.test_client().get("/api/v1/changes"), 401)
 
 
-def test_defaults_and_the_audit_trail(client: FlaskClient) -> None:
-    before = datetime.now(UTC).replace(microsecond=0)
+def test_defaults_and_the_audit_trail(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = rfc3339(frozen_clock(monkeypatch))
     change = record(client)
-    assert change["outcome"] == "succeeded" and change["started_at"] == change["finished_at"]
-    assert datetime.fromisoformat(change["finished_at"]) >= before
+    assert change["outcome"] == "succeeded"
+    # Finished, started and recorded at one reading of the clock.
+    assert change["started_at"] == change["finished_at"] == change["created_at"] == now
     audit = client.get("/api/v1/audit?entity_type=change").json["items"]
     assert [(e["action"], e["entity_id"]) for e in audit] == [("change.record", str(change["id"]))]
 
 
-def test_a_new_change_is_a_webhook_event(client: FlaskClient) -> None:
+def test_a_recorded_change_is_stored_audited_and_announced_in_full(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = frozen_clock(monkeypatch)
     subscription = {"url": "https://hooks.example.com/changes", "events": ["change.recorded"]}
     response = client.post("/api/v1/webhooks", json=subscription)
     assert response.status_code == 201, response.json
-    record(client)
-    deliveries = client.get("/api/v1/webhooks/deliveries").json["items"]
-    assert [d["event_type"] for d in deliveries] == ["change.recorded"]
+    sent = {
+        "service": "checkout",
+        "environment": "prod",
+        "version": "v7",
+        "commit_sha": "9f1c2e0",
+        "committed_at": at(hours=1),
+        "started_at": at(hours=2),
+        "finished_at": at(hours=3),
+        "outcome": "rolled_back",
+        "image_digest": "sha256:" + "b" * 64,
+        "url": "https://ci.example.com/run/812",
+        "summary": "Release v7",
+    }
+    change = record(client, **sent)
+    stored = sent | {
+        "id": change["id"],
+        "reference": f"CHG-{change['id']}",
+        "actor": "tester",
+        "created_at": rfc3339(now),
+    }
+    assert change == stored | {"incident_ids": []}
+    assert client.get(f"/api/v1/changes/{change['id']}").json == change
+    [entry] = audit_entries(client, entity_type="change")
+    assert (entry["action"], entry["entity_id"], entry["actor"]) == (
+        "change.record",
+        str(change["id"]),
+        "tester",
+    )
+    assert (entry["before"], entry["after"]) == (None, stored)
+    [delivery] = outbox(app)
+    assert (delivery.payload["type"], delivery.payload["data"]) == (
+        "change.recorded",
+        {"change": stored},
+    )
 
 
 @pytest.mark.parametrize(
@@ -115,12 +162,16 @@ def test_validation(client: FlaskClient, fields: dict[str, Any], field: str) -> 
     assert client.get("/api/v1/changes").json["items"] == []
 
 
-def test_the_time_rules_say_which_time_and_why(client: FlaskClient) -> None:
+def test_the_time_rules_say_which_time_and_why(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = frozen_clock(monkeypatch)
+
     def refused(**times: str) -> dict[str, Any]:
         body = {"service": "checkout", "environment": "prod", "version": "v1"} | times
         return assert_problem(client.post("/api/v1/changes", json=body), 422)
 
-    ahead = refused(finished_at=rfc3339(datetime.now(UTC) + timedelta(minutes=6)))
+    ahead = refused(finished_at=rfc3339(now + timedelta(minutes=5, seconds=1)))
     assert (ahead["detail"], ahead["errors"]) == (
         "finished_at is ahead",
         {"finished_at": ["may not be more than 5 minutes in the future"]},
@@ -135,8 +186,8 @@ def test_the_time_rules_say_which_time_and_why(client: FlaskClient) -> None:
         "committed_at is late",
         {"committed_at": ["may not be after finished_at"]},
     )
-    # Each bound itself is allowed: a clock a little ahead, a commit deployed as it landed.
-    record(client, finished_at=rfc3339(datetime.now(UTC) + timedelta(minutes=4)))
+    # Each bound itself is allowed: a clock 5 minutes ahead, a commit deployed as it landed.
+    record(client, finished_at=rfc3339(now + timedelta(minutes=5)))
     record(client, committed_at=at(hours=1), started_at=at(hours=1), finished_at=at(hours=1))
 
 
@@ -246,6 +297,44 @@ def test_links_on_a_canceled_incident_are_refused(client: FlaskClient) -> None:
     client.post(f"/api/v1/incidents/{incident}/transitions", json={"to": "canceled", "reason": "x"})
     assert_problem(link(client, incident, change), 409)
     assert client.get(f"/api/v1/changes/{change}").json["incident_ids"] == []
+
+
+def test_a_link_landing_between_the_check_and_the_insert_is_a_conflict(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The incident's lock queues every linker that goes through the API; a writer that does
+    not take it (only one that leaves a link's incident as it is, so the foreign key check
+    never waits for the lock: here one re-pointing an existing link) can still land the pair
+    after the check. The insert's unique key refuses it: 409 naming the pair, nothing kept."""
+    incident = create(client)["id"]
+    first, second = record(client)["id"], record(client)["id"]
+    assert link(client, incident, first).status_code == 201
+    with app.app_context():
+        engine = db.engine
+    repointed: list[str] = []
+
+    def repoint_just_before_the_insert(
+        _connection: Any, _cursor: Any, statement: str, *_: Any
+    ) -> None:
+        if statement.startswith("INSERT INTO change_links") and not repointed:
+            repointed.append(statement)
+            with engine.begin() as other:
+                other.execute(
+                    sa.update(ChangeLink)
+                    .where(ChangeLink.incident_id == incident, ChangeLink.change_id == first)
+                    .values(change_id=second)
+                )
+
+    sa.event.listen(engine, "before_cursor_execute", repoint_just_before_the_insert)
+    try:
+        refused = assert_problem(link(client, incident, second), 409)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", repoint_just_before_the_insert)
+    assert repointed
+    assert refused["detail"] == f"CHG-{second} is already linked to incident {incident}"
+    assert client.get(f"/api/v1/changes/{second}").json["incident_ids"] == [incident]
+    timeline = client.get(f"/api/v1/incidents/{incident}/events").json["items"]
+    assert [e["data"]["change_id"] for e in timeline if e["kind"] == "change_linked"] == [first]
 
 
 def _pin_recovery(app: Flask, incident_id: int, **moments: str | None) -> None:
@@ -382,6 +471,33 @@ def test_ids_beyond_the_id_column_name_no_link(any_database_app: Flask) -> None:
         path = f"/api/v1/incidents/{incident_id}/links/{change_id}"
         assert_problem(client.delete(path), 404)
     assert_problem(client.get(f"/api/v1/changes/{2**63}"), 404)
+
+
+def test_ids_at_the_edges_of_the_id_column_are_read_linked_and_unlinked(
+    app: Flask, client: FlaskClient
+) -> None:
+    def next_id(table: str, value: int) -> None:
+        """The table's next id: a sequence reaches 1 only when new and MAX_ID never here."""
+        with app.app_context():
+            db.session.execute(
+                sa.text("SELECT setval(pg_get_serial_sequence(:table, 'id'), :value, false)"),
+                {"table": table, "value": value},
+            )
+            db.session.commit()
+
+    next_id("changes", 1)
+    assert record(client)["id"] == 1
+    next_id("changes", MAX_ID)
+    assert record(client)["id"] == MAX_ID
+    next_id("incidents", MAX_ID)
+    incident = create(client)["id"]
+    assert incident == MAX_ID
+    read = client.get(f"/api/v1/changes/{MAX_ID}")
+    assert (read.status_code, read.json.get("reference")) == (200, f"CHG-{MAX_ID}")
+    for change in (1, MAX_ID):
+        assert link(client, incident, change).json["incident_ids"] == [incident]
+        assert client.delete(f"/api/v1/incidents/{incident}/links/{change}").status_code == 204
+        assert client.get(f"/api/v1/changes/{change}").json["incident_ids"] == []
 
 
 def test_suspects_that_finished_together_are_listed_newest_first(client: FlaskClient) -> None:
