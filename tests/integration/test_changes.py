@@ -551,6 +551,17 @@ def test_recovery_counts_only_the_failed_changes_in_the_window(client: FlaskClie
     )
 
 
+def test_a_linked_incident_recovers_when_mitigated_not_when_resolved(
+    app: Flask, client: FlaskClient
+) -> None:
+    change = record(client, finished_at=at(1))["id"]
+    incident = create(client)["id"]
+    _pin_recovery(app, incident, mitigated_at=at(1, minutes=10), resolved_at=at(1, hours=1))
+    assert link(client, incident, change).status_code == 201
+    figures = client.get(f"/api/v1/metrics/delivery?since={at()}&until={at(days=10)}").json
+    assert figures["recovery_seconds"] == {"p50": 600.0, "p90": 600.0, "count": 1}
+
+
 def test_deployments_per_day_and_unrecovered_changes(client: FlaskClient) -> None:
     record(client, finished_at=at(minutes=10))
     record(client, finished_at=at(minutes=20))

@@ -99,6 +99,24 @@ def test_the_same_body_with_its_keys_in_another_order_replays(client: FlaskClien
     assert again.json["id"] == first.json["id"]
 
 
+@pytest.mark.parametrize("length", [1, 255])
+def test_idempotency_keys_of_1_to_255_characters_are_honoured(
+    client: FlaskClient, length: int
+) -> None:
+    headers = {"Idempotency-Key": "k" * length}
+    first = client.post("/api/v1/incidents", json=BODY, headers=headers)
+    again = client.post("/api/v1/incidents", json=BODY, headers=headers)
+    assert (first.status_code, again.headers["Idempotent-Replayed"]) == (201, "true")
+    assert again.json["id"] == first.json["id"]
+
+
+@pytest.mark.parametrize("key", ["", "k" * 256])
+def test_an_idempotency_key_of_another_length_is_refused(client: FlaskClient, key: str) -> None:
+    refused = client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": key})
+    assert assert_problem(refused, 400)["detail"] == "Idempotency-Key must be 1 to 255 characters"
+    assert client.get("/api/v1/incidents").json["items"] == []
+
+
 def test_idempotency_key_with_another_body_is_422(client: FlaskClient) -> None:
     client.post("/api/v1/incidents", json=BODY, headers={"Idempotency-Key": "k-2"})
     other = {**BODY, "title": "Something else"}
