@@ -35,9 +35,7 @@ def observe_outbox(session: DbSession) -> None:
                 sa.select(WebhookDelivery.status, sa.func.count())
                 .where(WebhookDelivery.status.in_(WAITING))
                 .group_by(WebhookDelivery.status)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     finally:
         session.rollback()  # end the read's transaction: the worker's session lives on
