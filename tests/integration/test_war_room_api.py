@@ -144,6 +144,19 @@ def test_an_update_says_when_no_next_update_is_planned(any_client: FlaskClient) 
     assert stored["data"] == data
 
 
+@pytest.mark.parametrize("kind", ["note", "update", "decision"])
+def test_an_entry_is_timed_by_the_services_clock(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    incident = create(client)["id"]
+    later = datetime.now(UTC) + timedelta(hours=1)  # a time taken anywhere else differs
+    monkeypatch.setattr(incidents_service, "utcnow", lambda: later)
+    posted = _post(client, incident, body="on the bridge", kind=kind).json
+    assert posted["occurred_at"] == rfc3339(later)
+    (stored,) = _events(client, incident).json["items"]
+    assert stored["occurred_at"] == rfc3339(later)
+
+
 def test_a_linked_change_is_on_the_timeline_at_the_services_clock_and_audited(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
