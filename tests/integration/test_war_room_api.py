@@ -551,3 +551,28 @@ def test_the_timelines_etag_changes_with_each_entry(client: FlaskClient) -> None
     assert noted.status_code == 200
     assert noted.headers["ETag"] == f'"1.{note["id"]}"'
     assert client.get(path, headers={"If-None-Match": noted.headers["ETag"]}).status_code == 304
+
+
+def test_the_incident_leads_its_surroundings_whenever_it_started(
+    any_database_app: Flask, any_client: FlaskClient
+) -> None:
+    """The incident is read whatever its start, and first on both databases (its sort key is
+    0 and every other row's 1: a NULL would sort first on SQLite); related incidents count
+    from exactly the window's start."""
+    app = any_database_app
+    this, at_the_start, before = (create(any_client, service="checkout")["id"] for _ in range(3))
+    since = datetime.now(UTC) - timedelta(minutes=30)
+    with app.app_context():
+        for incident_id, started in [
+            (this, since - timedelta(hours=1)),
+            (at_the_start, since),
+            (before, since - timedelta(microseconds=1)),
+        ]:
+            db.session.execute(
+                sa.update(Incident).where(Incident.id == incident_id).values(started_at=started)
+            )
+        db.session.commit()
+        around = incidents_service.incident_surroundings(db.session, this, since, 5)
+        assert around.incident.id == this
+        assert [incident.id for incident in around.related] == [at_the_start]
+        db.session.remove()
