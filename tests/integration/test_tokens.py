@@ -35,7 +35,11 @@ def _audit(session: DbSession) -> list[tuple[str, str, str]]:
     return [tuple(row) for row in rows]
 
 
-def test_a_new_token_is_returned_once_and_stored_as_its_hash(session: DbSession) -> None:
+def test_a_new_token_is_returned_once_and_stored_as_its_hash(
+    session: DbSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later = utcnow() + timedelta(hours=1)  # the model's default, taken elsewhere, differs
+    monkeypatch.setattr(service, "utcnow", lambda: later)
     token = service.create_token(
         session, "ci.bot@x-1", ["incidents:read", "incidents:read"], "alice"
     )
@@ -48,14 +52,16 @@ def test_a_new_token_is_returned_once_and_stored_as_its_hash(session: DbSession)
     )
     assert row.expires_at is None and row.revoked_at is None
     assert _audit(session) == [("token.create", "ci.bot@x-1", "alice")]
-    assert service.describe(row) == {
-        "name": "ci.bot@x-1",
-        "scopes": ["incidents:read"],
-        "created_at": rfc3339(row.created_at),
-        "expires_at": None,
-        "last_used_at": None,
-        "revoked_at": None,
-    }
+    assert [service.describe(listed) for listed in service.list_tokens(session)] == [
+        {
+            "name": "ci.bot@x-1",
+            "scopes": ["incidents:read"],
+            "created_at": rfc3339(later),
+            "expires_at": None,
+            "last_used_at": None,
+            "revoked_at": None,
+        }
+    ]
     assert service.authenticate(session, token) == Identity(
         "ci.bot@x-1", frozenset({"incidents:read"}), row.id
     )
@@ -215,14 +221,15 @@ def test_a_token_expires_at_its_expiry_instant_cached_or_not(
 
 
 def test_ensure_token_leaves_other_tokens_alone_and_audits_what_it_stored(
-    session: DbSession,
+    session: DbSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = service.create_token(session, "other", ["incidents:read"], "alice")
-    before = utcnow()
+    later = utcnow() + timedelta(hours=1)  # the model's default, taken elsewhere, differs
+    monkeypatch.setattr(service, "utcnow", lambda: later)
     assert service.ensure_token(session, "smoke", VALUE, ["incidents:read"], "deploy") is True
     assert service.authenticate(session, other) is not None
     row = session.scalars(sa.select(ApiToken).where(ApiToken.name == "smoke")).one()
-    assert row.created_at is not None and row.created_at >= before - timedelta(seconds=1)
+    assert service.describe(row)["created_at"] == rfc3339(later)
     audit = session.execute(
         sa.text("SELECT action, entity_type, entity_id, actor, after FROM audit_log ORDER BY id")
     ).all()

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from incident_tracker.core.config import load_settings
-from incident_tracker.core.database import db, utcnow
+from incident_tracker.core.database import db, rfc3339, utcnow
 from incident_tracker.webhooks import service, worker
 from incident_tracker.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.support.api import assert_problem, create, move
@@ -143,7 +143,11 @@ def test_a_failed_write_sends_nothing(
     assert [event["type"] for event in receiver.events.values()] == ["incident.created"]
 
 
-def test_every_change_is_announced_with_its_event_type(app: Flask, client: FlaskClient) -> None:
+def test_every_change_is_announced_with_its_event_type(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later = utcnow() + timedelta(hours=1)  # the model's default, taken elsewhere, differs
+    monkeypatch.setattr(service, "utcnow", lambda: later)
     subscription = client.post(
         "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ALL_EVENTS}
     ).json
@@ -163,7 +167,9 @@ def test_every_change_is_announced_with_its_event_type(app: Flask, client: Flask
     envelope = mine[0].payload  # what every receiver gets: the event's id, type and time
     assert set(envelope) == {"id", "type", "occurred_at", "data"}
     assert (envelope["id"], envelope["type"]) == (mine[0].event_id, "incident.created")
-    assert envelope["occurred_at"].endswith("Z")
+    assert envelope["occurred_at"] == rfc3339(later)
+    listed = client.get("/api/v1/webhooks/deliveries?limit=100").json["items"]
+    assert [item["created_at"] for item in listed] == [rfc3339(later)] * len(rows)
     updated, moved, noted = (r.payload["data"] for r in mine[1:])
     assert updated["changes"] == {"severity": {"from": "SEV2", "to": "SEV1"}}
     assert (moved["from"], moved["to"], moved["incident"]["status"]) == (
@@ -186,20 +192,26 @@ def test_subscription_validation(client: FlaskClient) -> None:
         assert_problem(client.post("/api/v1/webhooks", json=body), 422)
 
 
-def test_subscriptions_are_audited_without_their_secret(client: FlaskClient) -> None:
+def test_subscriptions_are_audited_without_their_secret(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later = utcnow() + timedelta(hours=1)  # the model's default, taken elsewhere, differs
+    monkeypatch.setattr(service, "utcnow", lambda: later)
     body = {
         "url": "https://example.com/hook",
         "events": ["incident.status_changed", "incident.created"],
     }
     created = client.post("/api/v1/webhooks", json=body).json
+    (listed,) = client.get("/api/v1/webhooks").json["items"]
     assert client.delete(f"/api/v1/webhooks/{created['id']}").status_code == 204
     described = {
         "id": created["id"],
         "url": "https://example.com/hook",
         "events": ["incident.created", "incident.status_changed"],
         "created_by": "tester",
-        "created_at": created["created_at"],
+        "created_at": rfc3339(later),
     }
+    assert listed == described
     audit = client.get("/api/v1/audit?entity_type=webhook").json["items"]
     assert [(e["action"], e["entity_id"], e["actor"], e["before"], e["after"]) for e in audit] == [
         ("webhook.remove", str(created["id"]), "tester", described, None),
