@@ -3,6 +3,7 @@ roles and links, the update cadence, the triage order; each on PostgreSQL and on
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -576,3 +577,13 @@ def test_the_incident_leads_its_surroundings_whenever_it_started(
         assert around.incident.id == this
         assert [incident.id for incident in around.related] == [at_the_start]
         db.session.remove()
+
+
+def test_a_triage_cursor_needs_no_escaping_and_reads_back() -> None:
+    """Positions of every length by 4 of their encoding, and enough of them that encodings end
+    in every character: the padding dropped on the way out is restored exactly on the way in,
+    and nothing else is dropped."""
+    for position in [*("x" * n for n in range(12)), *(str(n) for n in range(300))]:
+        cursor = incidents_service._triage_cursor("rest", position)
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", cursor), cursor  # no "=" to escape in a URL
+        assert incidents_service._read_triage_cursor(cursor) == ("rest", position), position
