@@ -44,6 +44,22 @@ def test_create_returns_the_incident_with_location_and_etag(client: FlaskClient)
     assert body["reopen_count"] == 0
 
 
+def test_a_new_incident_keeps_its_roles_and_is_timed_by_the_services_clock(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later = utcnow() + timedelta(hours=1)  # a time taken anywhere else would differ
+    monkeypatch.setattr(incidents_service, "utcnow", lambda: later)
+    roles = {
+        "commander": "alice@example.com",
+        "scribe": "bob@example.com",
+        "communications_lead": "carol@example.com",
+    }
+    body = create(client, **roles)
+    assert {role: body[role] for role in roles} == roles
+    moments = {body[name] for name in ("declared_at", "created_at", "updated_at", "started_at")}
+    assert moments == {rfc3339(later)}
+
+
 def test_started_at_defaults_to_declared_at(client: FlaskClient) -> None:
     body = create(client)
     assert body["started_at"] == body["declared_at"]
