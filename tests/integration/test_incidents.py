@@ -9,9 +9,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from incident_tracker.core.database import rfc3339, utcnow
+from incident_tracker.core.database import rfc3339
 from incident_tracker.incidents import service as incidents_service
 from tests.support.api import assert_problem, audit_entries, create, move
+from tests.support.clock import clock_an_hour_ahead
 from tests.support.webhooks import outbox
 
 
@@ -47,8 +48,7 @@ def test_create_returns_the_incident_with_location_and_etag(client: FlaskClient)
 def test_a_new_incident_keeps_its_roles_and_is_timed_by_the_services_clock(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    later = utcnow() + timedelta(hours=1)  # a time taken anywhere else would differ
-    monkeypatch.setattr(incidents_service, "utcnow", lambda: later)
+    later = clock_an_hour_ahead(incidents_service, monkeypatch)
     roles = {
         "commander": "alice@example.com",
         "scribe": "bob@example.com",
@@ -168,9 +168,7 @@ def test_patch_changes_fields_and_records_events(
     hook = {"url": "https://hooks.example.com/x", "events": ["incident.updated"]}
     assert client.post("/api/v1/webhooks", json=hook).status_code == 201
     incident = create(client)
-    # The service's clock an hour ahead: a time taken anywhere else would not match it.
-    later = utcnow() + timedelta(hours=1)
-    monkeypatch.setattr(incidents_service, "utcnow", lambda: later)
+    later = clock_an_hour_ahead(incidents_service, monkeypatch)
     changes = {"severity": "SEV1", "commander": "bob@example.com", "tags": ["db"]}
     # The title, first of the fields, is sent unchanged: the ones after it still apply.
     response = patch(client, incident["id"], {"title": incident["title"], **changes}, '"1"')

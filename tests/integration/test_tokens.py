@@ -16,6 +16,7 @@ from incident_tracker.auth.identity import Identity
 from incident_tracker.auth.models import ApiToken
 from incident_tracker.core.database import DbSession, db, rfc3339, utcnow
 from tests.support.api import sent_statements
+from tests.support.clock import clock_an_hour_ahead
 from tests.support.locks import Racing, just_before
 
 VALUE = service.TOKEN_PREFIX + "v" * 43
@@ -38,8 +39,7 @@ def _audit(session: DbSession) -> list[tuple[str, str, str]]:
 def test_a_new_token_is_returned_once_and_stored_as_its_hash(
     session: DbSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    later = utcnow() + timedelta(hours=1)  # the model's default, taken elsewhere, differs
-    monkeypatch.setattr(service, "utcnow", lambda: later)
+    later = clock_an_hour_ahead(service, monkeypatch)
     token = service.create_token(
         session, "ci.bot@x-1", ["incidents:read", "incidents:read"], "alice"
     )
@@ -224,8 +224,7 @@ def test_ensure_token_leaves_other_tokens_alone_and_audits_what_it_stored(
     session: DbSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = service.create_token(session, "other", ["incidents:read"], "alice")
-    later = utcnow() + timedelta(hours=1)  # the model's default, taken elsewhere, differs
-    monkeypatch.setattr(service, "utcnow", lambda: later)
+    later = clock_an_hour_ahead(service, monkeypatch)
     assert service.ensure_token(session, "smoke", VALUE, ["incidents:read"], "deploy") is True
     assert service.authenticate(session, other) is not None
     row = session.scalars(sa.select(ApiToken).where(ApiToken.name == "smoke")).one()

@@ -29,6 +29,7 @@ from tests.support.api import (
     move,
     token_for,
 )
+from tests.support.clock import clock_an_hour_ahead
 
 UPDATE = {
     "impact": "EU shoppers cannot pay",
@@ -150,8 +151,7 @@ def test_an_entry_is_timed_by_the_services_clock(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     incident = create(client)["id"]
-    later = datetime.now(UTC) + timedelta(hours=1)  # a time taken anywhere else differs
-    monkeypatch.setattr(incidents_service, "utcnow", lambda: later)
+    later = clock_an_hour_ahead(incidents_service, monkeypatch)
     posted = _post(client, incident, body="on the bridge", kind=kind).json
     assert posted["occurred_at"] == rfc3339(later)
     (stored,) = _events(client, incident).json["items"]
@@ -164,8 +164,7 @@ def test_a_linked_change_is_on_the_timeline_at_the_services_clock_and_audited(
     change = {"service": "checkout", "environment": "prod", "version": "v1"}
     change_id = client.post("/api/v1/changes", json=change).json["id"]
     incident = create(client)["id"]
-    later = datetime.now(UTC) + timedelta(hours=1)  # a time taken anywhere else differs
-    monkeypatch.setattr(incidents_service, "utcnow", lambda: later)
+    later = clock_an_hour_ahead(incidents_service, monkeypatch)
     linked = client.post(f"/api/v1/incidents/{incident}/links", json={"change_id": change_id})
     assert linked.status_code == 201, linked.json
     (entry,) = _events(client, incident).json["items"]

@@ -20,6 +20,7 @@ from incident_tracker.core.database import db, rfc3339, utcnow
 from incident_tracker.webhooks import service, worker
 from incident_tracker.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.support.api import assert_problem, create, move
+from tests.support.clock import clock_an_hour_ahead
 from tests.support.locks import Racing
 from tests.support.postgres import DatabaseUnderTest
 from tests.support.programs import CLI, assert_promtool_accepts, require_program, wait_for
@@ -146,8 +147,7 @@ def test_a_failed_write_sends_nothing(
 def test_every_change_is_announced_with_its_event_type(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    later = utcnow() + timedelta(hours=1)  # the model's default, taken elsewhere, differs
-    monkeypatch.setattr(service, "utcnow", lambda: later)
+    later = clock_an_hour_ahead(service, monkeypatch)
     subscription = client.post(
         "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ALL_EVENTS}
     ).json
@@ -195,8 +195,7 @@ def test_subscription_validation(client: FlaskClient) -> None:
 def test_subscriptions_are_audited_without_their_secret(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    later = utcnow() + timedelta(hours=1)  # the model's default, taken elsewhere, differs
-    monkeypatch.setattr(service, "utcnow", lambda: later)
+    later = clock_an_hour_ahead(service, monkeypatch)
     body = {
         "url": "https://example.com/hook",
         "events": ["incident.status_changed", "incident.created"],
