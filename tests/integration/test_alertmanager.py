@@ -19,7 +19,7 @@ from incident_tracker.incidents import service as incidents_service
 from incident_tracker.integrations import service as integrations_service
 from incident_tracker.integrations.schemas import AlertmanagerPayloadSchema
 from tests.support.api import api_client, assert_problem, changed_settings, move, token_for
-from tests.support.locks import Racing, just_before
+from tests.support.locks import Racing, answered_after, just_before
 
 URL = "/api/v1/integrations/alertmanager"
 
@@ -384,11 +384,12 @@ def test_a_notification_racing_another_creation_of_its_group_joins_that_incident
         won = incidents_service.create_incident(winner, fields, Identity("winner", frozenset()))
         assert won.incident is not None
         winner_id = won.incident.id
-        racing = Racing(lambda: alertmanager.post(URL, json=notification(alert("a"))))
         # The loser is inside its insert, queued behind the winner's uncommitted row.
-        racing.wait_until_it_waits_on_a_lock("the notification's insert to wait on the winner's")
-        winner.commit()
-        answer = racing.answer()
+        answer = answered_after(
+            winner,
+            lambda: alertmanager.post(URL, json=notification(alert("a"))),
+            "the notification's insert to wait on the winner's",
+        )
     assert answer.json == {"action": "updated", "incident_id": winner_id}
     assert [i["id"] for i in client.get("/api/v1/incidents").json["items"]] == [winner_id]
     assert [n["data"]["firing"] for n in _notes(client, winner_id)] == [["fp-a"]]
@@ -411,10 +412,11 @@ def test_a_notification_of_a_group_waits_for_another_one_writing_to_its_incident
     changed = notification(alert("a"), alert("b"))
     with app.app_context(), Session(db.engine) as first:
         assert _apply(first, changed) == "updated"  # holds the incident's row lock
-        racing = Racing(lambda: alertmanager.post(URL, json=changed))
-        racing.wait_until_it_waits_on_a_lock("the second notification to wait on the first")
-        first.commit()
-        answer = racing.answer()
+        answer = answered_after(
+            first,
+            lambda: alertmanager.post(URL, json=changed),
+            "the second notification to wait on the first",
+        )
     assert answer.json == {"action": "unchanged", "incident_id": incident_id}
     assert [n["data"]["firing"] for n in _notes(client, incident_id)] == [
         ["fp-a"],

@@ -22,7 +22,7 @@ from incident_tracker.incidents import service as incidents_service
 from incident_tracker.incidents.lifecycle import Status
 from incident_tracker.incidents.models import IdempotencyRecord, Incident
 from tests.support.api import api_client, assert_problem, create, move, token_for
-from tests.support.locks import Racing, just_before
+from tests.support.locks import answered_after, committed_elsewhere, just_before
 
 BODY = {"title": "Payments failing", "severity": "SEV1", "service": "payments"}
 
@@ -138,17 +138,6 @@ def test_an_idempotency_record_goes_with_its_incident(app: Flask, client: FlaskC
         assert db.session.scalars(sa.select(IdempotencyRecord)).all() == []
 
 
-def _committed_elsewhere(statement: sa.Executable) -> Callable[[], None]:
-    """A step for `just_before`: `statement` run and committed by another session."""
-
-    def step() -> None:
-        with Session(db.engine) as other:
-            other.execute(statement)
-            other.commit()
-
-    return step
-
-
 def test_a_key_whose_holder_vanished_after_the_clash_is_claimed_again(
     app: Flask, client: FlaskClient
 ) -> None:
@@ -163,9 +152,16 @@ def test_a_key_whose_holder_vanished_after_the_clash_is_claimed_again(
     )
     with (
         app.app_context(),
-        just_before("INSERT INTO idempotency_records", _committed_elsewhere(record)),
+        just_before(
+            "INSERT INTO idempotency_records",
+            committed_elsewhere(lambda other: other.execute(record)),
+        ),
         # The first read of the record finds none; the one after the clash is the second.
-        just_before("FROM idempotency_records", lambda: None, _committed_elsewhere(gone)),
+        just_before(
+            "FROM idempotency_records",
+            lambda: None,
+            committed_elsewhere(lambda other: other.execute(gone)),
+        ),
     ):
         created = client.post(
             "/api/v1/incidents", json=BODY, headers={"Idempotency-Key": key["key"]}
@@ -284,6 +280,22 @@ def test_concurrent_patches_on_sqlite_one_wins_the_rest_412(
 HOLDER = Identity("holder", frozenset({"admin"}))
 
 
+def _move(
+    session: Session, incident_id: int, target: Status, *, resolution_summary: str | None = None
+) -> None:
+    """The incident moved in `session` by another writer, flushed and left uncommitted."""
+    incidents_service.transition_incident(
+        session,
+        incident_id,
+        target,
+        HOLDER,
+        reason=None,
+        resolution_summary=resolution_summary,
+        expected_version=None,
+    )
+    session.flush()
+
+
 def test_a_patch_behind_another_writer_waits_and_then_names_the_version_it_left(
     app: Flask, client: FlaskClient
 ) -> None:
@@ -293,16 +305,15 @@ def test_a_patch_behind_another_writer_waits_and_then_names_the_version_it_left(
     incident_id = create(client)["id"]
     with app.app_context(), Session(db.engine) as holder:
         incidents_service.update_incident(holder, incident_id, {"title": "Held"}, HOLDER, 1)
-        racing = Racing(
+        refused = answered_after(
+            holder,
             lambda: client.patch(
                 f"/api/v1/incidents/{incident_id}",
                 json={"title": "Mine"},
                 headers={"If-Match": '"1"'},
-            )
+            ),
+            "the PATCH to wait on the held incident",
         )
-        racing.wait_until_it_waits_on_a_lock("the PATCH to wait on the held incident")
-        holder.commit()
-        refused = racing.answer()
     assert assert_problem(refused, 412)["current_version"] == 2
     assert client.get(f"/api/v1/incidents/{incident_id}").json["title"] == "Held"
 
@@ -312,20 +323,12 @@ def test_a_transition_behind_another_writer_waits_and_then_checks_the_status_it_
 ) -> None:
     incident_id = create(client)["id"]
     with app.app_context(), Session(db.engine) as holder:
-        incidents_service.transition_incident(
+        _move(holder, incident_id, Status.RESOLVED, resolution_summary="fixed")
+        refused = answered_after(
             holder,
-            incident_id,
-            Status.RESOLVED,
-            HOLDER,
-            reason=None,
-            resolution_summary="fixed",
-            expected_version=None,
+            lambda: move(client, incident_id, "monitoring"),
+            "the transition to wait on the held incident",
         )
-        holder.flush()
-        racing = Racing(lambda: move(client, incident_id, "monitoring"))
-        racing.wait_until_it_waits_on_a_lock("the transition to wait on the held incident")
-        holder.commit()
-        refused = racing.answer()
     assert assert_problem(refused, 409)["detail"] == "cannot move from resolved to monitoring"
     assert client.get(f"/api/v1/incidents/{incident_id}").json["status"] == "resolved"
 
@@ -363,20 +366,10 @@ def test_a_timeline_entry_behind_a_close_waits_and_is_then_refused(
         "link": (f"/api/v1/incidents/{incident_id}/links", {"change_id": change_id}),
     }[entry]
     with app.app_context(), Session(db.engine) as closer:
-        incidents_service.transition_incident(
-            closer,
-            incident_id,
-            Status.CLOSED,
-            HOLDER,
-            reason=None,
-            resolution_summary=None,
-            expected_version=None,
+        _move(closer, incident_id, Status.CLOSED)
+        refused = answered_after(
+            closer, lambda: client.post(path, json=body), f"the {entry} to wait on the close"
         )
-        closer.flush()
-        racing = Racing(lambda: client.post(path, json=body))
-        racing.wait_until_it_waits_on_a_lock(f"the {entry} to wait on the close")
-        closer.commit()
-        refused = racing.answer()
     assert "is closed and read-only" in assert_problem(refused, 409)["detail"]
     timeline = client.get(f"/api/v1/incidents/{incident_id}/events").json["items"]
     assert [event["kind"] for event in timeline] == ["status_change", "status_change"]

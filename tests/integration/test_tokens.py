@@ -17,7 +17,7 @@ from incident_tracker.auth.models import ApiToken
 from incident_tracker.core.database import DbSession, db, rfc3339, utcnow
 from tests.support.api import sent_statements
 from tests.support.clock import clock_an_hour_ahead
-from tests.support.locks import Racing, just_before
+from tests.support.locks import answered_after, committed_elsewhere, just_before
 
 VALUE = service.TOKEN_PREFIX + "v" * 43
 
@@ -287,17 +287,6 @@ def test_a_last_use_exactly_the_precision_ago_is_recorded_again(
         assert row.last_used_at == (now if recorded else last_use)
 
 
-def _another_process(store: Callable[[DbSession], object]) -> Callable[[], None]:
-    """A step for `just_before`: `store` in a session of its own, committed."""
-
-    def step() -> None:
-        with Session(db.engine) as other:
-            store(other)
-            other.commit()
-
-    return step
-
-
 # ensure_token's read by hash, after it found no active token of that name with that value.
 BETWEEN_THE_TWO_READS = "WHERE api_tokens.token_hash = "
 
@@ -307,7 +296,7 @@ def test_ensure_token_finds_the_same_token_another_process_stored_between_its_re
 ) -> None:
     with just_before(
         BETWEEN_THE_TWO_READS,
-        _another_process(
+        committed_elsewhere(
             lambda other: service.ensure_token(other, "smoke", VALUE, ["admin"], "other")
         ),
     ):
@@ -339,7 +328,7 @@ def test_ensure_token_refuses_a_value_another_process_used_between_its_reads(
     session: DbSession, store: Callable[[DbSession], object]
 ) -> None:
     with (
-        just_before(BETWEEN_THE_TWO_READS, _another_process(store)),
+        just_before(BETWEEN_THE_TWO_READS, committed_elsewhere(store)),
         pytest.raises(service.TokenError) as refused,
     ):
         service.ensure_token(session, "smoke", VALUE, ["admin"], "deploy")
@@ -361,10 +350,7 @@ def test_ensure_token_losing_the_insert_to_another_process_finds_its_token(app: 
                 mine.commit()
                 return stored
 
-        racing = Racing(ensure)
-        racing.wait_until_it_waits_on_a_lock("the second insert to wait on the first")
-        other.commit()
-        assert racing.answer() is False
+        assert answered_after(other, ensure, "the second insert to wait on the first") is False
         rows = other.scalars(sa.select(ApiToken)).all()
         assert [(row.name, row.revoked_at) for row in rows] == [("smoke", None)]
         assert _audit(other) == [("token.create", "smoke", "other")]
@@ -377,10 +363,10 @@ def test_ensure_token_gives_up_after_two_clashes_naming_the_token(session: DbSes
     with (
         just_before(
             "INSERT INTO api_tokens ",
-            _another_process(
+            committed_elsewhere(
                 lambda other: service.ensure_token(other, "smoke", other_value, ["admin"], "other")
             ),
-            _another_process(
+            committed_elsewhere(
                 lambda other: service.ensure_token(other, "elsewhere", VALUE, ["admin"], "other")
             ),
         ),

@@ -21,7 +21,7 @@ from incident_tracker.webhooks import service, worker
 from incident_tracker.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.support.api import assert_problem, create, move
 from tests.support.clock import clock_an_hour_ahead
-from tests.support.locks import Racing
+from tests.support.locks import answered_after
 from tests.support.postgres import DatabaseUnderTest
 from tests.support.programs import CLI, assert_promtool_accepts, require_program, wait_for
 from tests.support.webhooks import ALL_EVENTS, Receiver, WorkerProcess, outbox, subscribe
@@ -312,10 +312,9 @@ def test_a_retry_racing_another_retry_of_one_dead_delivery_waits_and_finds_it_pe
         first.commit()
         service.retry_delivery(first, delivery_id, "first")  # holds the delivery's row lock
         url = f"/api/v1/webhooks/deliveries/{delivery_id}/retry"
-        racing = Racing(lambda: client.post(url, json={}))
-        racing.wait_until_it_waits_on_a_lock("the second retry to wait on the first")
-        first.commit()
-        answer = racing.answer()
+        answer = answered_after(
+            first, lambda: client.post(url, json={}), "the second retry to wait on the first"
+        )
     refused = assert_problem(answer, 409)
     assert refused["detail"] == f"webhook delivery {delivery_id} is pending, not dead"
     audit = client.get("/api/v1/audit?entity_type=webhook").json["items"]

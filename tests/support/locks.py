@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from incident_tracker.core.database import db
 from tests.support.programs import wait_for
@@ -60,6 +61,28 @@ class Racing(Generic[T]):
         if self._error:
             raise self._error[0]
         return self._answer[0]
+
+
+def answered_after(holder: Session, call: Callable[[], T], what: str) -> T:
+    """`call`'s answer, sent while `holder` keeps its writes uncommitted: it must wait on their
+    row lock (`what` names the wait), and answers once `holder` commits. Needs the app
+    context."""
+    racing = Racing(call)
+    racing.wait_until_it_waits_on_a_lock(what)
+    holder.commit()
+    return racing.answer()
+
+
+def committed_elsewhere(store: Callable[[Session], object]) -> Callable[[], None]:
+    """A step for `just_before`: `store` in a session of its own, committed, as another process
+    would. Needs the app context."""
+
+    def step() -> None:
+        with Session(db.engine) as other:
+            store(other)
+            other.commit()
+
+    return step
 
 
 @contextlib.contextmanager
