@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Response, jsonify, request, url_for
+from flask import Response, request, url_for
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
@@ -26,6 +26,7 @@ from incident_tracker.changes.schemas import (
 from incident_tracker.core.config import current_settings
 from incident_tracker.core.csv_export import csv_response
 from incident_tracker.core.database import db
+from incident_tracker.core.responses import created
 from incident_tracker.core.schemas import IDEMPOTENCY_KEY_HEADER
 from incident_tracker.incidents import service as incidents
 
@@ -70,12 +71,9 @@ def record_change(fields: dict[str, Any]) -> Response:
             incidents.remember_response(db.session, identity, idempotency, body)
     db.session.commit()
     assert body is not None
-    response = jsonify(body)
-    response.status_code = 201
-    response.headers["Location"] = url_for(".get_change", change_id=body["id"])
-    if recorded.change is None:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
+    return created(
+        body, url_for(".get_change", change_id=body["id"]), replayed=recorded.change is None
+    )
 
 
 @blp.route("/changes", methods=["GET"])

@@ -6,12 +6,13 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from flask import Response, jsonify, request, url_for
+from flask import Response, request, url_for
 from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, RAISE
 
 from incident_tracker.auth.guard import requires
 from incident_tracker.auth.identity import READ, WRITE, current_identity
+from incident_tracker.core import responses
 from incident_tracker.core.config import current_settings
 from incident_tracker.core.database import db
 from incident_tracker.core.problem import Problem
@@ -111,13 +112,12 @@ def create_incident(fields: dict[str, Any]) -> Response:
             )
     db.session.commit()
     assert body is not None
-    response = jsonify(body)
-    response.status_code = 201
-    response.headers["Location"] = url_for(".get_incident", incident_id=body["id"])
-    response.headers["ETag"] = f'"{body["version"]}"'
-    if created.incident is None:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
+    return responses.created(
+        body,
+        url_for(".get_incident", incident_id=body["id"]),
+        replayed=created.incident is None,
+        headers={"ETag": f'"{body["version"]}"'},
+    )
 
 
 @blp.route("/incidents/<int:incident_id>", methods=["GET"])
