@@ -20,6 +20,8 @@ from tests.support.postgres import LocalPostgres, free_port
 BIN = Path(sys.executable).parent
 # A throwaway run's session key: random per process, never a deployment's.
 BENCH_SECRET_KEY = secrets.token_urlsafe(32)
+# The child gunicorn_conf.py's when_ready starts beside the workers (`python -m` it).
+LISTENER_MODULE = "incident_tracker.ops.metrics_listener"
 STATUSES = ("triage", "investigating", "identified", "monitoring", "resolved", "closed", "canceled")
 
 
@@ -136,6 +138,14 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
         return None
 
 
+def _is_metrics_listener(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False  # exited since the master listed it
+    return LISTENER_MODULE.encode() in command
+
+
 @dataclass
 class Service:
     """gunicorn started by `incident-tracker serve` with the repository's gunicorn_conf.py."""
@@ -188,13 +198,15 @@ class Service:
         return self.workers or int(configured or (os.cpu_count() or 1) * 2 + 1)
 
     def worker_pids(self) -> list[int]:
+        """The gunicorn workers: the master's children but the metrics listener it starts."""
         if self.process is None:
             return []
         path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         try:
-            return sorted(int(pid) for pid in path.read_text().split())
+            children = [int(pid) for pid in path.read_text().split()]
         except OSError:
             return []
+        return sorted(pid for pid in children if not _is_metrics_listener(pid))
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

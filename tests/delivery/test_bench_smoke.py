@@ -7,6 +7,8 @@ report and chart were written, and the database blip lost nothing.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import subprocess
 from pathlib import Path
 
@@ -43,6 +45,9 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
         assert row["service"]["unexpected_statuses"] == 0, (name, row["service"]["statuses"])
         assert row["pgbench"]["tps"], name
     assert (tmp_path / "latest.png").stat().st_size > 0
+    # gunicorn_conf.py's count: the metrics listener, also the master's child, is no worker.
+    workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
+    assert report["service"]["workers"] == workers
     assert report["explain"]["pages"]["deep_end"]["plan"]
     fault = report["fault"]
     assert fault["created_201"] > 0
@@ -51,6 +56,7 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     assert fault["half_written"] == 0
     assert fault["unexpected_statuses"] == 0
     assert fault["readyz_200_after_restart_s"] is not None
+    assert fault["workers_before"] == fault["workers_after"] == workers
     versus = report["versus"]
     if not (ROOT.parent / "shared" / "peer" / "bench.sh").exists():
         assert "skipped" in versus  # said so in the report, not silently
